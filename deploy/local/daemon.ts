@@ -1,0 +1,215 @@
+/**
+ * Background processes of the local stack: launch detached with a pid file and a log file,
+ * find out whether the pid file still names a live process we launched, stop it
+ * (SIGTERM, then SIGKILL after a deadline), and read the log's tail for error messages.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface DaemonSpec {
+  /** Used in error messages. */
+  readonly name: string;
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly pidFile: string;
+  readonly logFile: string;
+  /** A string the process's command line must contain, so a recycled pid is not mistaken for ours. */
+  readonly cmdlineMarker: string;
+  readonly cwd?: string;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** A log bigger than this is moved to `<log>.1` at the next launch. */
+const MAX_LOG_BYTES = 20 * 1024 * 1024;
+
+/** Launches the process detached from this one (it outlives the CLI), stdout+stderr appended to logFile. */
+export function launchDaemon(spec: DaemonSpec): number {
+  mkdirSync(dirname(spec.pidFile), { recursive: true });
+  mkdirSync(dirname(spec.logFile), { recursive: true });
+  if (existsSync(spec.logFile) && statSync(spec.logFile).size > MAX_LOG_BYTES) {
+    renameSync(spec.logFile, `${spec.logFile}.1`);
+  }
+  const logFd = openSync(spec.logFile, 'a');
+  try {
+    writeFileSync(
+      logFd,
+      `\n===== ${new Date().toISOString()} starting ${spec.name}: ${spec.command} ${spec.args.join(' ')}\n`,
+    );
+    const child = spawn(spec.command, [...spec.args], {
+      cwd: spec.cwd,
+      env: spec.env ?? process.env,
+      detached: true,
+      stdio: ['ignore', logFd, logFd],
+    });
+    // Without a listener a spawn failure (ENOENT) would be an uncaught exception.
+    child.on('error', (err) => {
+      writeFileSync(spec.logFile, `spawn failed: ${err.message}\n`, { flag: 'a' });
+    });
+    child.unref();
+    if (child.pid === undefined) {
+      throw new Error(`${spec.name}: could not launch ${spec.command} (see ${spec.logFile})`);
+    }
+    writeFileSync(spec.pidFile, `${child.pid}\n`);
+    return child.pid;
+  } finally {
+    closeSync(logFd);
+  }
+}
+
+/** True when pid is a live (not zombie) process. */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  const stat = readProc(pid, 'stat');
+  if (stat === undefined) return true; // no procfs: trust kill(0)
+  // "pid (comm) S ..." -- comm may contain spaces and parentheses, the state follows the last ')'.
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state !== 'Z' && state !== 'X';
+}
+
+/** The live process named by pidFile if it is one we launched, else undefined (stale files are removed). */
+export function runningPid(pidFile: string, cmdlineMarker: string): number | undefined {
+  if (!existsSync(pidFile)) return undefined;
+  const pid = Number.parseInt(readFileSync(pidFile, 'utf8').trim(), 10);
+  if (!Number.isInteger(pid) || pid <= 0 || !isProcessAlive(pid)) {
+    rmSync(pidFile, { force: true });
+    return undefined;
+  }
+  const cmdline = readProc(pid, 'cmdline');
+  if (cmdline !== undefined && !cmdline.replaceAll('\0', ' ').includes(cmdlineMarker)) {
+    rmSync(pidFile, { force: true }); // the pid was recycled by an unrelated process
+    return undefined;
+  }
+  return pid;
+}
+
+/**
+ * Stops the process named by pidFile: SIGTERM, wait up to graceMs, then SIGKILL.
+ * Returns false when there was nothing of ours to stop.
+ */
+export async function stopDaemon(
+  pidFile: string,
+  cmdlineMarker: string,
+  graceMs: number,
+): Promise<boolean> {
+  const pid = runningPid(pidFile, cmdlineMarker);
+  if (pid === undefined) return false;
+  signal(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (isProcessAlive(pid) && Date.now() < deadline) await sleep(100);
+  if (isProcessAlive(pid)) {
+    signal(pid, 'SIGKILL');
+    const killDeadline = Date.now() + 10_000;
+    while (isProcessAlive(pid) && Date.now() < killDeadline) await sleep(50);
+  }
+  rmSync(pidFile, { force: true });
+  return true;
+}
+
+/**
+ * Polls `ready` until it is true. Fails early when `alive` turns false (the process died),
+ * and at the deadline; both errors carry the log tail.
+ */
+export async function waitUntilReady(opts: {
+  name: string;
+  ready: () => Promise<boolean>;
+  alive: () => boolean;
+  timeoutMs: number;
+  logFile: string;
+  intervalMs?: number;
+}): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  for (;;) {
+    if (await opts.ready()) return;
+    if (!opts.alive()) {
+      throw new Error(
+        `${opts.name} exited during startup. Last lines of ${opts.logFile}:\n${logTail(opts.logFile, 40)}`,
+      );
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(
+        `${opts.name} did not become ready within ${opts.timeoutMs} ms. ` +
+          `Last lines of ${opts.logFile}:\n${logTail(opts.logFile, 40)}`,
+      );
+    }
+    await sleep(opts.intervalMs ?? 250);
+  }
+}
+
+/** The last `lines` lines of a file ('' when it does not exist). */
+export function logTail(file: string, lines: number): string {
+  if (!existsSync(file)) return `(no log file at ${file})`;
+  const text = readFileSync(file, 'utf8');
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+/** True when `command` is on PATH. */
+export function onPath(command: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * Runs a command to completion, its output on our stderr (stdout may be a test runner's TAP stream);
+ * throws with the exit status on failure.
+ */
+export function runOrThrow(
+  command: string,
+  args: readonly string[],
+  env?: NodeJS.ProcessEnv,
+): void {
+  const result = spawnSync(command, [...args], {
+    stdio: ['ignore', 2, 2],
+    env: env ?? process.env,
+  });
+  if (result.error) throw new Error(`${command} ${args.join(' ')}: ${result.error.message}`);
+  if (result.status !== 0) {
+    throw new Error(`${command} ${args.join(' ')} exited with ${result.status ?? result.signal}`);
+  }
+}
+
+/** Runs a command to completion and returns its stdout+stderr; throws with that output on failure. */
+export function runCapture(command: string, args: readonly string[]): string {
+  const result = spawnSync(command, [...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+  });
+  const output = `${result.stdout ?? ''}${result.stderr ?? ''}`;
+  if (result.error) throw new Error(`${command} ${args.join(' ')}: ${result.error.message}`);
+  if (result.status !== 0) {
+    throw new Error(
+      `${command} ${args.join(' ')} exited with ${result.status ?? result.signal}:\n${output.trimEnd()}`,
+    );
+  }
+  return output;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
+function readProc(pid: number, file: string): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
