@@ -1,0 +1,101 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError, errorMessage } from '../errors.js';
+import { workerConfigSchema, type WorkerConfig } from './worker-config.js';
+
+/** Environment variables with this prefix override file keys: INFER_BATCHING__MAX_BATCH_SIZE=32. */
+export const ENV_PREFIX = 'INFER_';
+
+/**
+ * Reads a YAML or JSON config file, applies environment overrides and validates the result once.
+ * Throws ConfigError naming the first bad key, its value and what was expected.
+ */
+export function loadConfig(
+  path: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): WorkerConfig {
+  const fromFile = path ? readConfigFile(path) : {};
+  return validateConfig(applyEnvOverrides(fromFile, env));
+}
+
+export function validateConfig(raw: unknown): WorkerConfig {
+  const result = workerConfigSchema.safeParse(raw, { reportInput: true });
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const key = issue.path.join('.') || '(root)';
+  throw new ConfigError(key, `${describeIssue(issue)}, got ${describeValue(valueAt(raw, issue.path))}`);
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError('(file)', `cannot read ${path}: ${errorMessage(error)}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError('(file)', `${path} is not valid YAML/JSON: ${errorMessage(error)}`);
+  }
+  if (!isRecord(parsed)) throw new ConfigError('(file)', `${path} must hold an object`);
+  return parsed;
+}
+
+/** INFER_KAFKA__GROUP_ID=x sets kafka.groupId; values that look like JSON are parsed. */
+export function applyEnvOverrides(
+  config: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): Record<string, unknown> {
+  const merged = structuredClone(config);
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
+    const path = name.slice(ENV_PREFIX.length).split('__').map(snakeToCamel);
+    let node: Record<string, unknown> = merged;
+    for (const segment of path.slice(0, -1)) {
+      if (!isRecord(node[segment])) node[segment] = {};
+      node = node[segment] as Record<string, unknown>;
+    }
+    node[path.at(-1)!] = parseEnvValue(value);
+  }
+  return merged;
+}
+
+function parseEnvValue(value: string): unknown {
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
+function snakeToCamel(name: string): string {
+  return name.toLowerCase().replace(/_([a-z0-9])/g, (_, letter: string) => letter.toUpperCase());
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type') return `expected ${issue.expected}`;
+  if (issue.code === 'too_small') return `expected ${issue.origin} >= ${String(issue.minimum)}`;
+  if (issue.code === 'too_big') return `expected ${issue.origin} <= ${String(issue.maximum)}`;
+  if (issue.code === 'invalid_value') return `expected one of ${issue.values.join(', ')}`;
+  return issue.message.replace(/^Invalid input: /, '');
+}
+
+function describeValue(value: unknown): string {
+  return value === undefined ? 'nothing' : JSON.stringify(value);
+}
+
+function valueAt(raw: unknown, path: PropertyKey[]): unknown {
+  let node = raw;
+  for (const segment of path) {
+    if (!isRecord(node)) return undefined;
+    node = node[segment as string];
+  }
+  return node;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,135 @@
+import { z } from 'zod';
+
+/** Accepts a list or a comma-separated string (handy for environment overrides). */
+const stringList = z.preprocess(
+  (value) =>
+    typeof value === 'string'
+      ? value
+          .split(',')
+          .map((item) => item.trim())
+          .filter(Boolean)
+      : value,
+  z.array(z.string().min(1)).min(1),
+);
+
+const positiveInt = z.number().int().min(1);
+
+export const kafkaSchema = z
+  .object({
+    /** Bootstrap brokers. Default: ["127.0.0.1:9092"]. */
+    brokers: stringList.default(['127.0.0.1:9092']),
+    /** Client id sent to the broker. Default: "kafka-inference-worker". */
+    clientId: z.string().min(1).default('kafka-inference-worker'),
+    /** Consumer group; every worker of one deployment shares it. Required. */
+    groupId: z.string().min(1),
+    /** Input topics by name. One of inputTopics / inputTopicPattern is required. */
+    inputTopics: stringList.optional(),
+    /** Input topics by regular expression, e.g. "^transactions\\..*$". */
+    inputTopicPattern: z
+      .string()
+      .min(1)
+      .refine(isValidRegExp, { message: 'expected a valid regular expression' })
+      .optional(),
+    /** Where predictions go. Required. */
+    outputTopic: z.string().min(1),
+    /** Where bad input goes, with the reason in headers. Required. */
+    deadLetterTopic: z.string().min(1),
+    /** Start from the earliest offset when the group has no committed offset. Default: true. */
+    fromBeginning: z.boolean().default(true),
+    /** Broker-side session timeout. Default: 30000. */
+    sessionTimeoutMs: positiveInt.default(30_000),
+    /** How often the member heartbeats while work is in flight. Default: 3000. */
+    heartbeatIntervalMs: positiveInt.default(3_000),
+    /** Upper bound on one fetch per partition, in bytes. Default: 1048576. */
+    maxBytesPerPartition: positiveInt.default(1_048_576),
+  })
+  .refine((kafka) => Boolean(kafka.inputTopics) !== Boolean(kafka.inputTopicPattern), {
+    message: 'expected exactly one of inputTopics or inputTopicPattern',
+    path: ['inputTopics'],
+  })
+  .refine((kafka) => kafka.heartbeatIntervalMs < kafka.sessionTimeoutMs, {
+    message: 'expected heartbeatIntervalMs below sessionTimeoutMs',
+    path: ['heartbeatIntervalMs'],
+  });
+
+export const modelSchema = z.object({
+  /** Folder holding model.onnx and model.json. Required. */
+  path: z.string().min(1),
+  /** Execution provider: auto tries CUDA then falls back to CPU. Default: "auto". */
+  device: z.enum(['auto', 'cpu', 'cuda', 'webgpu']).default('auto'),
+  /** Inference worker threads, each with its own session. Default: 1. */
+  inferenceThreads: positiveInt.max(64).default(1),
+  /** ONNX Runtime intra-op threads per session. Default: 1. */
+  intraOpThreads: positiveInt.max(256).default(1),
+  /**
+   * Testing only: sleep this long inside the inference thread per batch, to prove heartbeats
+   * keep the member alive while a batch computes. Default: 0.
+   */
+  debugInferenceDelayMs: z.number().int().min(0).default(0),
+});
+
+export const batchingSchema = z.object({
+  /** Cut a batch at this many rows. Default: 64. */
+  maxBatchSize: positiveInt.max(65_536).default(64),
+  /** ... or this long after its first row arrived, whichever comes first. Default: 5. */
+  maxBatchDelayMs: z.number().int().min(0).max(60_000).default(5),
+});
+
+export const flowControlSchema = z
+  .object({
+    /** Fetching a partition pauses when this many of its events are in flight. Default: 2000. */
+    maxInFlightPerPartition: positiveInt.default(2_000),
+    /** Fetching pauses everywhere when this many events are in flight. Default: 10000. */
+    maxInFlightTotal: positiveInt.default(10_000),
+  })
+  .refine((flow) => flow.maxInFlightPerPartition <= flow.maxInFlightTotal, {
+    message: 'expected maxInFlightPerPartition <= maxInFlightTotal',
+    path: ['maxInFlightPerPartition'],
+  });
+
+export const deliverySchema = z.object({
+  /** Coalesce offset commits over this window. Default: 200. */
+  commitIntervalMs: positiveInt.default(200),
+  /** First backoff after a failed produce; doubles up to maxRetryBackoffMs. Default: 200. */
+  retryBackoffMs: positiveInt.default(200),
+  /** Backoff ceiling for produce and commit retries. Default: 10000. */
+  maxRetryBackoffMs: positiveInt.default(10_000),
+});
+
+export const shutdownSchema = z.object({
+  /** Time to drain in-flight work on SIGTERM before leaving anyway. Default: 30000. */
+  deadlineMs: positiveInt.default(30_000),
+});
+
+export const observabilitySchema = z.object({
+  /** Port of /metrics, /healthz and /readyz on 0.0.0.0; 0 disables. Default: 9464. */
+  port: z.number().int().min(0).max(65_535).default(9_464),
+  /** pino log level. Default: "info". */
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export const workerConfigSchema = z.object({
+  kafka: kafkaSchema,
+  model: modelSchema,
+  batching: batchingSchema.default(batchingSchema.parse({})),
+  flowControl: flowControlSchema.default(flowControlSchema.parse({})),
+  delivery: deliverySchema.default(deliverySchema.parse({})),
+  shutdown: shutdownSchema.default(shutdownSchema.parse({})),
+  observability: observabilitySchema.default(observabilitySchema.parse({})),
+});
+
+export type WorkerConfig = z.infer<typeof workerConfigSchema>;
+export type KafkaOptions = WorkerConfig['kafka'];
+export type ModelOptions = WorkerConfig['model'];
+export type BatchingOptions = WorkerConfig['batching'];
+export type FlowControlOptions = WorkerConfig['flowControl'];
+export type DeliveryOptions = WorkerConfig['delivery'];
+
+function isValidRegExp(source: string): boolean {
+  try {
+    new RegExp(source);
+    return true;
+  } catch {
+    return false;
+  }
+}

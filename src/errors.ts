@@ -1,0 +1,69 @@
+/**
+ * One error hierarchy for the worker. Every error says whether retrying can help:
+ * - retriable: a dependency is unavailable (broker, registry, inference thread); wait and retry,
+ *   never commit past it.
+ * - poison: the input itself is bad; it goes to the dead-letter topic and counts as done.
+ */
+
+/** The pipeline stage where an event failed; travels as a dead-letter header. */
+export type FailureStage = 'decode' | 'featurize' | 'cache' | 'infer' | 'postprocess' | 'encode';
+
+export interface EventLocation {
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+export abstract class WorkerError extends Error {
+  abstract readonly retriable: boolean;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad input: retrying the same bytes gives the same failure. Sent to the DLQ. */
+export class PoisonInputError extends WorkerError {
+  readonly retriable = false;
+  constructor(
+    readonly stage: FailureStage,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A dependency failed in a way that may heal: retry with backoff, commit nothing past it. */
+export class RetriableError extends WorkerError {
+  readonly retriable = true;
+}
+
+/** Invalid configuration, found at start-up. The message names the key and what was expected. */
+export class ConfigError extends WorkerError {
+  readonly retriable = false;
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(`config key "${key}": ${message}`);
+  }
+}
+
+/** The model on disk is unusable or disagrees with its model.json. Stops start-up. */
+export class ModelLoadError extends WorkerError {
+  readonly retriable = false;
+}
+
+/** The inference session failed on a batch; the batch is bisected to find the rows at fault. */
+export class InferenceError extends WorkerError {
+  readonly retriable = false;
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function errorClass(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
+}
