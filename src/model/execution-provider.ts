@@ -1,0 +1,44 @@
+import { InferenceSession } from 'onnxruntime-node';
+import { ModelLoadError, errorMessage } from '../errors.js';
+
+export type Device = 'auto' | 'cpu' | 'cuda' | 'webgpu';
+
+export interface OpenedSession {
+  session: InferenceSession;
+  /** The execution provider the session runs on: "cuda", "webgpu" or "cpu". */
+  provider: string;
+}
+
+const CUDA_HINT =
+  'the CUDA provider needs onnxruntime-node installed with --onnxruntime-node-install=cuda12 ' +
+  'and CUDA 12 + cuDNN 9 libraries on the host (see README, "GPU")';
+
+/**
+ * Opens a session on the requested device. "auto" tries CUDA and falls back to the CPU;
+ * an explicitly requested provider that cannot start is a start-up error naming what is missing.
+ */
+export async function openSession(
+  modelPath: string,
+  device: Device,
+  intraOpThreads: number,
+): Promise<OpenedSession> {
+  const options = (provider: string): InferenceSession.SessionOptions => ({
+    executionProviders: [provider],
+    intraOpNumThreads: intraOpThreads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
+  const attempts = device === 'auto' ? ['cuda', 'cpu'] : [device];
+  const failures: string[] = [];
+  for (const provider of attempts) {
+    try {
+      return { session: await InferenceSession.create(modelPath, options(provider)), provider };
+    } catch (error) {
+      failures.push(`${provider}: ${errorMessage(error)}`);
+    }
+  }
+  const hint = device === 'cuda' ? `; ${CUDA_HINT}` : '';
+  throw new ModelLoadError(
+    `cannot open ${modelPath} on device "${device}" (${failures.join('; ')})${hint}`,
+  );
+}

@@ -1,0 +1,155 @@
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { InferenceError, ModelLoadError, RetriableError } from '../errors.js';
+import type { FromThread, LoadRequest, ToThread } from './inference-protocol.js';
+
+// Under tsx the sources are .ts; compiled, .js. The thread inherits execArgv (and so the loader).
+const THREAD_FILE = new URL(
+  `./inference-thread${extname(fileURLToPath(import.meta.url))}`,
+  import.meta.url,
+);
+
+interface Job {
+  id: number;
+  rows: Float32Array;
+  batchSize: number;
+  resolve: (output: Float32Array) => void;
+  reject: (error: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  job?: Job;
+}
+
+export interface InferenceStats {
+  batchSize: number;
+  elapsedMs: number;
+}
+
+/**
+ * A fixed set of inference threads, each with its own session of one model version. Batches go
+ * to the first idle thread; a thread that dies fails its batch as retriable and is replaced.
+ */
+export class InferencePool {
+  private readonly slots: Slot[] = [];
+  private readonly queue: Job[] = [];
+  private nextJobId = 0;
+  private closed = false;
+  provider = 'unknown';
+
+  private constructor(
+    private readonly request: LoadRequest,
+    private readonly onBatch: (stats: InferenceStats) => void,
+  ) {}
+
+  /** Starts `threads` threads and resolves once every session is loaded, validated and warm. */
+  static async start(
+    request: LoadRequest,
+    threads: number,
+    onBatch: (stats: InferenceStats) => void = () => {},
+  ): Promise<InferencePool> {
+    const pool = new InferencePool(request, onBatch);
+    try {
+      await Promise.all(Array.from({ length: threads }, () => pool.spawn()));
+    } catch (error) {
+      await pool.close();
+      throw error;
+    }
+    return pool;
+  }
+
+  get pending(): number {
+    return this.queue.length + this.slots.filter((slot) => slot.job).length;
+  }
+
+  /** Runs `batchSize` rows (row-major in `rows`) and returns the output tensor's data. */
+  run(rows: Float32Array, batchSize: number): Promise<Float32Array> {
+    if (this.closed) return Promise.reject(new RetriableError('inference pool is closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ id: this.nextJobId++, rows, batchSize, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const job of this.queue.splice(0)) job.reject(new RetriableError('inference pool closed'));
+    await Promise.all(
+      this.slots.splice(0).map(async (slot) => {
+        slot.job?.reject(new RetriableError('inference pool closed'));
+        slot.worker.postMessage({ type: 'close' } satisfies ToThread);
+        const exited = new Promise((resolve) => slot.worker.once('exit', resolve));
+        const timer = setTimeout(() => void slot.worker.terminate(), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+
+  private spawn(): Promise<void> {
+    const worker = new Worker(THREAD_FILE, { workerData: this.request });
+    const slot: Slot = { worker };
+    return new Promise((resolve, reject) => {
+      let loaded = false;
+      worker.on('message', (message: FromThread) => {
+        switch (message.type) {
+          case 'loaded':
+            loaded = true;
+            this.provider = message.provider;
+            this.slots.push(slot);
+            resolve();
+            this.dispatch();
+            return;
+          case 'load-failed':
+            reject(new ModelLoadError(message.message));
+            void worker.terminate();
+            return;
+          case 'result':
+          case 'run-failed':
+            this.finish(slot, message);
+        }
+      });
+      worker.on('error', (error) => {
+        if (!loaded) reject(new ModelLoadError(`inference thread failed to start: ${error.message}`));
+      });
+      worker.on('exit', () => {
+        const index = this.slots.indexOf(slot);
+        if (index >= 0) this.slots.splice(index, 1);
+        slot.job?.reject(new RetriableError('inference thread exited while running a batch'));
+        slot.job = undefined;
+        if (loaded && !this.closed) void this.spawn().catch(() => undefined);
+      });
+    });
+  }
+
+  private finish(slot: Slot, message: Extract<FromThread, { id: number }>): void {
+    const job = slot.job;
+    slot.job = undefined;
+    if (job && job.id === message.id) {
+      if (message.type === 'result') {
+        this.onBatch({ batchSize: job.batchSize, elapsedMs: message.elapsedMs });
+        job.resolve(new Float32Array(message.output));
+      } else {
+        job.reject(new InferenceError(message.message));
+      }
+    }
+    this.dispatch();
+  }
+
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      if (slot.job) continue;
+      const job = this.queue.shift();
+      if (!job) return;
+      slot.job = job;
+      const rows = job.rows.buffer.byteLength === job.rows.byteLength ? job.rows : job.rows.slice();
+      slot.worker.postMessage(
+        { type: 'run', id: job.id, rows: rows.buffer as ArrayBuffer, batchSize: job.batchSize } satisfies ToThread,
+        [rows.buffer as ArrayBuffer],
+      );
+    }
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Runs one ONNX Runtime session on a worker thread: session.run() blocks its thread, and this
+ * keeps that off the main thread, where Kafka heartbeats and I/O must stay live.
+ */
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parentPort, workerData } from 'node:worker_threads';
+import { Tensor, type InferenceSession } from 'onnxruntime-node';
+import { errorMessage } from '../errors.js';
+import { openSession } from './execution-provider.js';
+import type { FromThread, LoadRequest, ToThread } from './inference-protocol.js';
+import { MODEL_FILE, readModelManifest, rowWidth } from './model-manifest.js';
+import { validateSessionAgainstManifest } from './session-validation.js';
+
+const port = parentPort!;
+const request = workerData as LoadRequest;
+const send = (message: FromThread, transfer: ArrayBuffer[] = []): void =>
+  port.postMessage(message, transfer);
+
+async function main(): Promise<void> {
+  const manifest = readModelManifest(request.modelDir);
+  const width = rowWidth(manifest);
+  const { session, provider } = await openSession(
+    join(request.modelDir, MODEL_FILE),
+    request.device,
+    request.intraOpThreads,
+  );
+  validateSessionAgainstManifest(session, manifest);
+
+  const infer = async (rows: Float32Array, batchSize: number): Promise<Float32Array> => {
+    const feeds = { [manifest.input.name]: new Tensor('float32', rows, [batchSize, width]) };
+    const results: InferenceSession.OnnxValueMapType = await session.run(feeds);
+    const output = results[manifest.output.name] as Tensor;
+    return (output.data as Float32Array).slice(); // own buffer, so it can be transferred
+  };
+
+  const warmupStart = performance.now();
+  for (const size of manifest.preferredBatchSizes) await infer(new Float32Array(size * width), size);
+  send({ type: 'loaded', provider, warmupMs: performance.now() - warmupStart });
+
+  port.on('message', (message: ToThread) => {
+    if (message.type === 'close') {
+      void session.release().finally(() => port.close());
+      return;
+    }
+    const started = performance.now();
+    const run = async (): Promise<void> => {
+      if (request.debugInferenceDelayMs > 0) await sleep(request.debugInferenceDelayMs);
+      const output = await infer(new Float32Array(message.rows), message.batchSize);
+      send(
+        { type: 'result', id: message.id, output: output.buffer as ArrayBuffer, elapsedMs: performance.now() - started },
+        [output.buffer as ArrayBuffer],
+      );
+    };
+    run().catch((error: unknown) =>
+      send({ type: 'run-failed', id: message.id, message: errorMessage(error) }),
+    );
+  });
+}
+
+main().catch((error: unknown) => send({ type: 'load-failed', message: errorMessage(error) }));

@@ -1,0 +1,88 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { ModelLoadError, errorMessage } from '../errors.js';
+
+/**
+ * model.json: the model's own declaration of how an event becomes its input row and what its
+ * output means. Serving reads the same file training wrote, so the two cannot drift apart.
+ */
+const featureBase = {
+  name: z.string().min(1),
+  doc: z.string().optional(),
+  required: z.boolean().default(false),
+};
+
+export const featureSchema = z.discriminatedUnion('type', [
+  z.object({ ...featureBase, type: z.literal('number'), default: z.number().optional() }),
+  z.object({ ...featureBase, type: z.literal('boolean'), default: z.boolean().optional() }),
+  z.object({
+    ...featureBase,
+    type: z.literal('category'),
+    categories: z.array(z.string()).min(1),
+    default: z.string().optional(),
+  }),
+  z.object({
+    ...featureBase,
+    type: z.literal('vector'),
+    length: z.number().int().min(1),
+    default: z.array(z.number()).optional(),
+  }),
+]);
+
+export const outputSchema = z.discriminatedUnion('kind', [
+  z.object({
+    name: z.string().min(1),
+    kind: z.literal('classification'),
+    labels: z.array(z.string()).min(2),
+    /** How many ranked labels each prediction carries. Default: all labels. */
+    topK: z.number().int().min(1).optional(),
+  }),
+  z.object({ name: z.string().min(1), kind: z.literal('regression') }),
+]);
+
+export const modelManifestSchema = z.object({
+  name: z.string().min(1),
+  version: z.string().min(1),
+  description: z.string().optional(),
+  input: z.object({ name: z.string().min(1), type: z.literal('float32') }),
+  output: outputSchema,
+  features: z.array(featureSchema).min(1),
+  /** Batch sizes used to warm the session up at load. Default: [1]. */
+  preferredBatchSizes: z.array(z.number().int().min(1)).default([1]),
+  maxBatchSize: z.number().int().min(1).optional(),
+});
+
+export type ModelManifest = z.infer<typeof modelManifestSchema>;
+export type FeatureSpec = z.infer<typeof featureSchema>;
+export type OutputSpec = z.infer<typeof outputSchema>;
+
+export const MODEL_FILE = 'model.onnx';
+export const MANIFEST_FILE = 'model.json';
+
+export function readModelManifest(modelDir: string): ModelManifest {
+  const path = join(modelDir, MANIFEST_FILE);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ModelLoadError(`cannot read ${path}: ${errorMessage(error)}`);
+  }
+  const result = modelManifestSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new ModelLoadError(`${path}: "${issue.path.join('.')}": ${issue.message}`);
+  }
+  return result.data;
+}
+
+/** Floats a feature occupies in the input row. */
+export function featureWidth(feature: FeatureSpec): number {
+  if (feature.type === 'category') return feature.categories.length;
+  if (feature.type === 'vector') return feature.length;
+  return 1;
+}
+
+export function rowWidth(manifest: ModelManifest): number {
+  return manifest.features.reduce((width, feature) => width + featureWidth(feature), 0);
+}

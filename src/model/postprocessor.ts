@@ -1,0 +1,33 @@
+import type { OutputSpec } from './model-manifest.js';
+
+export interface RankedLabel {
+  label: string;
+  probability: number;
+}
+
+/** What the model said about one event, in the terms model.json declares. */
+export type Prediction =
+  | { kind: 'classification'; label: string; confidence: number; topK: RankedLabel[] }
+  | { kind: 'regression'; value: number };
+
+/** Width of one output row: one probability per label, or one value. */
+export function outputWidth(output: OutputSpec): number {
+  return output.kind === 'classification' ? output.labels.length : 1;
+}
+
+/** Reads row `index` of the model's output tensor and turns it into a Prediction. */
+export function postprocess(output: OutputSpec, values: Float32Array, index: number): Prediction {
+  const width = outputWidth(output);
+  const row = values.subarray(index * width, (index + 1) * width);
+  if (output.kind === 'regression') return { kind: 'regression', value: row[0]! };
+  const ranked = output.labels
+    .map((label, i) => ({ label, probability: row[i]! }))
+    .sort((a, b) => b.probability - a.probability);
+  const best = ranked[0]!;
+  return {
+    kind: 'classification',
+    label: best.label,
+    confidence: best.probability,
+    topK: ranked.slice(0, output.topK ?? output.labels.length),
+  };
+}
