@@ -1,0 +1,36 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface BackoffOptions {
+  initialMs: number;
+  maxMs: number;
+}
+
+/** Exponential backoff with full jitter: the n-th wait is random in [0, min(max, initial*2^n)]. */
+export function backoffDelay(attempt: number, options: BackoffOptions): number {
+  const ceiling = Math.min(options.maxMs, options.initialMs * 2 ** Math.min(attempt, 30));
+  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+}
+
+/**
+ * Retries `operation` while it throws an error `isRetriable` accepts and `shouldContinue()` holds.
+ * The last error is rethrown when retrying stops.
+ */
+export async function retryWithBackoff<T>(
+  operation: (attempt: number) => Promise<T>,
+  options: BackoffOptions & {
+    isRetriable: (error: unknown) => boolean;
+    shouldContinue: () => boolean;
+    onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+  },
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await operation(attempt);
+    } catch (error) {
+      if (!options.isRetriable(error) || !options.shouldContinue()) throw error;
+      const delay = backoffDelay(attempt, options);
+      options.onRetry?.(error, attempt, delay);
+      await sleep(delay);
+    }
+  }
+}

@@ -1,0 +1,27 @@
+import type { IHeaders } from 'kafkajs';
+import type { PoisonInputError } from '../errors.js';
+import type { Prediction } from '../model/postprocessor.js';
+import type { ModelIdentity } from './output-records.js';
+
+/** What became of one input event: a prediction, or a reason to dead-letter it. */
+export type Outcome =
+  | { type: 'prediction'; prediction: Prediction; model: ModelIdentity }
+  | { type: 'dead-letter'; error: PoisonInputError };
+
+/**
+ * One input event from the moment it is accepted until its output is acknowledged. It keeps its
+ * source tag {topic, partition, offset} through cross-partition batching.
+ */
+export interface InFlightEvent {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: IHeaders;
+  /** Broker timestamp of the input record, ms since epoch. */
+  timestamp: number;
+  /** When this worker accepted it (performance.now()), for the latency histogram. */
+  acceptedAt: number;
+  outcome?: Outcome;
+}

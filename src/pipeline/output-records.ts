@@ -1,0 +1,104 @@
+import type { IHeaders, Message } from 'kafkajs';
+import { errorClass, type PoisonInputError } from '../errors.js';
+import type { Prediction } from '../model/postprocessor.js';
+import type { InFlightEvent } from './in-flight-event.js';
+
+/** Headers every prediction carries: where it came from and what produced it. */
+export const PREDICTION_HEADERS = {
+  sourceTopic: 'source.topic',
+  sourcePartition: 'source.partition',
+  sourceOffset: 'source.offset',
+  modelName: 'model.name',
+  modelVersion: 'model.version',
+  modelProvider: 'model.provider',
+} as const;
+
+/** Headers added to a dead-lettered record, beside its original headers. */
+export const DEAD_LETTER_HEADERS = {
+  sourceTopic: 'dlq.source.topic',
+  sourcePartition: 'dlq.source.partition',
+  sourceOffset: 'dlq.source.offset',
+  stage: 'dlq.error.stage',
+  errorClass: 'dlq.error.class',
+  message: 'dlq.error.message',
+  timestamp: 'dlq.timestamp',
+} as const;
+
+/** Header names copied from input to prediction, for distributed tracing. */
+const PROPAGATED_HEADERS = ['traceparent', 'tracestate'];
+
+/** The value of a prediction record (JSON here; the Avro output schema mirrors it). */
+export interface PredictionRecord {
+  model: string;
+  modelVersion: string;
+  /** Classification: the most probable label and its probability. */
+  label: string | null;
+  confidence: number | null;
+  /** Classification: labels ranked by probability, as many as model.json's topK. */
+  topK: { label: string; probability: number }[] | null;
+  /** Regression: the predicted value. */
+  value: number | null;
+  source: { topic: string; partition: number; offset: string };
+  /** Input record timestamp and prediction time, ms since epoch. */
+  eventTimestamp: number;
+  predictedAt: number;
+}
+
+export interface ModelIdentity {
+  name: string;
+  version: string;
+  provider: string;
+}
+
+export function predictionRecord(
+  event: InFlightEvent,
+  prediction: Prediction,
+  model: ModelIdentity,
+): PredictionRecord {
+  const classification = prediction.kind === 'classification' ? prediction : undefined;
+  return {
+    model: model.name,
+    modelVersion: model.version,
+    label: classification?.label ?? null,
+    confidence: classification?.confidence ?? null,
+    topK: classification?.topK ?? null,
+    value: prediction.kind === 'regression' ? prediction.value : null,
+    source: { topic: event.topic, partition: event.partition, offset: event.offset },
+    eventTimestamp: event.timestamp,
+    predictedAt: Date.now(),
+  };
+}
+
+export function predictionHeaders(event: InFlightEvent, model: ModelIdentity): IHeaders {
+  const headers: IHeaders = {
+    [PREDICTION_HEADERS.sourceTopic]: event.topic,
+    [PREDICTION_HEADERS.sourcePartition]: String(event.partition),
+    [PREDICTION_HEADERS.sourceOffset]: event.offset,
+    [PREDICTION_HEADERS.modelName]: model.name,
+    [PREDICTION_HEADERS.modelVersion]: model.version,
+    [PREDICTION_HEADERS.modelProvider]: model.provider,
+  };
+  for (const name of PROPAGATED_HEADERS) {
+    const value = event.headers[name];
+    if (value !== undefined) headers[name] = value;
+  }
+  return headers;
+}
+
+/** The original key, value and headers, plus why and where it failed. */
+export function deadLetterMessage(event: InFlightEvent, error: PoisonInputError): Message {
+  return {
+    key: event.key,
+    value: event.value,
+    headers: {
+      ...event.headers,
+      [DEAD_LETTER_HEADERS.sourceTopic]: event.topic,
+      [DEAD_LETTER_HEADERS.sourcePartition]: String(event.partition),
+      [DEAD_LETTER_HEADERS.sourceOffset]: event.offset,
+      [DEAD_LETTER_HEADERS.stage]: error.stage,
+      [DEAD_LETTER_HEADERS.errorClass]: errorClass(error),
+      [DEAD_LETTER_HEADERS.message]: error.message,
+      [DEAD_LETTER_HEADERS.timestamp]: new Date().toISOString(),
+    },
+  };
+}

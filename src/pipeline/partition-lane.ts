@@ -1,0 +1,70 @@
+import type { InFlightEvent } from './in-flight-event.js';
+
+/**
+ * The in-flight events of one input partition this member owns, in offset order. Outputs leave
+ * a lane strictly in offset order, and its commit offset only moves past acknowledged outputs.
+ */
+export class PartitionLane {
+  private readonly events: InFlightEvent[] = [];
+  /** Events taken for produce whose acknowledgement has not come back yet. */
+  private sending = 0;
+  /** Offset after the last event this lane accepted; fetched records below it are re-deliveries. */
+  nextOffset: bigint | undefined;
+  /** Offset to commit next (last acknowledged + 1); undefined when there is nothing new. */
+  commitOffset: string | undefined;
+  paused = false;
+  revoked = false;
+  flushing = false;
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+  ) {}
+
+  get key(): string {
+    return laneKey(this.topic, this.partition);
+  }
+
+  /** Events accepted and not yet acknowledged downstream. */
+  get inFlight(): number {
+    return this.events.length + this.sending;
+  }
+
+  /** True when the fetched record at `offset` was already accepted by this lane. */
+  alreadyAccepted(offset: string): boolean {
+    return this.nextOffset !== undefined && BigInt(offset) < this.nextOffset;
+  }
+
+  accept(event: InFlightEvent): void {
+    this.events.push(event);
+    this.nextOffset = BigInt(event.offset) + 1n;
+  }
+
+  /** Removes and returns the completed events at the head, at most `limit`, for produce. */
+  takeReady(limit: number): InFlightEvent[] {
+    let count = 0;
+    while (count < this.events.length && count < limit && this.events[count]!.outcome) count++;
+    const ready = this.events.splice(0, count);
+    this.sending += ready.length;
+    return ready;
+  }
+
+  /** The produce of `events` (from takeReady) was acknowledged. */
+  acknowledged(events: InFlightEvent[]): void {
+    this.sending -= events.length;
+    const last = events.at(-1);
+    if (last) this.commitOffset = (BigInt(last.offset) + 1n).toString();
+  }
+
+  /** Drops everything still queued; returns how many events were dropped. */
+  revoke(): number {
+    this.revoked = true;
+    const dropped = this.events.length;
+    this.events.length = 0;
+    return dropped;
+  }
+}
+
+export function laneKey(topic: string, partition: number): string {
+  return `${topic}/${partition}`;
+}
