@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
 import { ModelLoadError, errorMessage } from '../errors.js';
 
@@ -28,7 +31,7 @@ export async function openSession(
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
   });
-  const attempts = device === 'auto' ? ['cuda', 'cpu'] : [device];
+  const attempts = device === 'auto' ? (cudaProviderInstalled() ? ['cuda', 'cpu'] : ['cpu']) : [device];
   const failures: string[] = [];
   for (const provider of attempts) {
     try {
@@ -41,4 +44,20 @@ export async function openSession(
   throw new ModelLoadError(
     `cannot open ${modelPath} on device "${device}" (${failures.join('; ')})${hint}`,
   );
+}
+
+/**
+ * The CUDA provider library only exists when onnxruntime-node was installed with the cuda12
+ * flag. Checking first keeps "auto" on a CPU machine from logging a native load failure.
+ */
+export function cudaProviderInstalled(): boolean {
+  const binding = join(
+    dirname(createRequire(import.meta.url).resolve('onnxruntime-node')),
+    '..',
+    'bin',
+    'napi-v6',
+    process.platform,
+    process.arch,
+  );
+  return existsSync(join(binding, 'libonnxruntime_providers_cuda.so'));
 }

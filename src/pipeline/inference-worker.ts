@@ -1,4 +1,4 @@
-import type { Consumer, EachBatchPayload, KafkaMessage, Producer } from 'kafkajs';
+import { Partitioners, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { MicroBatcher } from '../batch/micro-batcher.js';
 import { decodeJsonRecord } from '../codec/json-codec.js';
@@ -79,7 +79,12 @@ export class InferenceWorker {
     this.logger.info(identity, 'model loaded');
 
     const kafka = createKafka(options, this.logger);
-    this.producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: false });
+    // Keyed outputs land by the Java client's murmur2 partitioning, like any other producer's.
+    this.producer = kafka.producer({
+      allowAutoTopicCreation: false,
+      idempotent: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     this.consumer = kafka.consumer({
       groupId: options.groupId,
       sessionTimeout: options.sessionTimeoutMs,

@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import type { Consumer } from 'kafkajs';
+import { validateConfig } from '../config/load-config.js';
+import { createKafka } from '../kafka/kafka-client.js';
+import { readModelManifest } from '../model/model-manifest.js';
+import { createLogger } from '../observability/logger.js';
+import { WorkerMetrics } from '../observability/metrics.js';
+import { InferenceWorker } from '../pipeline/inference-worker.js';
+import type { PredictionRecord } from '../pipeline/output-records.js';
+import { produceEvents } from './produce-command.js';
+import { sampleEvent } from './sample-events.js';
+
+const MODEL_DIR = 'models/fraud-mlp/1';
+const PARTITIONS = 6;
+/** One event in this many is made bad on purpose, to show the dead-letter path. */
+const BAD_EVERY = 250;
+
+/**
+ * `kafka-infer demo`: on the local stack (npm run demo brings it up), create topics, start a
+ * worker, produce sample events with a few bad ones, and summarise what came out.
+ */
+export async function demoCommand(options: { count?: string; brokers?: string }): Promise<number> {
+  const count = Number(options.count ?? 20_000);
+  const brokers = (options.brokers ?? '127.0.0.1:9092').split(',');
+  const run = `demo-${randomBytes(3).toString('hex')}`;
+  const topics = { input: `${run}-transactions`, output: `${run}-predictions`, dlq: `${run}-dlq` };
+  const logger = createLogger('warn');
+  const kafka = createKafka({ clientId: 'kafka-infer-demo', brokers }, logger);
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [
+      { topic: topics.input, numPartitions: PARTITIONS },
+      { topic: topics.output, numPartitions: PARTITIONS },
+      { topic: topics.dlq, numPartitions: 1 },
+    ],
+  });
+  say(`topics: ${topics.input} (${PARTITIONS} partitions) -> ${topics.output}, dead letters -> ${topics.dlq}`);
+
+  const config = validateConfig({
+    kafka: { brokers, groupId: `${run}-workers`, inputTopics: [topics.input], outputTopic: topics.output, deadLetterTopic: topics.dlq },
+    model: { path: MODEL_DIR, device: 'auto' },
+    batching: { maxBatchSize: 128, maxBatchDelayMs: 5 },
+    observability: { port: 0, logLevel: 'warn' },
+  });
+  const metrics = new WorkerMetrics();
+  const worker = new InferenceWorker(config, metrics, logger);
+  await worker.start();
+  const identity = worker.modelIdentity!;
+  say(`worker: model ${identity.name} v${identity.version} on ${identity.provider}`);
+
+  const outputs = await collectOutputs(kafka.consumer({ groupId: `${run}-reader` }), [topics.output, topics.dlq]);
+  const manifest = readModelManifest(MODEL_DIR);
+  const firstRequired = manifest.features.find((feature) => feature.required)?.name ?? 'amount';
+  const events = function* () {
+    for (let i = 0; i < count; i++) {
+      const event = sampleEvent(manifest, i);
+      if (i % BAD_EVERY === BAD_EVERY - 1) delete event[firstRequired];
+      yield event;
+    }
+  };
+  const produceStart = Date.now();
+  await produceEvents(topics.input, events(), { rate: Infinity, brokers: options.brokers, total: count });
+  const produceMs = Date.now() - produceStart;
+
+  const deadline = Date.now() + 180_000;
+  while (outputs.received() < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const elapsedMs = outputs.lastAt - produceStart;
+  await worker.stop();
+  await outputs.consumer.disconnect();
+  await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
+  await admin.disconnect();
+
+  say('\nsome predictions:');
+  for (const record of outputs.samples) {
+    say(`  ${record.source.topic}/${record.source.partition}@${record.source.offset}  ${record.label}  confidence ${record.confidence?.toFixed(4)}`);
+  }
+  const latencies = outputs.latenciesMs.sort((a, b) => a - b);
+  const batch = (await metrics.batchSize.get()).values;
+  const batchSum = batch.find((v) => v.metricName === 'inference_batch_size_sum')?.value ?? 0;
+  const batchCount = batch.find((v) => v.metricName === 'inference_batch_size_count')?.value ?? 1;
+  say('\nsummary:');
+  say(`  events produced      ${count} in ${(produceMs / 1000).toFixed(2)} s`);
+  say(`  predictions          ${outputs.predictions}`);
+  say(`  dead letters         ${outputs.deadLetters} (expected ${Math.floor(count / BAD_EVERY)})`);
+  say(`  throughput           ${((outputs.received() / elapsedMs) * 1000).toFixed(0)} events/s end to end`);
+  say(`  latency produce→out  p50 ${percentile(latencies, 0.5)} ms, p99 ${percentile(latencies, 0.99)} ms`);
+  say(`  mean batch size      ${(batchSum / batchCount).toFixed(1)} rows per ONNX Runtime call`);
+  return outputs.received() === count ? 0 : 1;
+}
+
+async function collectOutputs(consumer: Consumer, topics: string[]) {
+  const state = {
+    consumer,
+    predictions: 0,
+    deadLetters: 0,
+    lastAt: Date.now(),
+    latenciesMs: [] as number[],
+    samples: [] as PredictionRecord[],
+    received: () => state.predictions + state.deadLetters,
+  };
+  await consumer.connect();
+  await consumer.subscribe({ topics, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ topic, message }) => {
+      state.lastAt = Date.now();
+      if (topic === topics[1]) {
+        state.deadLetters++;
+        return;
+      }
+      state.predictions++;
+      const record = JSON.parse(message.value!.toString()) as PredictionRecord;
+      state.latenciesMs.push(Number(message.timestamp) - record.eventTimestamp);
+      if (state.samples.length < 5) state.samples.push(record);
+    },
+  });
+  return state;
+}
+
+function percentile(sorted: number[], q: number): string {
+  if (sorted.length === 0) return 'n/a';
+  return String(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]);
+}
+
+function say(line: string): void {
+  process.stdout.write(`${line}\n`);
+}

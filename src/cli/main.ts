@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, ModelLoadError, errorMessage } from '../errors.js';
+import { runWorker } from './run-worker.js';
+
+const USAGE = `kafka-infer <command> [options]
+
+Commands:
+  worker  --config FILE                 run the inference worker (env INFER_* overrides keys)
+  produce --topic T [--count N] [--rate R] [--file F.jsonl] [--model DIR] [--brokers B]
+                                        produce sample or file events
+  tail    --topic T [--count N] [--brokers B]
+                                        print predictions from the output topic
+  demo    [--count N]                   run the whole path on the local stack and summarise`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      config: { type: 'string', short: 'c' },
+      topic: { type: 'string' },
+      count: { type: 'string' },
+      rate: { type: 'string' },
+      file: { type: 'string' },
+      model: { type: 'string' },
+      brokers: { type: 'string' },
+      from: { type: 'string' },
+    },
+    allowPositionals: false,
+  });
+  switch (command) {
+    case 'worker':
+      return runWorker(values.config);
+    case 'produce':
+      return (await import('./produce-command.js')).produceCommand(values);
+    case 'tail':
+      return (await import('./tail-command.js')).tailCommand(values);
+    case 'demo':
+      return (await import('./demo-command.js')).demoCommand(values);
+    default:
+      process.stderr.write(`${USAGE}\n`);
+      return command === undefined || command === 'help' || command === '--help' ? 0 : 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    const known = error instanceof ConfigError || error instanceof ModelLoadError;
+    process.stderr.write(`kafka-infer: ${known ? error.message : errorMessage(error)}\n`);
+    if (!known && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    process.exit(known ? 78 : 1);
+  },
+);

@@ -1,0 +1,53 @@
+import type { Server } from 'node:http';
+import { loadConfig } from '../config/load-config.js';
+import { errorMessage } from '../errors.js';
+import { startHealthServer } from '../observability/health-server.js';
+import { createLogger } from '../observability/logger.js';
+import { WorkerMetrics } from '../observability/metrics.js';
+import { InferenceWorker } from '../pipeline/inference-worker.js';
+
+/**
+ * `kafka-infer worker --config FILE`: validate config, load the model, join the group, serve
+ * until SIGTERM/SIGINT, then drain, commit and exit 0. A second signal is ignored (draining).
+ */
+export async function runWorker(configPath: string | undefined): Promise<number> {
+  const config = loadConfig(configPath);
+  const logger = createLogger(config.observability.logLevel);
+  const metrics = new WorkerMetrics();
+  const worker = new InferenceWorker(config, metrics, logger);
+  let server: Server | undefined;
+
+  const shutdown = (signal: string): void => {
+    logger.info({ signal }, 'stopping: draining in-flight work');
+    void worker.stop();
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+
+  try {
+    if (config.observability.port > 0) {
+      server = await startHealthServer(config.observability.port, metrics.registry, {
+        live: () => worker.status !== 'stopped',
+        ready: () => worker.ready,
+      });
+    }
+    await worker.start();
+    logger.info({ groupId: config.kafka.groupId, pid: process.pid }, 'worker running');
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (worker.status === 'draining' || worker.status === 'stopped') {
+          clearInterval(check);
+          resolve();
+        }
+      }, 50);
+    });
+    await worker.stop();
+    return 0;
+  } catch (error) {
+    logger.fatal({ err: errorMessage(error) }, 'worker failed');
+    await worker.stop().catch(() => undefined);
+    return 1;
+  } finally {
+    server?.close();
+  }
+}

@@ -1,0 +1,49 @@
+import { createKafka } from '../kafka/kafka-client.js';
+import { createLogger } from '../observability/logger.js';
+
+export interface TailOptions {
+  topic?: string;
+  count?: string;
+  brokers?: string;
+  from?: string;
+}
+
+/** `kafka-infer tail`: print records of a topic as JSON lines (key, headers, value). */
+export async function tailCommand(options: TailOptions): Promise<number> {
+  if (!options.topic) throw new Error('tail needs --topic');
+  const limit = options.count ? Number(options.count) : Infinity;
+  const kafka = createKafka(
+    { clientId: 'kafka-infer-tail', brokers: (options.brokers ?? '127.0.0.1:9092').split(',') },
+    createLogger('warn'),
+  );
+  const consumer = kafka.consumer({ groupId: `kafka-infer-tail-${process.pid}-${Date.now()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [options.topic], fromBeginning: options.from !== 'latest' });
+  let printed = 0;
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    void consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        if (printed >= limit) return;
+        const headers = Object.fromEntries(
+          Object.entries(message.headers ?? {}).map(([name, value]) => [name, value?.toString()]),
+        );
+        const text = message.value?.toString() ?? 'null';
+        let value: unknown = text;
+        try {
+          value = JSON.parse(text);
+        } catch {
+          // not JSON: print as text
+        }
+        process.stdout.write(
+          `${JSON.stringify({ partition, offset: message.offset, key: message.key?.toString(), headers, value })}\n`,
+        );
+        if (++printed >= limit) resolve();
+      },
+    });
+  });
+  await consumer.disconnect();
+  return 0;
+}

@@ -1,0 +1,115 @@
+import { Partitioners, type IHeaders, type Message } from 'kafkajs';
+import {
+  createTopic,
+  deleteTopics,
+  readAllMessages,
+  testKafka,
+  uniqueName,
+  type ReadRecord,
+} from './kafka-test-helpers.js';
+
+/** The topics and group of one test's pipeline, unique per test. */
+export interface PipelineTopics {
+  input: string;
+  output: string;
+  deadLetter: string;
+  groupId: string;
+}
+
+export async function createPipelineTopics(
+  prefix: string,
+  inputPartitions: number,
+): Promise<PipelineTopics> {
+  const input = uniqueName(`${prefix}-in`);
+  const topics = {
+    input,
+    output: `${input}-out`,
+    deadLetter: `${input}-dlq`,
+    groupId: `${input}-group`,
+  };
+  await createTopic(topics.input, inputPartitions);
+  await createTopic(topics.output, inputPartitions);
+  await createTopic(topics.deadLetter, 1);
+  return topics;
+}
+
+export function deletePipelineTopics(topics: PipelineTopics): Promise<void> {
+  return deleteTopics([topics.input, topics.output, topics.deadLetter]);
+}
+
+/** A worker config for these topics and a model, with overrides merged per section. */
+export function workerConfigFor(
+  topics: PipelineTopics,
+  modelPath: string,
+  overrides: Record<string, Record<string, unknown>> = {},
+): Record<string, unknown> {
+  return {
+    kafka: {
+      groupId: topics.groupId,
+      inputTopics: [topics.input],
+      outputTopic: topics.output,
+      deadLetterTopic: topics.deadLetter,
+      ...overrides.kafka,
+    },
+    model: { path: modelPath, device: 'cpu', ...overrides.model },
+    batching: { ...overrides.batching },
+    flowControl: { ...overrides.flowControl },
+    delivery: { ...overrides.delivery },
+    shutdown: { ...overrides.shutdown },
+    observability: { logLevel: 'info', ...overrides.observability },
+  };
+}
+
+/** Produces raw messages in chunks with acks=all; keyed messages spread by the default partitioner. */
+export async function produceMessages(
+  topic: string,
+  messages: Message[],
+  chunk = 1_000,
+): Promise<void> {
+  const producer = testKafka().producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  try {
+    for (let i = 0; i < messages.length; i += chunk) {
+      await producer.send({ topic, acks: -1, messages: messages.slice(i, i + chunk) });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+export function jsonMessage(event: { id: string }, headers?: IHeaders): Message {
+  return { key: event.id, value: JSON.stringify(event), headers };
+}
+
+export function header(record: ReadRecord, name: string): string | undefined {
+  return record.headers[name]?.toString();
+}
+
+/** Reads predictions and dead letters once together they account for `expected` inputs. */
+export async function readOutputs(
+  topics: PipelineTopics,
+  expected: number,
+  timeoutMs = 120_000,
+): Promise<{ predictions: ReadRecord[]; deadLetters: ReadRecord[] }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const predictions = await readAllMessages(topics.output, { timeoutMs: 30_000 });
+    const deadLetters = await readAllMessages(topics.deadLetter, { timeoutMs: 30_000 });
+    if (
+      distinctSources(predictions) + distinctSources(deadLetters, 'dlq.') >= expected ||
+      Date.now() > deadline
+    ) {
+      return { predictions, deadLetters };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+/** Distinct source (partition, offset) pairs among output records. */
+export function distinctSources(records: ReadRecord[], prefix = ''): number {
+  return new Set(
+    records.map(
+      (r) => `${header(r, `${prefix}source.partition`)}@${header(r, `${prefix}source.offset`)}`,
+    ),
+  ).size;
+}
