@@ -31,6 +31,11 @@ export interface DaemonSpec {
   readonly env?: NodeJS.ProcessEnv;
 }
 
+/** Written to the log before each launch, so errors of earlier runs can be told apart. */
+const LAUNCH_MARKER = '\n===== ';
+/** Java log4j levels, and the wording redis-server uses for fatal problems. */
+const ERROR_LINE = /\b(ERROR|FATAL)\b|# (Failed|Could not|Fatal)|^Exception in thread/;
+
 /** A log bigger than this is moved to `<log>.1` at the next launch. */
 const MAX_LOG_BYTES = 20 * 1024 * 1024;
 
@@ -45,7 +50,7 @@ export function launchDaemon(spec: DaemonSpec): number {
   try {
     writeFileSync(
       logFd,
-      `\n===== ${new Date().toISOString()} starting ${spec.name}: ${spec.command} ${spec.args.join(' ')}\n`,
+      `${LAUNCH_MARKER}${new Date().toISOString()} starting ${spec.name}: ${spec.command} ${spec.args.join(' ')}\n`,
     );
     const child = spawn(spec.command, [...spec.args], {
       cwd: spec.cwd,
@@ -137,18 +142,38 @@ export async function waitUntilReady(opts: {
   for (;;) {
     if (await opts.ready()) return;
     if (!opts.alive()) {
-      throw new Error(
-        `${opts.name} exited during startup. Last lines of ${opts.logFile}:\n${logTail(opts.logFile, 40)}`,
-      );
+      throw new Error(`${opts.name} exited during startup. ${startupReport(opts.logFile)}`);
     }
     if (Date.now() >= deadline) {
       throw new Error(
-        `${opts.name} did not become ready within ${opts.timeoutMs} ms. ` +
-          `Last lines of ${opts.logFile}:\n${logTail(opts.logFile, 40)}`,
+        `${opts.name} did not become ready within ${opts.timeoutMs} ms. ${startupReport(opts.logFile)}`,
       );
     }
     await sleep(opts.intervalMs ?? 250);
   }
+}
+
+/** Error lines of the latest launch (the root cause tends to scroll out of the tail), then the tail. */
+function startupReport(logFile: string): string {
+  const errors = launchErrors(logFile, 12);
+  const errorPart = errors.length > 0 ? `Errors it logged:\n${errors.join('\n')}\n` : '';
+  return `${errorPart}Last lines of ${logFile}:\n${logTail(logFile, 25)}`;
+}
+
+/** Lines that look like errors since the last launch marker, each with its following message line. */
+export function launchErrors(file: string, max: number): string[] {
+  if (!existsSync(file)) return [];
+  const text = readFileSync(file, 'utf8');
+  const lines = text.slice(text.lastIndexOf(LAUNCH_MARKER) + 1).split('\n');
+  const found: string[] = [];
+  lines.forEach((line, i) => {
+    if (found.length >= max || !ERROR_LINE.test(line)) return;
+    found.push(line);
+    const next = lines[i + 1];
+    // Java puts the exception message on the line after the log line; skip stack frames.
+    if (next !== undefined && /^\S/.test(next) && !next.startsWith('[')) found.push(`  ${next}`);
+  });
+  return found;
 }
 
 /** The last `lines` lines of a file ('' when it does not exist). */

@@ -14,7 +14,6 @@ import {
   onPath,
   runningPid,
   runCapture,
-  runOrThrow,
   stopDaemon,
   waitUntilReady,
 } from './daemon.js';
@@ -188,7 +187,11 @@ export const kafka: StackComponent = {
       );
     }
     mkdirSync(LIBS_DIR, { recursive: true });
-    runOrThrow('mvn', [
+    process.stderr.write(
+      `kafka: resolving Kafka ${KAFKA_VERSION} jars with Maven (first run only)\n`,
+    );
+    // Output is kept for the error message: with -q Maven prints nothing but errors.
+    runCapture('mvn', [
       '-B',
       '-q',
       '-Dstyle.color=never',
