@@ -1,7 +1,7 @@
 /**
  * The local development stack without Docker: Kafka, Redis and the schema registry.
  *
- *   npx tsx deploy/local/stack.ts up|down|status|logs [component...]
+ *   npx tsx deploy/local/stack.ts up|down|status|logs|install [component...]
  *   (or: npm run stack -- up)
  *
  * Tests import ensureStackUp() instead of shelling out.
@@ -21,7 +21,8 @@ const USAGE = `usage: stack.ts <command> [component...]
   up      install what is missing and start every component that is not already up
   down    stop what the stack started (a service someone else started is left running)
   status  print up/down per component; exits 3 when any is down
-  logs    print the last lines of each component's log (LINES=n to change, default 40)
+  logs    print the last lines of each component's log (STACK_LOG_LINES=n, default 40)
+  install only install what is missing (jars, packages), start nothing; for CI caches
 components: ${COMPONENTS.map((c) => c.name).join(', ')} (default: all)`;
 
 function seconds(ms: number): string {
@@ -124,8 +125,24 @@ async function status(components: StackComponent[]): Promise<number> {
   return states.every(Boolean) ? 0 : 3;
 }
 
+async function install(components: StackComponent[]): Promise<number> {
+  for (const component of components) {
+    const started = Date.now();
+    try {
+      await component.install();
+      console.log(`${component.name.padEnd(16)} installed  ${seconds(Date.now() - started)}`);
+    } catch (err) {
+      console.error(
+        `stack install: ${component.name}: ${err instanceof Error ? err.message : String(err)}`,
+      );
+      return 1;
+    }
+  }
+  return 0;
+}
+
 function logs(components: StackComponent[]): number {
-  const lines = Number.parseInt(process.env.LINES ?? '40', 10) || 40;
+  const lines = Number.parseInt(process.env.STACK_LOG_LINES ?? '40', 10) || 40;
   for (const component of components) {
     console.log(`==> ${component.name}: ${component.logFile ?? '(no log file)'} <==`);
     if (component.logFile) console.log(logTail(component.logFile, lines));
@@ -146,6 +163,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await status(select(names));
       case 'logs':
         return logs(select(names));
+      case 'install':
+        return await install(select(names));
       case undefined:
       case '-h':
       case '--help':
