@@ -240,6 +240,15 @@ export const kafka: StackComponent = {
   },
 };
 
+/**
+ * True when the broker on 9092 is one this checkout's stack launched, so stopKafka() can really
+ * stop it. False for a broker someone else runs (docker compose, another checkout): outage tests
+ * should skip then rather than fail.
+ */
+export function kafkaManagedByStack(): boolean {
+  return runningPid(PID_FILE, CMDLINE_MARKER) !== undefined;
+}
+
 /** Stops the broker the stack started, e.g. to test behaviour during an outage. Data survives. */
 export async function stopKafka(): Promise<void> {
   await kafka.stop();
