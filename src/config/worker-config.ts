@@ -40,6 +40,8 @@ export const kafkaSchema = z
     sessionTimeoutMs: positiveInt.default(30_000),
     /** How often the member heartbeats while work is in flight. Default: 3000. */
     heartbeatIntervalMs: positiveInt.default(3_000),
+    /** Longest the broker holds a fetch open when there is no data. Default: 500. */
+    fetchMaxWaitMs: positiveInt.max(30_000).default(500),
     /** Upper bound on one fetch per partition, in bytes. Default: 1048576. */
     maxBytesPerPartition: positiveInt.default(1_048_576),
   })
@@ -77,9 +79,9 @@ export const batchingSchema = z.object({
 
 export const flowControlSchema = z
   .object({
-    /** Fetching a partition pauses when this many of its events are in flight. Default: 2000. */
+    /** Intake from a partition waits while this many of its events are in flight. Default: 2000. */
     maxInFlightPerPartition: positiveInt.default(2_000),
-    /** Fetching pauses everywhere when this many events are in flight. Default: 10000. */
+    /** Intake waits everywhere while this many events are in flight. Default: 10000. */
     maxInFlightTotal: positiveInt.default(10_000),
   })
   .refine((flow) => flow.maxInFlightPerPartition <= flow.maxInFlightTotal, {

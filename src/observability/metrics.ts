@@ -45,9 +45,14 @@ export class WorkerMetrics {
     help: 'Events accepted and not yet acknowledged downstream',
     registers: [this.registry],
   });
-  readonly pausedPartitions = new Gauge({
-    name: 'inference_paused_partitions',
-    help: 'Partitions whose fetching is paused by backpressure',
+  readonly backpressureActive = new Gauge({
+    name: 'inference_backpressure_active',
+    help: '1 while intake (and so fetching) waits for in-flight events to drain below the caps',
+    registers: [this.registry],
+  });
+  readonly backpressureWaits = new Counter({
+    name: 'inference_backpressure_waits_total',
+    help: 'Times intake hit an in-flight cap and waited',
     registers: [this.registry],
   });
   readonly produceRetries = new Counter({

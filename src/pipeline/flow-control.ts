@@ -1,14 +1,14 @@
 import type { FlowControlOptions } from '../config/worker-config.js';
 import type { PartitionLane } from './partition-lane.js';
 
-/** A paused partition resumes once its backlog has drained to this share of the cap. */
-const RESUME_RATIO = 0.5;
-
 /**
  * Bounds memory: a lane may accept an event only while it and the whole worker are under their
- * in-flight caps. Resuming waits until both have drained well below, so fetching does not flap.
+ * in-flight caps. When one is full, intake waits (and with it, fetching) until acknowledgements
+ * free room; `waitForRoom` resolves on the next release or after `timeoutMs`.
  */
 export class FlowControl {
+  private waiters: (() => void)[] = [];
+
   constructor(private readonly options: FlowControlOptions) {}
 
   canAccept(lane: PartitionLane, totalInFlight: number): boolean {
@@ -18,10 +18,22 @@ export class FlowControl {
     );
   }
 
-  canResume(lane: PartitionLane, totalInFlight: number): boolean {
-    return (
-      lane.inFlight <= this.options.maxInFlightPerPartition * RESUME_RATIO &&
-      totalInFlight <= this.options.maxInFlightTotal * RESUME_RATIO
-    );
+  waitForRoom(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const waiters = this.waiters;
+      function done(): void {
+        clearTimeout(timer);
+        const index = waiters.indexOf(done);
+        if (index >= 0) waiters.splice(index, 1);
+        resolve();
+      }
+      waiters.push(done);
+    });
+  }
+
+  /** In-flight events were acknowledged or dropped: wake whoever waits for room. */
+  released(): void {
+    for (const wake of [...this.waiters]) wake();
   }
 }

@@ -90,6 +90,7 @@ export class InferenceWorker {
       sessionTimeout: options.sessionTimeoutMs,
       heartbeatInterval: options.heartbeatIntervalMs,
       maxBytesPerPartition: options.maxBytesPerPartition,
+      maxWaitTimeInMs: options.fetchMaxWaitMs,
       allowAutoTopicCreation: false,
     });
     const backoff = {
@@ -178,17 +179,25 @@ export class InferenceWorker {
   private async onFetchedBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, isRunning, isStale, heartbeat } = payload;
     this.heartbeat = heartbeat;
-    if (this.state !== 'running') return;
     const lane = this.laneFor(batch.topic, batch.partition);
+    const stillOurs = () => isRunning() && !isStale() && this.state === 'running' && !lane.revoked;
     for (const message of batch.messages) {
-      if (!isRunning() || isStale() || this.state !== 'running') break;
+      if (!stillOurs()) break;
       if (lane.alreadyAccepted(message.offset)) {
         resolveOffset(message.offset); // refetched after a rejoin; it is already in flight
         continue;
       }
+      // Backpressure: hold this batch (and so the fetch loop) until acknowledgements free room.
+      // Pausing partitions instead would idle kafkajs for a whole maxWaitTime once all are paused.
       if (!this.flow.canAccept(lane, this.totalInFlight())) {
-        this.pause(lane);
-        break;
+        this.metrics.backpressureWaits.inc();
+        this.metrics.backpressureActive.set(1);
+        while (stillOurs() && !this.flow.canAccept(lane, this.totalInFlight())) {
+          await this.flow.waitForRoom(this.config.kafka.heartbeatIntervalMs);
+          await heartbeat();
+        }
+        this.metrics.backpressureActive.set(0);
+        if (!stillOurs()) break;
       }
       this.accept(lane, batch.topic, batch.partition, message);
       resolveOffset(message.offset);
@@ -247,7 +256,7 @@ export class InferenceWorker {
     }
     this.committer.markDirty(lane);
     this.metrics.inFlight.set(this.totalInFlight());
-    this.resumeDrainedLanes();
+    this.flow.released();
   }
 
   private onGroupJoin(assignment: Record<string, number[]>): void {
@@ -260,10 +269,9 @@ export class InferenceWorker {
       if (owned.has(key)) continue;
       const dropped = lane.revoke();
       this.lanes.delete(key);
-      if (lane.paused) this.consumer.resume([{ topic: lane.topic, partitions: [lane.partition] }]);
       this.logger.info({ lane: key, dropped }, 'partition revoked; its uncommitted events will be redelivered');
     }
-    this.updatePausedGauge();
+    this.flow.released();
     this.logger.info({ assignment }, 'joined consumer group');
   }
 
@@ -277,25 +285,7 @@ export class InferenceWorker {
     return lane;
   }
 
-  private pause(lane: PartitionLane): void {
-    if (lane.paused) return;
-    lane.paused = true;
-    this.consumer.pause([{ topic: lane.topic, partitions: [lane.partition] }]);
-    this.updatePausedGauge();
-  }
-
-  private resumeDrainedLanes(): void {
-    if (this.state !== 'running') return;
-    const total = this.totalInFlight();
-    for (const lane of this.lanes.values()) {
-      if (lane.paused && this.flow.canResume(lane, total)) {
-        lane.paused = false;
-        this.consumer.resume([{ topic: lane.topic, partitions: [lane.partition] }]);
-      }
-    }
-    this.updatePausedGauge();
-  }
-
+  /** Shutdown: stop fetching everywhere while in-flight work drains. */
   private pauseEverything(): void {
     const topics = new Set([...this.lanes.values()].map((lane) => lane.topic));
     for (const topic of this.config.kafka.inputTopics ?? []) topics.add(topic);
@@ -306,12 +296,6 @@ export class InferenceWorker {
     let total = 0;
     for (const lane of this.lanes.values()) total += lane.inFlight;
     return total;
-  }
-
-  private updatePausedGauge(): void {
-    let paused = 0;
-    for (const lane of this.lanes.values()) if (lane.paused) paused++;
-    this.metrics.pausedPartitions.set(paused);
   }
 
   /** kafkajs heartbeats only between batches; keep the membership alive while work is pending. */

@@ -12,7 +12,6 @@ export class PartitionLane {
   nextOffset: bigint | undefined;
   /** Offset to commit next (last acknowledged + 1); undefined when there is nothing new. */
   commitOffset: string | undefined;
-  paused = false;
   revoked = false;
   flushing = false;
 
