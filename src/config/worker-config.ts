@@ -64,8 +64,8 @@ export const modelSchema = z.object({
   /** ONNX Runtime intra-op threads per session. Default: 1. */
   intraOpThreads: positiveInt.max(256).default(1),
   /**
-   * Testing only: sleep this long inside the inference thread per batch, to prove heartbeats
-   * keep the member alive while a batch computes. Default: 0.
+   * Testing only: block the inference thread this long per batch, as a slow model would, to
+   * prove the member stays alive while a batch computes. Default: 0.
    */
   debugInferenceDelayMs: z.number().int().min(0).default(0),
 });

@@ -3,7 +3,6 @@
  * keeps that off the main thread, where Kafka heartbeats and I/O must stay live.
  */
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import { errorMessage } from '../errors.js';
@@ -45,7 +44,7 @@ async function main(): Promise<void> {
     }
     const started = performance.now();
     const run = async (): Promise<void> => {
-      if (request.debugInferenceDelayMs > 0) await sleep(request.debugInferenceDelayMs);
+      if (request.debugInferenceDelayMs > 0) blockFor(request.debugInferenceDelayMs);
       const output = await infer(new Float32Array(message.rows), message.batchSize);
       send(
         { type: 'result', id: message.id, output: output.buffer as ArrayBuffer, elapsedMs: performance.now() - started },
@@ -59,3 +58,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => send({ type: 'load-failed', message: errorMessage(error) }));
+
+/** Testing only: holds this thread like a slow synchronous session.run() would. */
+function blockFor(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
