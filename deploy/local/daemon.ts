@@ -153,6 +153,67 @@ export async function waitUntilReady(opts: {
   }
 }
 
+/**
+ * Runs `fn` while holding an exclusive lock file, so two processes starting the stack at once
+ * (a CLI and a test's ensureStackUp) do not both format storage and launch. A lock whose holder
+ * died is taken over. `fn` should re-check whether the service is up: the previous holder may
+ * have started it.
+ */
+export async function withStartLock<T>(
+  lockFile: string,
+  timeoutMs: number,
+  fn: () => Promise<T>,
+): Promise<T> {
+  mkdirSync(dirname(lockFile), { recursive: true });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let fd: number | undefined;
+    try {
+      fd = openSync(lockFile, 'wx');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    if (fd !== undefined) {
+      try {
+        writeFileSync(fd, `${process.pid}\n`);
+        closeSync(fd);
+        return await fn();
+      } finally {
+        rmSync(lockFile, { force: true });
+      }
+    }
+    const holder = Number.parseInt(readFileOr(lockFile, '').trim(), 10);
+    const holderDied = Number.isInteger(holder) && holder > 0 && !isProcessAlive(holder);
+    if (holderDied || lockAgeMs(lockFile) > STALE_LOCK_MS) {
+      rmSync(lockFile, { force: true }); // its holder died, or its pid was recycled
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`timed out waiting for ${lockFile}, held by pid ${holder}`);
+    }
+    await sleep(200);
+  }
+}
+
+/** No start takes this long; an older lock is left over from a holder whose pid was reused. */
+const STALE_LOCK_MS = 10 * 60_000;
+
+function lockAgeMs(file: string): number {
+  try {
+    return Date.now() - statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+function readFileOr(file: string, fallback: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
 /** Error lines of the latest launch (the root cause tends to scroll out of the tail), then the tail. */
 function startupReport(logFile: string): string {
   const errors = launchErrors(logFile, 12);

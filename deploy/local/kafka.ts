@@ -16,6 +16,7 @@ import {
   runCapture,
   stopDaemon,
   waitUntilReady,
+  withStartLock,
 } from './daemon.js';
 
 export const KAFKA_VERSION = '3.9.1';
@@ -32,6 +33,7 @@ const SERVER_PROPERTIES = join(CONF_DIR, 'server.properties');
 const LOG4J_PROPERTIES = join(CONF_DIR, 'log4j.properties');
 const TOOLS_LOG4J_PROPERTIES = join(CONF_DIR, 'tools-log4j.properties');
 const PID_FILE = join(CONF_DIR, 'kafka.pid');
+const START_LOCK = join(CONF_DIR, 'start.lock');
 const LOG_FILE = join(CONF_DIR, 'kafka.log');
 /** Our broker's command line contains this path; another Kafka on the machine does not. */
 const CMDLINE_MARKER = SERVER_PROPERTIES;
@@ -174,6 +176,28 @@ async function brokerAnswers(): Promise<boolean> {
   }
 }
 
+/**
+ * Looks up a group coordinator once, so that __consumer_offsets exists and is loaded before the
+ * first consumer joins; otherwise, on a fresh cluster or right after a restart, that consumer's
+ * first FindCoordinator fails (kafkajs logs an ERROR, then retries). Best effort.
+ */
+async function warmGroupCoordinator(): Promise<void> {
+  const admin = new Kafka({
+    clientId: 'local-stack-warmup',
+    brokers: [KAFKA_BOOTSTRAP],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 2_000 },
+  }).admin();
+  try {
+    await admin.connect();
+    await admin.describeGroups(['local-stack-warmup']);
+  } catch {
+    // The broker answers; consumers will retry on their own.
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
 export const kafka: StackComponent = {
   name: 'kafka',
   endpoint: KAFKA_BOOTSTRAP,
@@ -207,31 +231,35 @@ export const kafka: StackComponent = {
 
   async start(): Promise<void> {
     if (await brokerAnswers()) return;
-    let pid = runningPid(PID_FILE, CMDLINE_MARKER);
-    if (pid === undefined) {
-      await kafka.install();
-      if (!onPath(javaBinary())) {
-        throw new Error('kafka: no java on PATH (and JAVA_HOME unset); Kafka 3.9 needs Java 11+');
+    await withStartLock(START_LOCK, START_TIMEOUT_MS * 2, async () => {
+      if (await brokerAnswers()) return; // another process started it while we waited
+      let pid = runningPid(PID_FILE, CMDLINE_MARKER);
+      if (pid === undefined) {
+        await kafka.install();
+        if (!onPath(javaBinary())) {
+          throw new Error('kafka: no java on PATH (and JAVA_HOME unset); Kafka 3.9 needs Java 11+');
+        }
+        writeConfig();
+        formatStorageIfNeeded();
+        pid = launchDaemon({
+          name: 'kafka',
+          command: javaBinary(),
+          args: [...jvmArgs(LOG4J_PROPERTIES), 'kafka.Kafka', SERVER_PROPERTIES],
+          pidFile: PID_FILE,
+          logFile: LOG_FILE,
+          cmdlineMarker: CMDLINE_MARKER,
+        });
       }
-      writeConfig();
-      formatStorageIfNeeded();
-      pid = launchDaemon({
-        name: 'kafka',
-        command: javaBinary(),
-        args: [...jvmArgs(LOG4J_PROPERTIES), 'kafka.Kafka', SERVER_PROPERTIES],
-        pidFile: PID_FILE,
+      const launched = pid;
+      await waitUntilReady({
+        name: `kafka (pid ${launched})`,
+        ready: brokerAnswers,
+        alive: () => isProcessAlive(launched),
+        timeoutMs: START_TIMEOUT_MS,
         logFile: LOG_FILE,
-        cmdlineMarker: CMDLINE_MARKER,
+        intervalMs: 500,
       });
-    }
-    const launched = pid;
-    await waitUntilReady({
-      name: `kafka (pid ${launched})`,
-      ready: brokerAnswers,
-      alive: () => isProcessAlive(launched),
-      timeoutMs: START_TIMEOUT_MS,
-      logFile: LOG_FILE,
-      intervalMs: 500,
+      await warmGroupCoordinator();
     });
   },
 

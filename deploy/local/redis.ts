@@ -13,6 +13,7 @@ import {
   runOrThrow,
   stopDaemon,
   waitUntilReady,
+  withStartLock,
 } from './daemon.js';
 
 export const REDIS_HOST = '127.0.0.1';
@@ -21,6 +22,7 @@ export const REDIS_URL = `redis://${REDIS_HOST}:${REDIS_PORT}`;
 
 const DIR = join(STACK_DIR, 'redis');
 const PID_FILE = join(DIR, 'redis.pid');
+const START_LOCK = join(DIR, 'start.lock');
 const LOG_FILE = join(DIR, 'redis.log');
 /** `redis-server` rewrites its process title to "redis-server 127.0.0.1:6379". */
 const CMDLINE_MARKER = 'redis-server';
@@ -74,40 +76,43 @@ export const redis: StackComponent = {
 
   async start(): Promise<void> {
     if (await ping()) return;
-    let pid = runningPid(PID_FILE, CMDLINE_MARKER);
-    if (pid === undefined) {
-      await redis.install();
-      pid = launchDaemon({
-        name: 'redis',
-        command: 'redis-server',
-        args: [
-          '--port',
-          String(REDIS_PORT),
-          '--bind',
-          REDIS_HOST,
-          '--save',
-          '',
-          '--appendonly',
-          'no',
-          '--daemonize',
-          'no',
-          '--dir',
-          DIR,
-        ],
-        pidFile: PID_FILE,
+    await withStartLock(START_LOCK, 60_000, async () => {
+      if (await ping()) return; // another process started it while we waited
+      let pid = runningPid(PID_FILE, CMDLINE_MARKER);
+      if (pid === undefined) {
+        await redis.install();
+        pid = launchDaemon({
+          name: 'redis',
+          command: 'redis-server',
+          args: [
+            '--port',
+            String(REDIS_PORT),
+            '--bind',
+            REDIS_HOST,
+            '--save',
+            '',
+            '--appendonly',
+            'no',
+            '--daemonize',
+            'no',
+            '--dir',
+            DIR,
+          ],
+          pidFile: PID_FILE,
+          logFile: LOG_FILE,
+          cmdlineMarker: CMDLINE_MARKER,
+          cwd: DIR,
+        });
+      }
+      const launched = pid;
+      await waitUntilReady({
+        name: `redis (pid ${launched})`,
+        ready: () => ping(),
+        alive: () => isProcessAlive(launched),
+        timeoutMs: 20_000,
         logFile: LOG_FILE,
-        cmdlineMarker: CMDLINE_MARKER,
-        cwd: DIR,
+        intervalMs: 100,
       });
-    }
-    const launched = pid;
-    await waitUntilReady({
-      name: `redis (pid ${launched})`,
-      ready: () => ping(),
-      alive: () => isProcessAlive(launched),
-      timeoutMs: 20_000,
-      logFile: LOG_FILE,
-      intervalMs: 100,
     });
   },
 
