@@ -8,13 +8,14 @@
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { StackComponent } from './component.js';
-import { logTail } from './daemon.js';
+import { join } from 'node:path';
+import { STACK_DIR, type StackComponent } from './component.js';
+import { logTail, withStartLock } from './daemon.js';
 import { kafka } from './kafka.js';
 import { redis } from './redis.js';
 import { schemaRegistry } from './registry.js';
 
-/** In start order: the registry keeps its schemas in Kafka. */
+/** In start order. */
 export const COMPONENTS: readonly StackComponent[] = [redis, kafka, schemaRegistry];
 
 const USAGE = `usage: stack.ts <command> [component...]
@@ -29,15 +30,23 @@ function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
 
-/** Installs and starts one component unless it already answers; returns whether it had to start it. */
+/**
+ * Installs and starts one component unless it already answers; returns whether it had to start it.
+ * A lock per component serializes concurrent callers (two test files, a CLI and a test): the
+ * later one waits, finds it up, and does not launch a second copy that dies on the busy port.
+ */
 async function bringUp(component: StackComponent): Promise<boolean> {
   if (await component.isUp()) return false;
-  await component.install();
-  await component.start();
-  if (!(await component.isUp())) {
-    throw new Error(`${component.name} started but does not answer at ${component.endpoint}`);
-  }
-  return true;
+  const lock = join(STACK_DIR, 'locks', `${component.name}.lock`);
+  return withStartLock(lock, 10 * 60_000, async () => {
+    if (await component.isUp()) return false;
+    await component.install();
+    await component.start();
+    if (!(await component.isUp())) {
+      throw new Error(`${component.name} started but does not answer at ${component.endpoint}`);
+    }
+    return true;
+  });
 }
 
 let stackUp: Promise<void> | undefined;
