@@ -1,4 +1,5 @@
 import { PoisonInputError } from '../errors.js';
+import type { EventDecoder, PredictionEncoder } from './event-decoder.js';
 
 /** Decodes a JSON event value into a record; anything but a JSON object is poison. */
 export function decodeJsonRecord(value: Buffer | null): Record<string, unknown> {
@@ -17,6 +18,8 @@ export function decodeJsonRecord(value: Buffer | null): Record<string, unknown> 
   return parsed as Record<string, unknown>;
 }
 
-export function encodeJson(value: unknown): Buffer {
-  return Buffer.from(JSON.stringify(value));
-}
+export const jsonEventDecoder: EventDecoder = { decode: decodeJsonRecord };
+
+export const jsonPredictionEncoder: PredictionEncoder<unknown> = {
+  encode: (value) => Buffer.from(JSON.stringify(value)),
+};

@@ -110,15 +110,67 @@ export const observabilitySchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
+const codecFormat = z.enum(['json', 'avro']);
+
+export const codecSchema = z.object({
+  /** Format of input event values: "json", or "avro" in the Confluent wire format. Default: "json". */
+  input: codecFormat.default('json'),
+  /** Per-topic exceptions to `input`, e.g. { "legacy-transactions": "json" }. Default: {}. */
+  inputByTopic: z.record(z.string(), codecFormat).default({}),
+  /**
+   * Avro reader schema (.avsc) that events resolve to, so writers may evolve (an added field with
+   * a default, a removed optional field). Default: decode with each event's writer schema.
+   */
+  readerSchema: z.string().min(1).optional(),
+  /** Format of predictions: "json", or "avro" registered under "<outputTopic>-value". Default: "json". */
+  output: codecFormat.default('json'),
+  /** Avro schema of predictions. Default: "schemas/prediction.avsc". */
+  outputSchema: z.string().min(1).default('schemas/prediction.avsc'),
+});
+
+export const schemaRegistrySchema = z.object({
+  /** Base URL of a Confluent-compatible registry, e.g. "http://127.0.0.1:8081". Required for avro. */
+  url: z.url(),
+  /** First backoff when the registry is unreachable; doubles up to delivery.maxRetryBackoffMs. Default: 500. */
+  retryBackoffMs: positiveInt.default(500),
+});
+
+export const cacheSchema = z.object({
+  /** Serve repeated inputs (redeliveries) from the cache. Default: true. */
+  enabled: z.boolean().default(true),
+  /** Redis URL, e.g. "redis://127.0.0.1:6379". Default: none, an in-process LRU is used. */
+  redisUrl: z.string().min(1).optional(),
+  /** Time to live of a cached prediction. Default: 86400 (one day). */
+  ttlSeconds: positiveInt.default(86_400),
+  /** Key by this event field (an event id) instead of a hash of the feature row. Default: none. */
+  keyField: z.string().min(1).optional(),
+  /** A Redis command slower than this counts as a miss. Default: 100. */
+  commandTimeoutMs: positiveInt.default(100),
+  /** Entries kept by the in-process LRU. Default: 100000. */
+  maxEntries: positiveInt.default(100_000),
+  /** Redis key prefix. Default: "prediction". */
+  keyPrefix: z.string().min(1).default('prediction'),
+});
+
 export const workerConfigSchema = z.object({
   kafka: kafkaSchema,
   model: modelSchema,
+  codec: codecSchema.default(codecSchema.parse({})),
+  schemaRegistry: schemaRegistrySchema.optional(),
+  cache: cacheSchema.default(cacheSchema.parse({})),
   batching: batchingSchema.default(batchingSchema.parse({})),
   flowControl: flowControlSchema.default(flowControlSchema.parse({})),
   delivery: deliverySchema.default(deliverySchema.parse({})),
   shutdown: shutdownSchema.default(shutdownSchema.parse({})),
   observability: observabilitySchema.default(observabilitySchema.parse({})),
-});
+}).refine(
+  (config) =>
+    config.schemaRegistry !== undefined ||
+    (config.codec.input !== 'avro' &&
+      config.codec.output !== 'avro' &&
+      !Object.values(config.codec.inputByTopic).includes('avro')),
+  { message: 'expected a schema registry (schemaRegistry.url) when a codec is avro', path: ['schemaRegistry', 'url'] },
+);
 
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;
 export type KafkaOptions = WorkerConfig['kafka'];
@@ -126,6 +178,8 @@ export type ModelOptions = WorkerConfig['model'];
 export type BatchingOptions = WorkerConfig['batching'];
 export type FlowControlOptions = WorkerConfig['flowControl'];
 export type DeliveryOptions = WorkerConfig['delivery'];
+export type CodecOptions = WorkerConfig['codec'];
+export type CacheOptions = WorkerConfig['cache'];
 
 function isValidRegExp(source: string): boolean {
   try {

@@ -71,6 +71,23 @@ export class WorkerMetrics {
     help: 'Consumer group joins of this member',
     registers: [this.registry],
   });
+  readonly cacheLookups = new Counter({
+    name: 'inference_cache_lookups_total',
+    help: 'Prediction cache lookups, by result (hit or miss)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly cacheErrors = new Counter({
+    name: 'inference_cache_errors_total',
+    help: 'Prediction cache operations that failed (counted as misses)',
+    labelNames: ['operation'] as const,
+    registers: [this.registry],
+  });
+  readonly decodeRetries = new Counter({
+    name: 'inference_decode_retries_total',
+    help: 'Decodes retried because the schema registry was unavailable',
+    registers: [this.registry],
+  });
   readonly modelInfo = new Gauge({
     name: 'inference_model_info',
     help: 'The model version serving, with its execution provider',

@@ -8,6 +8,8 @@ import type { InFlightEvent } from './in-flight-event.js';
 export interface PendingRow {
   event: InFlightEvent;
   row: Float32Array;
+  /** Prediction cache key, when a cache is configured. */
+  cacheKey?: string;
 }
 
 /**

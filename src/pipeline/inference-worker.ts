@@ -1,12 +1,16 @@
 import { Partitioners, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { MicroBatcher } from '../batch/micro-batcher.js';
-import { decodeJsonRecord } from '../codec/json-codec.js';
+import { createPredictionCache } from '../cache/create-prediction-cache.js';
+import { predictionCacheKey, type PredictionCache } from '../cache/prediction-cache.js';
+import { retryWithBackoff } from '../batch/backoff.js';
+import { createCodecs, type CodecSet } from '../codec/codec-set.js';
 import type { WorkerConfig } from '../config/worker-config.js';
-import { PoisonInputError, errorMessage } from '../errors.js';
+import { PoisonInputError, RetriableError, errorMessage } from '../errors.js';
 import { createKafka } from '../kafka/kafka-client.js';
 import { OffsetCommitter } from '../kafka/offset-committer.js';
 import { LoadedModel } from '../model/loaded-model.js';
+import type { Prediction } from '../model/postprocessor.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { FlowControl } from './flow-control.js';
 import type { InFlightEvent } from './in-flight-event.js';
@@ -32,6 +36,8 @@ export class InferenceWorker {
   private flusher!: OutputFlusher;
   private committer!: OffsetCommitter;
   private model!: LoadedModel;
+  private codecs!: CodecSet;
+  private cache: PredictionCache | undefined;
   private heartbeat: (() => Promise<void>) | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
@@ -78,6 +84,9 @@ export class InferenceWorker {
     this.metrics.modelInfo.set({ model: identity.name, version: identity.version, provider: identity.provider }, 1);
     this.logger.info(identity, 'model loaded');
 
+    this.codecs = await createCodecs(this.config);
+    this.cache = createPredictionCache(this.config.cache, this.metrics, this.logger);
+
     const kafka = createKafka(options, this.logger);
     // Keyed outputs land by the Java client's murmur2 partitioning, like any other producer's.
     this.producer = kafka.producer({
@@ -100,6 +109,7 @@ export class InferenceWorker {
     this.flusher = new OutputFlusher(
       this.producer,
       { output: options.outputTopic, deadLetter: options.deadLetterTopic },
+      this.codecs.encoder,
       backoff,
       () => !this.abandoned,
       (lane, events) => this.onAcknowledged(lane, events),
@@ -165,6 +175,7 @@ export class InferenceWorker {
       ['consumer', () => this.consumer?.disconnect()],
       ['producer', () => this.producer?.disconnect()],
       ['model', () => this.model?.close()],
+      ['cache', () => this.cache?.close()],
     ] as const) {
       try {
         await close();
@@ -219,31 +230,82 @@ export class InferenceWorker {
     };
     lane.accept(event);
     this.metrics.eventsConsumed.inc({ topic });
+    void this.prepare(lane, event);
+  }
+
+  /** Decode and featurize; bad input becomes a dead letter, good input joins the next batch. */
+  private async prepare(lane: PartitionLane, event: InFlightEvent): Promise<void> {
     try {
-      const record = decodeJsonRecord(message.value);
+      const record = await this.decode(lane, event);
       const row = this.model.featurizer.encode(record);
-      this.batcher.add({ event, row });
+      const keyField = this.config.cache.keyField;
+      const eventId = keyField !== undefined && record[keyField] != null ? String(record[keyField]) : undefined;
+      const cacheKey = this.cache
+        ? predictionCacheKey(this.config.cache.keyPrefix, this.model.identity, row, eventId)
+        : undefined;
+      this.batcher.add({ event, row, cacheKey });
     } catch (error) {
-      if (!(error instanceof PoisonInputError)) throw error;
-      event.outcome = { type: 'dead-letter', error };
-      this.flusher.schedule(lane);
+      if (error instanceof PoisonInputError) {
+        event.outcome = { type: 'dead-letter', error };
+        this.flusher.schedule(lane);
+      } else {
+        // Only when retrying stopped (shutdown or revocation): the event stays uncommitted.
+        this.logger.warn({ err: errorMessage(error), lane: lane.key, offset: event.offset }, 'event abandoned');
+      }
     }
   }
 
+  /** A registry outage is retried with backoff: nothing is dead-lettered or committed past it. */
+  private decode(lane: PartitionLane, event: InFlightEvent): Promise<Record<string, unknown>> {
+    const decoder = this.codecs.decoderFor(event.topic);
+    return retryWithBackoff(async () => decoder.decode(event.value), {
+      initialMs: this.config.schemaRegistry?.retryBackoffMs ?? this.config.delivery.retryBackoffMs,
+      maxMs: this.config.delivery.maxRetryBackoffMs,
+      isRetriable: (error) => error instanceof RetriableError,
+      shouldContinue: () => !this.abandoned && !lane.revoked,
+      onRetry: (error, attempt, delayMs) => {
+        this.metrics.decodeRetries.inc();
+        if (attempt % 10 === 0) this.logger.warn({ err: errorMessage(error), lane: lane.key, delayMs }, 'decode retrying');
+      },
+    });
+  }
+
   private async runBatch(rows: PendingRow[]): Promise<void> {
+    const misses = await this.serveFromCache(rows);
     try {
-      await this.inference.run(rows);
+      if (misses.length > 0) await this.inference.run(misses);
     } catch (error) {
       // Only reachable when shutdown abandoned retries; those events stay uncommitted.
-      this.logger.warn({ err: errorMessage(error), rows: rows.length }, 'batch abandoned');
+      this.logger.warn({ err: errorMessage(error), rows: misses.length }, 'batch abandoned');
       return;
     }
+    this.cache?.setMany(
+      misses.flatMap(({ event, cacheKey }) =>
+        event.outcome?.type === 'prediction' && cacheKey ? [[cacheKey, event.outcome.prediction] as const] : [],
+      ) as [string, Prediction][],
+    );
     const touched = new Set<PartitionLane>();
     for (const { event } of rows) {
       const lane = this.lanes.get(laneKey(event.topic, event.partition));
       if (lane && !lane.revoked) touched.add(lane);
     }
     for (const lane of touched) this.flusher.schedule(lane);
+  }
+
+  /** Fills the outcome of every cached row; returns the rows that still need the model. */
+  private async serveFromCache(rows: PendingRow[]): Promise<PendingRow[]> {
+    if (!this.cache) return rows;
+    const cached = await this.cache.getMany(rows.map((row) => row.cacheKey!));
+    const identity = this.model.identity;
+    const misses: PendingRow[] = [];
+    rows.forEach((row, index) => {
+      const prediction = cached[index];
+      if (prediction) row.event.outcome = { type: 'prediction', prediction, model: identity };
+      else misses.push(row);
+    });
+    this.metrics.cacheLookups.inc({ result: 'hit' }, rows.length - misses.length);
+    this.metrics.cacheLookups.inc({ result: 'miss' }, misses.length);
+    return misses;
   }
 
   private onAcknowledged(lane: PartitionLane, events: InFlightEvent[]): void {

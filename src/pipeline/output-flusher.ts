@@ -1,8 +1,8 @@
 import type { Message, Producer, TopicMessages } from 'kafkajs';
 import type { Logger } from 'pino';
 import { retryWithBackoff, type BackoffOptions } from '../batch/backoff.js';
-import { encodeJson } from '../codec/json-codec.js';
-import { errorMessage } from '../errors.js';
+import type { PredictionEncoder } from '../codec/event-decoder.js';
+import { PoisonInputError, errorMessage } from '../errors.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { InFlightEvent } from './in-flight-event.js';
 import { deadLetterMessage, predictionHeaders, predictionRecord } from './output-records.js';
@@ -27,6 +27,7 @@ export class OutputFlusher {
   constructor(
     private readonly producer: Producer,
     private readonly topics: OutputTopics,
+    private readonly encoder: PredictionEncoder<unknown>,
     private readonly backoff: BackoffOptions,
     private readonly keepRetrying: () => boolean,
     private readonly onAcknowledged: (lane: PartitionLane, events: InFlightEvent[]) => void,
@@ -82,19 +83,30 @@ export class OutputFlusher {
     const deadLetters: Message[] = [];
     for (const event of events) {
       const outcome = event.outcome!;
-      if (outcome.type === 'dead-letter') {
-        deadLetters.push(deadLetterMessage(event, outcome.error));
-      } else {
-        predictions.push({
-          key: event.key,
-          value: encodeJson(predictionRecord(event, outcome.prediction, outcome.model)),
-          headers: predictionHeaders(event, outcome.model),
-        });
+      if (outcome.type === 'prediction') {
+        const record = predictionRecord(event, outcome.prediction, outcome.model);
+        try {
+          const value = await this.encoder.encode(record);
+          predictions.push({ key: event.key, value, headers: predictionHeaders(event, outcome.model) });
+          continue;
+        } catch (error) {
+          if (isRetriable(error)) throw error;
+          event.outcome = {
+            type: 'dead-letter',
+            error: new PoisonInputError('encode', `prediction does not fit the output schema: ${errorMessage(error)}`),
+          };
+        }
       }
+      deadLetters.push(deadLetterMessage(event, (event.outcome as { error: PoisonInputError }).error));
     }
     const topicMessages: TopicMessages[] = [];
     if (predictions.length > 0) topicMessages.push({ topic: this.topics.output, messages: predictions });
     if (deadLetters.length > 0) topicMessages.push({ topic: this.topics.deadLetter, messages: deadLetters });
     await this.producer.sendBatch({ acks: -1, topicMessages });
   }
+}
+
+/** Encoding fails for good only when the record does not fit the schema (avsc's validation). */
+function isRetriable(error: unknown): boolean {
+  return !(error instanceof Error && error.name === 'ConfluentSchemaRegistryValidationError');
 }

@@ -1,0 +1,19 @@
+import type { Logger } from 'pino';
+import type { CacheOptions } from '../config/worker-config.js';
+import type { WorkerMetrics } from '../observability/metrics.js';
+import { InProcessLruCache } from './in-process-lru-cache.js';
+import type { PredictionCache } from './prediction-cache.js';
+import { RedisPredictionCache } from './redis-prediction-cache.js';
+
+/** Redis when a URL is configured, else the in-process LRU; none when the cache is disabled. */
+export function createPredictionCache(
+  options: CacheOptions,
+  metrics: WorkerMetrics,
+  logger: Logger,
+): PredictionCache | undefined {
+  if (!options.enabled) return undefined;
+  if (options.redisUrl) {
+    return new RedisPredictionCache(options.redisUrl, options.ttlSeconds, options.commandTimeoutMs, metrics, logger);
+  }
+  return new InProcessLruCache(options.maxEntries, options.ttlSeconds * 1000);
+}

@@ -1,0 +1,73 @@
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { errorMessage } from '../errors.js';
+import type { Prediction } from '../model/postprocessor.js';
+import type { WorkerMetrics } from '../observability/metrics.js';
+import type { PredictionCache } from './prediction-cache.js';
+
+/** Log a Redis outage at most this often. */
+const WARN_INTERVAL_MS = 10_000;
+
+/**
+ * Predictions in Redis, shared by every worker of the group. Fail open: with no offline queue, a
+ * short command timeout and background reconnects, Redis being down or slow means misses.
+ */
+export class RedisPredictionCache implements PredictionCache {
+  private readonly redis: Redis;
+  private lastWarning = 0;
+
+  constructor(
+    url: string,
+    private readonly ttlSeconds: number,
+    commandTimeoutMs: number,
+    private readonly metrics: WorkerMetrics,
+    private readonly logger: Logger,
+  ) {
+    this.redis = new Redis(url, {
+      enableOfflineQueue: false,
+      commandTimeout: commandTimeoutMs,
+      maxRetriesPerRequest: 0,
+      lazyConnect: false,
+      retryStrategy: (attempt) => Math.min(attempt * 200, 2_000), // reconnect forever, in the background
+    });
+    this.redis.on('error', (error) => this.warn('redis connection error', error));
+  }
+
+  async getMany(keys: string[]): Promise<(Prediction | undefined)[]> {
+    if (keys.length === 0) return [];
+    try {
+      const values = await this.redis.mget(keys);
+      return values.map((value) => (value === null ? undefined : (JSON.parse(value) as Prediction)));
+    } catch (error) {
+      this.metrics.cacheErrors.inc({ operation: 'get' });
+      this.warn('cache lookup failed; treating the batch as misses', error);
+      return keys.map(() => undefined);
+    }
+  }
+
+  setMany(entries: [string, Prediction][]): void {
+    if (entries.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const [key, prediction] of entries) pipeline.set(key, JSON.stringify(prediction), 'EX', this.ttlSeconds);
+    pipeline.exec().then(
+      (results) => {
+        if (results?.some(([error]) => error)) this.metrics.cacheErrors.inc({ operation: 'set' });
+      },
+      (error: unknown) => {
+        this.metrics.cacheErrors.inc({ operation: 'set' });
+        this.warn('cache store failed', error);
+      },
+    );
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+  }
+
+  private warn(message: string, error: unknown): void {
+    const now = Date.now();
+    if (now - this.lastWarning < WARN_INTERVAL_MS) return;
+    this.lastWarning = now;
+    this.logger.warn({ err: errorMessage(error) }, message);
+  }
+}
