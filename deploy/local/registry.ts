@@ -4,7 +4,7 @@
  * from its prebuilt distribution on Maven Central (io.apicurio:apicurio-registry-app:2.6.13.Final,
  * classifier `all`, type tar.gz; see deploy/local/registry/pom.xml for why this version).
  *
- * - Storage is in memory (H2): subjects and ids are gone after a stop.
+ * - Storage is H2 in a file under .stack/registry/data: subjects and ids survive a restart.
  * - No authentication; bound to 127.0.0.1 only.
  * - Global compatibility is set to BACKWARD after each start, as Confluent's default.
  * - Schema ids follow Confluent: one id per distinct schema, shared between subjects.
@@ -85,6 +85,9 @@ function jvmArgs(): string[] {
     '-XX:+ExitOnOutOfMemoryError',
     '-Djava.awt.headless=true',
     `-Dquarkus.config.locations=file:${APP_PROPERTIES}`,
+    // A file-backed H2 instead of the in-memory default: schema ids survive a registry restart,
+    // as they do with Confluent's registry (which keeps them in Kafka). Outage tests rely on it.
+    `-Dquarkus.datasource.jdbc.url=jdbc:h2:file:${join(RUN_DIR, 'data', 'registry_db')}`,
     // System properties outrank the distribution's `%prod.quarkus.http.port=${HTTP_PORT:8080}`.
     `-Dquarkus.http.host=${HOST}`,
     `-Dquarkus.http.port=${PORT}`,
