@@ -8,9 +8,10 @@ const USAGE = `kafka-infer <command> [options]
 Commands:
   worker  --config FILE                 run the inference worker (env INFER_* overrides keys)
   produce --topic T [--count N] [--rate R] [--file F.jsonl] [--model DIR] [--brokers B]
-                                        produce sample or file events
-  tail    --topic T [--count N] [--brokers B]
-                                        print predictions from the output topic
+          [--schema F.avsc [--registry URL]]
+                                        produce sample or file events (Avro with --schema)
+  tail    --topic T [--count N] [--from latest] [--brokers B] [--registry URL]
+                                        print records of a topic (Avro decoded with --registry)
   demo    [--count N]                   run the whole path on the local stack and summarise`;
 
 async function main(argv: string[]): Promise<number> {
@@ -26,6 +27,8 @@ async function main(argv: string[]): Promise<number> {
       model: { type: 'string' },
       brokers: { type: 'string' },
       from: { type: 'string' },
+      schema: { type: 'string' },
+      registry: { type: 'string' },
     },
     allowPositionals: false,
   });

@@ -3,6 +3,8 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SingleBar, Presets } from 'cli-progress';
 import { Partitioners, type Message } from 'kafkajs';
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { readAvroSchema } from '../codec/avro-codec.js';
 import { createKafka } from '../kafka/kafka-client.js';
 import { readModelManifest } from '../model/model-manifest.js';
 import { createLogger } from '../observability/logger.js';
@@ -10,6 +12,9 @@ import { sampleEvent } from './sample-events.js';
 
 export interface ProduceOptions {
   topic?: string;
+  /** With --schema: Avro in the Confluent wire format, the schema registered as "<topic>-value". */
+  schema?: string;
+  registry?: string;
   count?: string;
   rate?: string;
   file?: string;
@@ -18,6 +23,8 @@ export interface ProduceOptions {
 }
 
 const CHUNK = 500;
+/** The local stack's registry (Apicurio's Confluent-compatible API). */
+export const DEFAULT_REGISTRY_URL = 'http://127.0.0.1:8081/apis/ccompat/v7';
 
 /** `kafka-infer produce`: sample events (from a model's model.json) or a JSONL file, at a rate. */
 export async function produceCommand(options: ProduceOptions): Promise<number> {
@@ -27,7 +34,8 @@ export async function produceCommand(options: ProduceOptions): Promise<number> {
     ? readJsonLines(options.file)
     : sampleEvents(options.model ?? 'models/fraud-mlp/1', Number(options.count ?? 1000));
   const total = options.file ? undefined : Number(options.count ?? 1000);
-  const sent = await produceEvents(options.topic, events, { rate, brokers: options.brokers, total });
+  const encode = options.schema ? await avroEncoderFor(options.topic, options.schema, options.registry) : undefined;
+  const sent = await produceEvents(options.topic, events, { rate, brokers: options.brokers, total, encode });
   process.stderr.write(`produced ${sent} events to ${options.topic}\n`);
   return 0;
 }
@@ -35,7 +43,13 @@ export async function produceCommand(options: ProduceOptions): Promise<number> {
 export async function produceEvents(
   topic: string,
   events: AsyncIterable<Record<string, unknown>> | Iterable<Record<string, unknown>>,
-  options: { rate: number; brokers?: string; total?: number; quiet?: boolean },
+  options: {
+    rate: number;
+    brokers?: string;
+    total?: number;
+    quiet?: boolean;
+    encode?: (event: Record<string, unknown>) => Promise<Buffer>;
+  },
 ): Promise<number> {
   const kafka = createKafka(
     { clientId: 'kafka-infer-produce', brokers: (options.brokers ?? '127.0.0.1:9092').split(',') },
@@ -62,7 +76,8 @@ export async function produceEvents(
   };
   try {
     for await (const event of events) {
-      chunk.push({ key: String(event.id ?? sent + chunk.length), value: JSON.stringify(event) });
+      const value = options.encode ? await options.encode(event) : JSON.stringify(event);
+      chunk.push({ key: String(event.id ?? sent + chunk.length), value });
       if (chunk.length >= Math.min(CHUNK, Math.max(1, Math.floor(options.rate / 20)))) await flush();
     }
     await flush();
@@ -71,6 +86,19 @@ export async function produceEvents(
     await producer.disconnect();
   }
   return sent;
+}
+
+async function avroEncoderFor(
+  topic: string,
+  schemaPath: string,
+  registryUrl = DEFAULT_REGISTRY_URL,
+): Promise<(event: Record<string, unknown>) => Promise<Buffer>> {
+  const registry = new SchemaRegistry({ host: registryUrl });
+  const { id } = await registry.register(
+    { type: SchemaType.AVRO, schema: readAvroSchema(schemaPath) },
+    { subject: `${topic}-value` },
+  );
+  return (event) => registry.encode(id, event);
 }
 
 function* sampleEvents(modelDir: string, count: number): Iterable<Record<string, unknown>> {

@@ -26,8 +26,9 @@ export function sampleEvent(manifest: ModelManifest, index: number, seed = 42): 
 function sampleValue(feature: FeatureSpec, random: () => number): unknown {
   switch (feature.type) {
     case 'number': {
-      const centre = feature.default ?? 1;
-      return Math.round((centre + (random() - 0.3) * Math.max(1, Math.abs(centre)) * 2) * 1000) / 1000;
+      // Non-negative, spread around the declared default (most tabular features are counts/amounts).
+      const centre = Math.abs(feature.default ?? 1) || 1;
+      return Math.round(centre * (0.2 + random() * 1.6) * 1000) / 1000;
     }
     case 'boolean':
       return random() < 0.2;

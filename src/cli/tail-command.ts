@@ -1,3 +1,4 @@
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { createKafka } from '../kafka/kafka-client.js';
 import { createLogger } from '../observability/logger.js';
 
@@ -6,6 +7,8 @@ export interface TailOptions {
   count?: string;
   brokers?: string;
   from?: string;
+  /** Decode Confluent-framed Avro values with this registry. */
+  registry?: string;
 }
 
 /** `kafka-infer tail`: print records of a topic as JSON lines (key, headers, value). */
@@ -19,6 +22,7 @@ export async function tailCommand(options: TailOptions): Promise<number> {
   const consumer = kafka.consumer({ groupId: `kafka-infer-tail-${process.pid}-${Date.now()}` });
   await consumer.connect();
   await consumer.subscribe({ topics: [options.topic], fromBeginning: options.from !== 'latest' });
+  const registry = options.registry ? new SchemaRegistry({ host: options.registry }) : undefined;
   let printed = 0;
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();
@@ -30,13 +34,7 @@ export async function tailCommand(options: TailOptions): Promise<number> {
         const headers = Object.fromEntries(
           Object.entries(message.headers ?? {}).map(([name, value]) => [name, value?.toString()]),
         );
-        const text = message.value?.toString() ?? 'null';
-        let value: unknown = text;
-        try {
-          value = JSON.parse(text);
-        } catch {
-          // not JSON: print as text
-        }
+        const value = await decodeValue(message.value, registry);
         process.stdout.write(
           `${JSON.stringify({ partition, offset: message.offset, key: message.key?.toString(), headers, value })}\n`,
         );
@@ -46,4 +44,15 @@ export async function tailCommand(options: TailOptions): Promise<number> {
   });
   await consumer.disconnect();
   return 0;
+}
+
+async function decodeValue(value: Buffer | null, registry: SchemaRegistry | undefined): Promise<unknown> {
+  if (value === null) return null;
+  if (registry && value[0] === 0) return registry.decode(value);
+  const text = value.toString();
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text; // neither JSON nor Avro: print as text
+  }
 }
