@@ -9,6 +9,7 @@ import { InferenceWorker } from '../pipeline/inference-worker.js';
 /**
  * `kafka-infer worker --config FILE`: validate config, load the model, join the group, serve
  * until SIGTERM/SIGINT, then drain, commit and exit 0. A second signal is ignored (draining).
+ * SIGHUP swaps in a newer model version without stopping.
  */
 export async function runWorker(configPath: string | undefined): Promise<number> {
   const config = loadConfig(configPath);
@@ -23,6 +24,11 @@ export async function runWorker(configPath: string | undefined): Promise<number>
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
+  // SIGHUP: look for a newer model version now, load and warm it, swap it in.
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: reloading the model');
+    void worker.reloadModel();
+  });
 
   try {
     if (config.observability.port > 0) {

@@ -54,27 +54,59 @@ export const kafkaSchema = z
     path: ['heartbeatIntervalMs'],
   });
 
-export const modelSchema = z.object({
-  /** Folder holding model.onnx and model.json. Required. */
-  path: z.string().min(1),
-  /** Execution provider: auto tries CUDA then falls back to CPU. Default: "auto". */
-  device: z.enum(['auto', 'cpu', 'cuda', 'webgpu']).default('auto'),
-  /** Inference worker threads, each with its own session. Default: 1. */
-  inferenceThreads: positiveInt.max(64).default(1),
-  /** ONNX Runtime intra-op threads per session. Default: 1. */
-  intraOpThreads: positiveInt.max(256).default(1),
-  /**
-   * Testing only: block the inference thread this long per batch, as a slow model would, to
-   * prove the member stays alive while a batch computes. Default: 0.
-   */
-  debugInferenceDelayMs: z.number().int().min(0).default(0),
-});
+const versionName = z.string().regex(/^[A-Za-z0-9._-]+$/, { message: 'expected a version folder name' });
+
+export const modelSchema = z
+  .object({
+    /** One model version folder (model.onnx + model.json). Use this or repository + name. */
+    path: z.string().min(1).optional(),
+    /** A model repository laid out as <repository>/<name>/<version>/{model.onnx, model.json}. */
+    repository: z.string().min(1).optional(),
+    /** The model's name in the repository. */
+    name: z.string().min(1).optional(),
+    /**
+     * Version to serve: a folder name, or "latest" (the highest version; a newer one dropped into
+     * the repository is loaded, warmed and swapped in). Default: "latest".
+     */
+    version: z.union([z.literal('latest'), versionName]).default('latest'),
+    /** How often to look for a new latest version; 0 disables (SIGHUP still does). Default: 10000. */
+    watchIntervalMs: z.number().int().min(0).default(10_000),
+    /** Send this share of events (sticky by key) to another version. Default: none. */
+    canary: z.object({ version: versionName, percent: z.number().min(0).max(100) }).optional(),
+    /** Also run another version on every event and write its predictions to `topic`. Default: none. */
+    shadow: z.object({ version: versionName, topic: z.string().min(1) }).optional(),
+    /** Execution provider: auto tries CUDA then falls back to CPU. Default: "auto". */
+    device: z.enum(['auto', 'cpu', 'cuda', 'webgpu']).default('auto'),
+    /** Inference worker threads per model version, each with its own session. Default: 1. */
+    inferenceThreads: positiveInt.max(64).default(1),
+    /** ONNX Runtime intra-op threads per session. Default: 1. */
+    intraOpThreads: positiveInt.max(256).default(1),
+    /**
+     * Testing only: block the inference thread this long per batch, as a slow model would, to
+     * prove the member stays alive while a batch computes. Default: 0.
+     */
+    debugInferenceDelayMs: z.number().int().min(0).default(0),
+  })
+  .refine((model) => Boolean(model.path) !== Boolean(model.repository && model.name), {
+    message: 'expected either path, or repository and name',
+    path: ['path'],
+  })
+  .refine((model) => !(model.canary && model.shadow), {
+    message: 'expected a canary or a shadow, not both (one worker serves one pipeline)',
+    path: ['canary'],
+  })
+  .refine((model) => !((model.canary || model.shadow) && model.path), {
+    message: 'expected repository and name when a canary or shadow version is configured',
+    path: ['repository'],
+  });
 
 export const batchingSchema = z.object({
   /** Cut a batch at this many rows. Default: 64. */
   maxBatchSize: positiveInt.max(65_536).default(64),
   /** ... or this long after its first row arrived, whichever comes first. Default: 5. */
   maxBatchDelayMs: z.number().int().min(0).max(60_000).default(5),
+  /** Pad each batch with zero rows up to the nearest preferredBatchSizes of model.json. Default: false. */
+  padToPreferredBatchSize: z.boolean().default(false),
 });
 
 export const flowControlSchema = z

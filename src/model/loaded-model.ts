@@ -11,11 +11,14 @@ export class LoadedModel {
     readonly manifest: ModelManifest,
     readonly featurizer: Featurizer,
     private readonly pool: InferencePool,
+    private readonly padToPreferredBatchSize: boolean,
   ) {}
 
   static async load(
     directory: string,
-    options: Omit<ModelOptions, 'path'>,
+    options: Pick<ModelOptions, 'device' | 'intraOpThreads' | 'inferenceThreads' | 'debugInferenceDelayMs'> & {
+      padToPreferredBatchSize?: boolean;
+    },
     onBatch?: (stats: InferenceStats) => void,
   ): Promise<LoadedModel> {
     const manifest = readModelManifest(directory);
@@ -29,7 +32,7 @@ export class LoadedModel {
       options.inferenceThreads,
       onBatch,
     );
-    return new LoadedModel(directory, manifest, new Featurizer(manifest), pool);
+    return new LoadedModel(directory, manifest, new Featurizer(manifest), pool, options.padToPreferredBatchSize ?? false);
   }
 
   get identity(): { name: string; version: string; provider: string } {
@@ -38,11 +41,24 @@ export class LoadedModel {
 
   /** Runs rows (row-major, `count` rows) and returns one prediction per row. */
   async predict(rows: Float32Array, count: number): Promise<Prediction[]> {
-    const output = await this.pool.run(rows, count);
+    const size = this.padToPreferredBatchSize ? this.paddedSize(count) : count;
+    const input = size === count ? rows : padded(rows, size * this.featurizer.width);
+    const output = await this.pool.run(input, size);
     return Array.from({ length: count }, (_, index) => postprocess(this.manifest.output, output, index));
+  }
+
+  /** The smallest preferred batch size that holds `count` rows (shapes the session was warmed on). */
+  private paddedSize(count: number): number {
+    return this.manifest.preferredBatchSizes.filter((size) => size >= count).sort((a, b) => a - b)[0] ?? count;
   }
 
   close(): Promise<void> {
     return this.pool.close();
   }
+}
+
+function padded(rows: Float32Array, length: number): Float32Array {
+  const out = new Float32Array(length);
+  out.set(rows);
+  return out;
 }

@@ -88,10 +88,15 @@ export class WorkerMetrics {
     help: 'Decodes retried because the schema registry was unavailable',
     registers: [this.registry],
   });
+  readonly modelSwaps = new Counter({
+    name: 'inference_model_swaps_total',
+    help: 'Primary model versions swapped in while running',
+    registers: [this.registry],
+  });
   readonly modelInfo = new Gauge({
     name: 'inference_model_info',
-    help: 'The model version serving, with its execution provider',
-    labelNames: ['model', 'version', 'provider'] as const,
+    help: 'Model versions serving, by role (primary, canary, shadow), with their execution provider',
+    labelNames: ['model', 'version', 'provider', 'role'] as const,
     registers: [this.registry],
   });
 

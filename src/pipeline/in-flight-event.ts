@@ -24,4 +24,14 @@ export interface InFlightEvent {
   /** When this worker accepted it (performance.now()), for the latency histogram. */
   acceptedAt: number;
   outcome?: Outcome;
+  /**
+   * With a shadow version configured: its prediction, or "none" when it has none to give (bad
+   * input, or a row the shadow failed on). Undefined while the shadow is still working.
+   */
+  shadow?: { prediction: Prediction; model: ModelIdentity } | 'none';
+}
+
+/** Ready to leave its lane: the outcome is known, and so is the shadow's, if one runs. */
+export function isSettled(event: InFlightEvent, withShadow: boolean): boolean {
+  return event.outcome !== undefined && (!withShadow || event.shadow !== undefined);
 }

@@ -1,63 +1,44 @@
 import type { Logger } from 'pino';
-import { InferenceError, PoisonInputError, errorMessage } from '../errors.js';
 import { retryWithBackoff, type BackoffOptions } from '../batch/backoff.js';
+import { InferenceError, PoisonInputError, errorMessage } from '../errors.js';
 import type { LoadedModel } from '../model/loaded-model.js';
-import type { InFlightEvent } from './in-flight-event.js';
+import type { Prediction } from '../model/postprocessor.js';
 
-/** A featurized event waiting for its batch. */
-export interface PendingRow {
-  event: InFlightEvent;
-  row: Float32Array;
-  /** Prediction cache key, when a cache is configured. */
-  cacheKey?: string;
-}
+/** One row's result: its prediction, or why the model could not predict it. */
+export type RowResult = Prediction | PoisonInputError;
 
 /**
- * Runs one batch through the model and records each event's outcome. When the model fails on
- * a batch, the batch is split in halves recursively so that only the rows at fault are
- * dead-lettered. A thread crash or closed pool is retriable: the batch is retried as a whole.
+ * Runs rows through a model version. When the model fails on a batch, the batch is split in
+ * halves recursively so that only the rows at fault fail (stage "infer"). A thread crash or a
+ * closed pool is retriable: the batch is retried as a whole while `isRunning()` holds.
  */
 export class InferenceStage {
   constructor(
-    private readonly model: () => LoadedModel,
     private readonly backoff: BackoffOptions,
     private readonly isRunning: () => boolean,
     private readonly logger: Logger,
   ) {}
 
-  async run(rows: PendingRow[]): Promise<void> {
-    const model = this.model();
+  async run(model: LoadedModel, rows: Float32Array[]): Promise<RowResult[]> {
     try {
-      const predictions = await retryWithBackoff(() => model.predict(stack(rows, model), rows.length), {
+      return await retryWithBackoff(() => model.predict(stack(rows, model.featurizer.width), rows.length), {
         ...this.backoff,
         isRetriable: (error) => !(error instanceof InferenceError),
         shouldContinue: this.isRunning,
         onRetry: (error, attempt) =>
           this.logger.warn({ err: errorMessage(error), attempt }, 'inference failed, retrying batch'),
       });
-      const identity = model.identity;
-      rows.forEach(({ event }, index) => {
-        event.outcome = { type: 'prediction', prediction: predictions[index]!, model: identity };
-      });
     } catch (error) {
       if (!(error instanceof InferenceError)) throw error;
-      if (rows.length === 1) {
-        rows[0]!.event.outcome = {
-          type: 'dead-letter',
-          error: new PoisonInputError('infer', `model failed on this row: ${error.message}`),
-        };
-        return;
-      }
+      if (rows.length === 1) return [new PoisonInputError('infer', `model failed on this row: ${error.message}`)];
       const half = Math.ceil(rows.length / 2);
-      await this.run(rows.slice(0, half));
-      await this.run(rows.slice(half));
+      return [...(await this.run(model, rows.slice(0, half))), ...(await this.run(model, rows.slice(half)))];
     }
   }
 }
 
-function stack(rows: PendingRow[], model: LoadedModel): Float32Array {
-  const width = model.featurizer.width;
+function stack(rows: Float32Array[], width: number): Float32Array {
   const matrix = new Float32Array(rows.length * width);
-  rows.forEach(({ row }, index) => matrix.set(row, index * width));
+  rows.forEach((row, index) => matrix.set(row, index * width));
   return matrix;
 }

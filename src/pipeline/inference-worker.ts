@@ -1,6 +1,5 @@
 import { Partitioners, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import { MicroBatcher } from '../batch/micro-batcher.js';
 import { createPredictionCache } from '../cache/create-prediction-cache.js';
 import { predictionCacheKey, type PredictionCache } from '../cache/prediction-cache.js';
 import { retryWithBackoff } from '../batch/backoff.js';
@@ -9,14 +8,15 @@ import type { WorkerConfig } from '../config/worker-config.js';
 import { PoisonInputError, RetriableError, errorMessage } from '../errors.js';
 import { createKafka } from '../kafka/kafka-client.js';
 import { OffsetCommitter } from '../kafka/offset-committer.js';
-import { LoadedModel } from '../model/loaded-model.js';
 import type { Prediction } from '../model/postprocessor.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { FlowControl } from './flow-control.js';
 import type { InFlightEvent } from './in-flight-event.js';
-import { InferenceStage, type PendingRow } from './inference-stage.js';
+import { InferenceStage } from './inference-stage.js';
+import { ModelServing } from './model-serving.js';
 import { OutputFlusher } from './output-flusher.js';
 import { PartitionLane, laneKey } from './partition-lane.js';
+import type { PendingRow, ServingVersion } from './serving-version.js';
 
 export type WorkerState = 'created' | 'starting' | 'running' | 'draining' | 'stopped';
 
@@ -29,13 +29,12 @@ export class InferenceWorker {
   private state: WorkerState = 'created';
   private readonly lanes = new Map<string, PartitionLane>();
   private readonly flow: FlowControl;
-  private readonly batcher: MicroBatcher<PendingRow>;
   private readonly inference: InferenceStage;
+  private readonly serving: ModelServing;
   private consumer!: Consumer;
   private producer!: Producer;
   private flusher!: OutputFlusher;
   private committer!: OffsetCommitter;
-  private model!: LoadedModel;
   private codecs!: CodecSet;
   private cache: PredictionCache | undefined;
   private heartbeat: (() => Promise<void>) | undefined;
@@ -55,8 +54,14 @@ export class InferenceWorker {
       initialMs: config.delivery.retryBackoffMs,
       maxMs: config.delivery.maxRetryBackoffMs,
     };
-    this.inference = new InferenceStage(() => this.model, backoff, () => !this.abandoned, logger);
-    this.batcher = new MicroBatcher(config.batching, (rows) => void this.runBatch(rows));
+    this.inference = new InferenceStage(backoff, () => !this.abandoned, logger);
+    this.serving = new ModelServing(
+      config.model,
+      config.batching,
+      (version, rows) => this.runBatch(version, rows),
+      metrics,
+      logger,
+    );
   }
 
   get status(): WorkerState {
@@ -68,21 +73,21 @@ export class InferenceWorker {
     return this.state === 'running' && this.joinedGroup;
   }
 
+  /** The primary model version serving now. */
   get modelIdentity(): { name: string; version: string; provider: string } | undefined {
-    return this.model?.identity;
+    return this.serving.router?.primary.identity;
+  }
+
+  /** Loads a newer primary version if there is one, and swaps it in (SIGHUP). */
+  reloadModel(): Promise<void> {
+    return this.serving.reload();
   }
 
   async start(): Promise<void> {
     if (this.state !== 'created') throw new Error(`cannot start a worker that is ${this.state}`);
     this.state = 'starting';
-    const { kafka: options, model: modelOptions } = this.config;
-    this.model = await LoadedModel.load(modelOptions.path, modelOptions, (stats) => {
-      this.metrics.batchSize.observe(stats.batchSize);
-      this.metrics.inferenceSeconds.observe(stats.elapsedMs / 1000);
-    });
-    const identity = this.model.identity;
-    this.metrics.modelInfo.set({ model: identity.name, version: identity.version, provider: identity.provider }, 1);
-    this.logger.info(identity, 'model loaded');
+    const { kafka: options } = this.config;
+    await this.serving.start();
 
     this.codecs = await createCodecs(this.config);
     this.cache = createPredictionCache(this.config.cache, this.metrics, this.logger);
@@ -108,7 +113,7 @@ export class InferenceWorker {
     };
     this.flusher = new OutputFlusher(
       this.producer,
-      { output: options.outputTopic, deadLetter: options.deadLetterTopic },
+      { output: options.outputTopic, deadLetter: options.deadLetterTopic, shadow: this.config.model.shadow?.topic },
       this.codecs.encoder,
       backoff,
       () => !this.abandoned,
@@ -158,7 +163,7 @@ export class InferenceWorker {
     const deadline = Date.now() + this.config.shutdown.deadlineMs;
     if (wasRunning) {
       this.pauseEverything();
-      this.batcher.cut();
+      for (const version of this.serving.router.all()) version.batcher.cut();
       while (this.totalInFlight() > 0 && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
@@ -174,7 +179,7 @@ export class InferenceWorker {
     for (const [label, close] of [
       ['consumer', () => this.consumer?.disconnect()],
       ['producer', () => this.producer?.disconnect()],
-      ['model', () => this.model?.close()],
+      ['models', () => this.serving.close()],
       ['cache', () => this.cache?.close()],
     ] as const) {
       try {
@@ -230,29 +235,54 @@ export class InferenceWorker {
     };
     lane.accept(event);
     this.metrics.eventsConsumed.inc({ topic });
-    void this.prepare(lane, event);
+    // The version is chosen now, in offset order, so that a swap splits a partition exactly once.
+    const version = this.serving.router.route(message.key, `${topic}/${partition}/${message.offset}`);
+    void this.prepare(lane, event, version, this.serving.router.shadow?.version);
   }
 
-  /** Decode and featurize; bad input becomes a dead letter, good input joins the next batch. */
-  private async prepare(lane: PartitionLane, event: InFlightEvent): Promise<void> {
+  /** Decode and featurize; bad input becomes a dead letter, good input joins its version's batch. */
+  private async prepare(
+    lane: PartitionLane,
+    event: InFlightEvent,
+    version: ServingVersion,
+    shadow: ServingVersion | undefined,
+  ): Promise<void> {
+    let record: Record<string, unknown>;
     try {
-      const record = await this.decode(lane, event);
-      const row = this.model.featurizer.encode(record);
-      const keyField = this.config.cache.keyField;
-      const eventId = keyField !== undefined && record[keyField] != null ? String(record[keyField]) : undefined;
-      const cacheKey = this.cache
-        ? predictionCacheKey(this.config.cache.keyPrefix, this.model.identity, row, eventId)
-        : undefined;
-      this.batcher.add({ event, row, cacheKey });
+      record = await this.decode(lane, event);
+      this.enqueue(version, event, record, 'primary');
     } catch (error) {
       if (error instanceof PoisonInputError) {
         event.outcome = { type: 'dead-letter', error };
+        event.shadow = 'none';
         this.flusher.schedule(lane);
       } else {
         // Only when retrying stopped (shutdown or revocation): the event stays uncommitted.
         this.logger.warn({ err: errorMessage(error), lane: lane.key, offset: event.offset }, 'event abandoned');
       }
+      return;
     }
+    if (!shadow) return;
+    try {
+      this.enqueue(shadow, event, record, 'shadow');
+    } catch {
+      event.shadow = 'none'; // the shadow's features reject what the primary accepted
+    }
+  }
+
+  private enqueue(
+    version: ServingVersion,
+    event: InFlightEvent,
+    record: Record<string, unknown>,
+    role: PendingRow['role'],
+  ): void {
+    const row = version.model.featurizer.encode(record);
+    const keyField = this.config.cache.keyField;
+    const eventId = keyField !== undefined && record[keyField] != null ? String(record[keyField]) : undefined;
+    const cacheKey = this.cache
+      ? predictionCacheKey(this.config.cache.keyPrefix, version.identity, row, eventId)
+      : undefined;
+    version.batcher.add({ event, row, role, cacheKey });
   }
 
   /** A registry outage is retried with backoff: nothing is dead-lettered or committed past it. */
@@ -270,42 +300,48 @@ export class InferenceWorker {
     });
   }
 
-  private async runBatch(rows: PendingRow[]): Promise<void> {
-    const misses = await this.serveFromCache(rows);
+  private async runBatch(version: ServingVersion, rows: PendingRow[]): Promise<void> {
+    const identity = version.identity;
+    const cached = await this.lookUpCache(rows);
+    const misses = rows.filter((_, index) => !cached[index]);
+    let computed: (Prediction | PoisonInputError)[];
     try {
-      if (misses.length > 0) await this.inference.run(misses);
+      computed = misses.length > 0 ? await this.inference.run(version.model, misses.map((row) => row.row)) : [];
     } catch (error) {
       // Only reachable when shutdown abandoned retries; those events stay uncommitted.
       this.logger.warn({ err: errorMessage(error), rows: misses.length }, 'batch abandoned');
       return;
     }
-    this.cache?.setMany(
-      misses.flatMap(({ event, cacheKey }) =>
-        event.outcome?.type === 'prediction' && cacheKey ? [[cacheKey, event.outcome.prediction] as const] : [],
-      ) as [string, Prediction][],
-    );
+    const results = new Map(misses.map((row, index) => [row, computed[index]!]));
+    const toCache: [string, Prediction][] = [];
     const touched = new Set<PartitionLane>();
-    for (const { event } of rows) {
+    rows.forEach((row, index) => {
+      const result = cached[index] ?? results.get(row)!;
+      if (!(result instanceof PoisonInputError) && !cached[index] && row.cacheKey) toCache.push([row.cacheKey, result]);
+      const { event } = row;
+      if (row.role === 'shadow') {
+        event.shadow = result instanceof PoisonInputError ? 'none' : { prediction: result, model: identity };
+      } else {
+        event.outcome =
+          result instanceof PoisonInputError
+            ? { type: 'dead-letter', error: result }
+            : { type: 'prediction', prediction: result, model: identity };
+      }
       const lane = this.lanes.get(laneKey(event.topic, event.partition));
       if (lane && !lane.revoked) touched.add(lane);
-    }
+    });
+    this.cache?.setMany(toCache);
     for (const lane of touched) this.flusher.schedule(lane);
   }
 
-  /** Fills the outcome of every cached row; returns the rows that still need the model. */
-  private async serveFromCache(rows: PendingRow[]): Promise<PendingRow[]> {
-    if (!this.cache) return rows;
+  /** One lookup per batch; entries are predictions for cached rows, undefined for misses. */
+  private async lookUpCache(rows: PendingRow[]): Promise<(Prediction | undefined)[]> {
+    if (!this.cache) return rows.map(() => undefined);
     const cached = await this.cache.getMany(rows.map((row) => row.cacheKey!));
-    const identity = this.model.identity;
-    const misses: PendingRow[] = [];
-    rows.forEach((row, index) => {
-      const prediction = cached[index];
-      if (prediction) row.event.outcome = { type: 'prediction', prediction, model: identity };
-      else misses.push(row);
-    });
-    this.metrics.cacheLookups.inc({ result: 'hit' }, rows.length - misses.length);
-    this.metrics.cacheLookups.inc({ result: 'miss' }, misses.length);
-    return misses;
+    const hits = cached.filter(Boolean).length;
+    this.metrics.cacheLookups.inc({ result: 'hit' }, hits);
+    this.metrics.cacheLookups.inc({ result: 'miss' }, rows.length - hits);
+    return cached;
   }
 
   private onAcknowledged(lane: PartitionLane, events: InFlightEvent[]): void {
@@ -341,7 +377,7 @@ export class InferenceWorker {
     const key = laneKey(topic, partition);
     let lane = this.lanes.get(key);
     if (!lane) {
-      lane = new PartitionLane(topic, partition);
+      lane = new PartitionLane(topic, partition, this.config.model.shadow !== undefined);
       this.lanes.set(key, lane);
     }
     return lane;

@@ -11,6 +11,8 @@ import type { PartitionLane } from './partition-lane.js';
 export interface OutputTopics {
   output: string;
   deadLetter: string;
+  /** Where a shadow version's predictions go, when one runs. */
+  shadow?: string;
 }
 
 /** Outputs sent in one produce request per lane, at most. */
@@ -81,7 +83,13 @@ export class OutputFlusher {
   private async send(events: InFlightEvent[]): Promise<void> {
     const predictions: Message[] = [];
     const deadLetters: Message[] = [];
+    const shadows: Message[] = [];
     for (const event of events) {
+      if (event.shadow && event.shadow !== 'none') {
+        const { prediction, model } = event.shadow;
+        const record = predictionRecord(event, prediction, model);
+        shadows.push({ key: event.key, value: await this.encoder.encode(record), headers: predictionHeaders(event, model) });
+      }
       const outcome = event.outcome!;
       if (outcome.type === 'prediction') {
         const record = predictionRecord(event, outcome.prediction, outcome.model);
@@ -102,6 +110,7 @@ export class OutputFlusher {
     const topicMessages: TopicMessages[] = [];
     if (predictions.length > 0) topicMessages.push({ topic: this.topics.output, messages: predictions });
     if (deadLetters.length > 0) topicMessages.push({ topic: this.topics.deadLetter, messages: deadLetters });
+    if (shadows.length > 0 && this.topics.shadow) topicMessages.push({ topic: this.topics.shadow, messages: shadows });
     await this.producer.sendBatch({ acks: -1, topicMessages });
   }
 }

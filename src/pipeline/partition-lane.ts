@@ -1,4 +1,4 @@
-import type { InFlightEvent } from './in-flight-event.js';
+import { isSettled, type InFlightEvent } from './in-flight-event.js';
 
 /**
  * The in-flight events of one input partition this member owns, in offset order. Outputs leave
@@ -18,6 +18,8 @@ export class PartitionLane {
   constructor(
     readonly topic: string,
     readonly partition: number,
+    /** Whether events also wait for a shadow version's prediction before leaving. */
+    private readonly withShadow = false,
   ) {}
 
   get key(): string {
@@ -42,7 +44,9 @@ export class PartitionLane {
   /** Removes and returns the completed events at the head, at most `limit`, for produce. */
   takeReady(limit: number): InFlightEvent[] {
     let count = 0;
-    while (count < this.events.length && count < limit && this.events[count]!.outcome) count++;
+    while (count < this.events.length && count < limit && isSettled(this.events[count]!, this.withShadow)) {
+      count++;
+    }
     const ready = this.events.splice(0, count);
     this.sending += ready.length;
     return ready;

@@ -1,0 +1,43 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ModelLoadError } from '../errors.js';
+import { MANIFEST_FILE, MODEL_FILE } from './model-manifest.js';
+
+/**
+ * A model repository: <root>/<name>/<version>/{model.onnx, model.json}. Versions compare
+ * numerically when they are numbers ("10" after "9"), else as text.
+ */
+export class ModelRepository {
+  constructor(
+    readonly root: string,
+    readonly name: string,
+  ) {}
+
+  /** Complete versions (both files present), oldest first. */
+  versions(): string[] {
+    const dir = join(this.root, this.name);
+    if (!existsSync(dir)) throw new ModelLoadError(`model repository has no folder ${dir}`);
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name)
+      .filter((version) => existsSync(join(dir, version, MODEL_FILE)) && existsSync(join(dir, version, MANIFEST_FILE)))
+      .sort(compareVersions);
+  }
+
+  /** The folder of `version`, where "latest" is the highest complete version. */
+  resolve(version: string): { version: string; directory: string } {
+    const versions = this.versions();
+    const chosen = version === 'latest' ? versions.at(-1) : versions.find((v) => v === version);
+    if (!chosen) {
+      const have = versions.length ? versions.join(', ') : 'none';
+      throw new ModelLoadError(`model "${this.name}" has no version "${version}" in ${this.root} (versions: ${have})`);
+    }
+    return { version: chosen, directory: join(this.root, this.name, chosen) };
+  }
+}
+
+export function compareVersions(a: string, b: string): number {
+  const [x, y] = [Number(a), Number(b)];
+  if (Number.isFinite(x) && Number.isFinite(y)) return x - y;
+  return a.localeCompare(b);
+}

@@ -1,0 +1,40 @@
+import type { ServingVersion } from './serving-version.js';
+
+/** Share of the key-hash space, in basis points: 10000 = every key. */
+const BUCKETS = 10_000;
+
+/**
+ * Chooses the model version for each event: the primary, or (sticky by key) a canary for a
+ * configured share of keys; a shadow, when configured, sees every event besides.
+ */
+export class ModelRouter {
+  constructor(
+    public primary: ServingVersion,
+    readonly canary?: { version: ServingVersion; percent: number },
+    readonly shadow?: { version: ServingVersion; topic: string },
+  ) {}
+
+  route(key: Buffer | null, fallback: string): ServingVersion {
+    if (!this.canary) return this.primary;
+    const bucket = fnv1a(key ?? Buffer.from(fallback)) % BUCKETS;
+    return bucket < this.canary.percent * (BUCKETS / 100) ? this.canary.version : this.primary;
+  }
+
+  /** Makes `next` the primary from now on; returns the one it replaced. */
+  swapPrimary(next: ServingVersion): ServingVersion {
+    const previous = this.primary;
+    this.primary = next;
+    return previous;
+  }
+
+  all(): ServingVersion[] {
+    return [this.primary, this.canary?.version, this.shadow?.version].filter((v): v is ServingVersion => !!v);
+  }
+}
+
+/** 32-bit FNV-1a: a stable, well-spread hash of the key bytes. */
+export function fnv1a(bytes: Uint8Array): number {
+  let hash = 0x811c9dc5;
+  for (const byte of bytes) hash = Math.imul(hash ^ byte, 0x01000193);
+  return hash >>> 0;
+}

@@ -1,0 +1,113 @@
+import type { Logger } from 'pino';
+import type { BatchingOptions, ModelOptions } from '../config/worker-config.js';
+import { errorMessage } from '../errors.js';
+import { LoadedModel } from '../model/loaded-model.js';
+import { ModelRepository } from '../model/model-repository.js';
+import type { WorkerMetrics } from '../observability/metrics.js';
+import { ModelRouter } from './model-router.js';
+import { ServingVersion, type PendingRow } from './serving-version.js';
+
+type BatchHandler = (version: ServingVersion, rows: PendingRow[]) => Promise<void>;
+
+/**
+ * The model versions this worker serves: the primary (hot-swapped when a newer version appears
+ * in the repository or on SIGHUP), and optionally a canary or a shadow. A new version is loaded
+ * and warmed in the background and takes over atomically; the old one finishes its batches first.
+ */
+export class ModelServing {
+  private readonly repository: ModelRepository | undefined;
+  private watchTimer: NodeJS.Timeout | undefined;
+  private swapping: Promise<void> | undefined;
+  router!: ModelRouter;
+
+  constructor(
+    private readonly options: ModelOptions,
+    private readonly batching: BatchingOptions,
+    private readonly onBatch: BatchHandler,
+    private readonly metrics: WorkerMetrics,
+    private readonly logger: Logger,
+  ) {
+    this.repository = options.repository ? new ModelRepository(options.repository, options.name!) : undefined;
+  }
+
+  async start(): Promise<void> {
+    const primary = await this.load(this.primaryDirectory());
+    const canary = this.options.canary
+      ? { version: await this.load(this.repository!.resolve(this.options.canary.version).directory), percent: this.options.canary.percent }
+      : undefined;
+    const shadow = this.options.shadow
+      ? { version: await this.load(this.repository!.resolve(this.options.shadow.version).directory), topic: this.options.shadow.topic }
+      : undefined;
+    this.router = new ModelRouter(primary, canary, shadow);
+    this.publishInfo();
+    if (this.repository && this.options.version === 'latest' && this.options.watchIntervalMs > 0) {
+      this.watchTimer = setInterval(() => void this.reload(), this.options.watchIntervalMs);
+      this.watchTimer.unref();
+    }
+  }
+
+  /**
+   * Loads the configured primary version again if it changed ("latest" moved on), warms it, and
+   * swaps it in. Concurrent calls share one swap. Failures keep the current version serving.
+   */
+  reload(): Promise<void> {
+    this.swapping ??= this.swapIfChanged().finally(() => (this.swapping = undefined));
+    return this.swapping;
+  }
+
+  async close(): Promise<void> {
+    if (this.watchTimer) clearInterval(this.watchTimer);
+    await this.swapping?.catch(() => undefined);
+    if (this.router) await Promise.all(this.router.all().map((version) => version.retire()));
+  }
+
+  private async swapIfChanged(): Promise<void> {
+    let directory: string;
+    try {
+      directory = this.primaryDirectory();
+    } catch (error) {
+      this.logger.warn({ err: errorMessage(error) }, 'model repository scan failed; keeping the current version');
+      return;
+    }
+    if (directory === this.router.primary.model.directory && this.repository) return;
+    let next: ServingVersion;
+    try {
+      next = await this.load(directory);
+    } catch (error) {
+      this.logger.error({ err: errorMessage(error), directory }, 'new model version failed to load; keeping the current one');
+      return;
+    }
+    const previous = this.router.swapPrimary(next);
+    this.metrics.modelSwaps.inc();
+    this.publishInfo();
+    this.logger.info({ from: previous.identity.version, to: next.identity.version }, 'model version swapped in');
+    await previous.retire();
+  }
+
+  private primaryDirectory(): string {
+    return this.repository ? this.repository.resolve(this.options.version).directory : this.options.path!;
+  }
+
+  private async load(directory: string): Promise<ServingVersion> {
+    const model = await LoadedModel.load(directory, { ...this.options, padToPreferredBatchSize: this.batching.padToPreferredBatchSize }, (stats) => {
+      this.metrics.batchSize.observe(stats.batchSize);
+      this.metrics.inferenceSeconds.observe(stats.elapsedMs / 1000);
+    });
+    this.logger.info(model.identity, 'model version loaded and warm');
+    return new ServingVersion(model, this.batching, this.onBatch);
+  }
+
+  private publishInfo(): void {
+    this.metrics.modelInfo.reset();
+    const roles: [string, ServingVersion | undefined][] = [
+      ['primary', this.router.primary],
+      ['canary', this.router.canary?.version],
+      ['shadow', this.router.shadow?.version],
+    ];
+    for (const [role, version] of roles) {
+      if (!version) continue;
+      const { name, version: number, provider } = version.identity;
+      this.metrics.modelInfo.set({ model: name, version: number, provider, role }, 1);
+    }
+  }
+}
