@@ -1,0 +1,134 @@
+/**
+ * FlowControl: a lane may accept while it and the whole worker are under their in-flight caps;
+ * waitForRoom resolves on the next release() or after its timeout, whichever comes first.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FlowControl } from '../../src/pipeline/flow-control.js';
+import type { InFlightEvent } from '../../src/pipeline/in-flight-event.js';
+import { PartitionLane } from '../../src/pipeline/partition-lane.js';
+
+function laneWithInFlight(count: number): PartitionLane {
+  const lane = new PartitionLane('in', 0);
+  for (let i = 0; i < count; i++) {
+    lane.accept({
+      topic: 'in',
+      partition: 0,
+      offset: String(i),
+      key: null,
+      value: null,
+      headers: {},
+      timestamp: 0,
+      acceptedAt: 0,
+    });
+  }
+  return lane;
+}
+
+describe('FlowControl.canAccept', () => {
+  const flow = new FlowControl({ maxInFlightPerPartition: 3, maxInFlightTotal: 10 });
+
+  test('under both caps', () => {
+    assert.equal(flow.canAccept(laneWithInFlight(0), 0), true);
+    assert.equal(flow.canAccept(laneWithInFlight(2), 9), true);
+  });
+
+  test('the partition cap is exclusive', () => {
+    assert.equal(flow.canAccept(laneWithInFlight(3), 3), false);
+    assert.equal(flow.canAccept(laneWithInFlight(4), 4), false);
+  });
+
+  test('the total cap is exclusive', () => {
+    assert.equal(flow.canAccept(laneWithInFlight(0), 10), false);
+    assert.equal(flow.canAccept(laneWithInFlight(1), 11), false);
+  });
+
+  test('events being produced still count against the partition cap until acknowledged', () => {
+    const lane = laneWithInFlight(3);
+    const limited = new FlowControl({ maxInFlightPerPartition: 3, maxInFlightTotal: 100 });
+    assert.deepEqual(lane.takeReady(10), [], 'incomplete events are not taken');
+    (lane as unknown as { events: InFlightEvent[] }).events.forEach((event) => {
+      event.outcome = {
+        type: 'prediction',
+        prediction: { kind: 'regression', value: 0 },
+        model: { name: 'm', version: '1', provider: 'cpu' },
+      };
+    });
+    const sending = lane.takeReady(10);
+    assert.equal(sending.length, 3, 'none queued, three sending');
+    assert.equal(lane.inFlight, 3);
+    assert.equal(limited.canAccept(lane, 3), false, 'sending events still hold their slots');
+    lane.acknowledged(sending);
+    assert.equal(lane.inFlight, 0);
+    assert.equal(limited.canAccept(lane, 0), true);
+  });
+});
+
+describe('FlowControl.waitForRoom', () => {
+  test('resolves on release() long before its timeout', async () => {
+    const flow = new FlowControl({ maxInFlightPerPartition: 1, maxInFlightTotal: 1 });
+    const started = performance.now();
+    const waiting = flow.waitForRoom(5_000);
+    setTimeout(() => flow.released(), 20);
+    await waiting;
+    const waited = performance.now() - started;
+    assert.ok(waited >= 15 && waited < 1_000, `woke after ${waited.toFixed(0)} ms`);
+  });
+
+  test('resolves after the timeout when nothing is released', async () => {
+    const flow = new FlowControl({ maxInFlightPerPartition: 1, maxInFlightTotal: 1 });
+    const started = performance.now();
+    await flow.waitForRoom(30);
+    const waited = performance.now() - started;
+    assert.ok(waited >= 25 && waited < 1_000, `timed out after ${waited.toFixed(0)} ms`);
+  });
+
+  test('one release wakes every waiter', async () => {
+    const flow = new FlowControl({ maxInFlightPerPartition: 1, maxInFlightTotal: 1 });
+    const woken: number[] = [];
+    const waiters = [0, 1, 2].map((i) => flow.waitForRoom(5_000).then(() => woken.push(i)));
+    await sleep(5);
+    assert.deepEqual(woken, []);
+    flow.released();
+    await Promise.all(waiters);
+    assert.deepEqual(woken.sort(), [0, 1, 2]);
+  });
+
+  test('release with nobody waiting is harmless; a later waiter still waits', async () => {
+    const flow = new FlowControl({ maxInFlightPerPartition: 1, maxInFlightTotal: 1 });
+    flow.released();
+    let done = false;
+    const waiting = flow.waitForRoom(5_000).then(() => (done = true));
+    await sleep(20);
+    assert.equal(done, false, 'an earlier release does not satisfy a later wait');
+    flow.released();
+    await waiting;
+    assert.equal(done, true);
+  });
+
+  test('a timed-out waiter is forgotten; a woken waiter is not woken twice', async () => {
+    const flow = new FlowControl({ maxInFlightPerPartition: 1, maxInFlightTotal: 1 });
+    await flow.waitForRoom(5);
+    await (async () => {
+      const waiting = flow.waitForRoom(5_000);
+      flow.released();
+      await waiting;
+    })();
+    const internal = flow as unknown as { waiters: unknown[] };
+    assert.equal(internal.waiters.length, 0, 'no waiter left behind');
+    flow.released(); // must not throw
+  });
+
+  test('a released waiter does not keep its timer alive', async () => {
+    const timers = (): number =>
+      process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
+    const flow = new FlowControl({ maxInFlightPerPartition: 1, maxInFlightTotal: 1 });
+    const before = timers();
+    const waiting = flow.waitForRoom(60_000);
+    assert.equal(timers(), before + 1, 'waiting arms one timer');
+    flow.released();
+    await waiting;
+    assert.equal(timers(), before, 'the release cleared it');
+  });
+});

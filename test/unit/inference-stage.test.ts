@@ -1,0 +1,171 @@
+/**
+ * InferenceStage with a fake model: a batch the model fails on is bisected until only the rows
+ * at fault fail (a PoisonInputError, stage "infer"); every other row gets its own prediction, in
+ * input order. Retriable failures are retried as a whole batch until they heal or the worker
+ * stops.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { InferenceError, PoisonInputError, RetriableError } from '../../src/errors.js';
+import type { LoadedModel } from '../../src/model/loaded-model.js';
+import type { Prediction } from '../../src/model/postprocessor.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { InferenceStage, type RowResult } from '../../src/pipeline/inference-stage.js';
+
+const WIDTH = 3;
+const POISON = -999;
+const BACKOFF = { initialMs: 1, maxMs: 2 };
+const logger = createLogger('silent');
+
+/**
+ * A LoadedModel stand-in: each row predicts the regression value sum(row); a batch holding a row
+ * whose first column is POISON fails as a whole with an InferenceError, as ONNX Runtime would.
+ */
+class FakeModel {
+  readonly featurizer = { width: WIDTH };
+  readonly identity = { name: 'fake', version: '7', provider: 'cpu' };
+  /** Row counts of every predict call, in order. */
+  readonly calls: number[] = [];
+  /** Errors to throw on the next calls, before looking at the rows. */
+  readonly failures: Error[] = [];
+
+  async predict(rows: Float32Array, count: number): Promise<Prediction[]> {
+    this.calls.push(count);
+    await Promise.resolve();
+    assert.equal(rows.length, count * WIDTH, 'the stage stacks exactly `count` rows');
+    const failure = this.failures.shift();
+    if (failure) throw failure;
+    const predictions: Prediction[] = [];
+    for (let i = 0; i < count; i++) {
+      const row = rows.subarray(i * WIDTH, (i + 1) * WIDTH);
+      if (row[0] === POISON) throw new InferenceError(`bad value in row ${i} of ${count}`);
+      predictions.push({ kind: 'regression', value: row[0]! + row[1]! + row[2]! });
+    }
+    return predictions;
+  }
+
+  asLoadedModel(): LoadedModel {
+    return this as unknown as LoadedModel;
+  }
+}
+
+/** Row i is [i, 10 i, 0.5] (prediction 11 i + 0.5), or POISON for the listed indexes. */
+function rowsOf(count: number, poisoned: number[] = []): Float32Array[] {
+  return Array.from({ length: count }, (_, i) =>
+    Float32Array.from(poisoned.includes(i) ? [POISON, 0, 0] : [i, 10 * i, 0.5]),
+  );
+}
+
+function stage(running: () => boolean = () => true): InferenceStage {
+  return new InferenceStage(BACKOFF, running, logger);
+}
+
+/** Asserts one result per row: its own prediction, or a stage "infer" PoisonInputError. */
+function assertResults(results: RowResult[], count: number, poisoned: number[]): void {
+  assert.equal(results.length, count, 'one result per row');
+  results.forEach((result, i) => {
+    if (poisoned.includes(i)) {
+      assert.ok(result instanceof PoisonInputError, `row ${i} fails`);
+      assert.equal(result.stage, 'infer');
+      assert.equal(result.message, 'model failed on this row: bad value in row 0 of 1');
+    } else {
+      assert.ok(!(result instanceof PoisonInputError), `row ${i} is predicted`);
+      assert.deepEqual(result, { kind: 'regression', value: 11 * i + 0.5 }, `row ${i}`);
+    }
+  });
+}
+
+describe('InferenceStage', () => {
+  test('a healthy batch: one call, every row predicted in order', async () => {
+    const model = new FakeModel();
+    const results = await stage().run(model.asLoadedModel(), rowsOf(5));
+    assert.deepEqual(model.calls, [5]);
+    assertResults(results, 5, []);
+  });
+
+  test('one poisoned row in 8: bisected, only that row fails', async () => {
+    const model = new FakeModel();
+    const results = await stage().run(model.asLoadedModel(), rowsOf(8, [5]));
+    assertResults(results, 8, [5]);
+    // [0-7] fails; [0-3] ok; [4-7] fails; [4,5] fails; [4] ok; [5] fails; [6,7] ok.
+    assert.deepEqual(model.calls, [8, 4, 4, 2, 1, 1, 2]);
+  });
+
+  test('several poisoned rows in an odd batch', async () => {
+    const model = new FakeModel();
+    const poisoned = [0, 6, 7, 12];
+    const results = await stage().run(model.asLoadedModel(), rowsOf(13, poisoned));
+    assertResults(results, 13, poisoned);
+  });
+
+  test('every row poisoned: every row fails', async () => {
+    const model = new FakeModel();
+    const results = await stage().run(model.asLoadedModel(), rowsOf(3, [0, 1, 2]));
+    assertResults(results, 3, [0, 1, 2]);
+  });
+
+  test('a single poisoned row fails after one call', async () => {
+    const model = new FakeModel();
+    const results = await stage().run(model.asLoadedModel(), rowsOf(1, [0]));
+    assertResults(results, 1, [0]);
+    assert.deepEqual(model.calls, [1]);
+  });
+
+  test('a RetriableError is retried on the whole batch until it heals', async () => {
+    const model = new FakeModel();
+    model.failures.push(
+      new RetriableError('inference thread exited while running a batch'),
+      new RetriableError('inference pool is closed'),
+    );
+    const results = await stage().run(model.asLoadedModel(), rowsOf(4));
+    assert.deepEqual(model.calls, [4, 4, 4], 'two failures, then success, never split');
+    assertResults(results, 4, []);
+  });
+
+  test('a retriable failure inside a bisected half is retried, not turned into poison', async () => {
+    const model = new FakeModel();
+    const predict = model.predict.bind(model);
+    let call = 0;
+    model.predict = async (matrix, count) => {
+      call++;
+      if (call === 2) {
+        model.calls.push(count);
+        throw new RetriableError('thread crashed'); // the first half's first try
+      }
+      return predict(matrix, count);
+    };
+    const results = await stage().run(model.asLoadedModel(), rowsOf(4, [3]));
+    assertResults(results, 4, [3]);
+    assert.deepEqual(model.calls, [4, 2, 2, 2, 1, 1]);
+  });
+
+  test('a retriable failure while stopping propagates', async () => {
+    const model = new FakeModel();
+    const failure = new RetriableError('inference pool closed');
+    model.failures.push(failure);
+    await assert.rejects(
+      stage(() => false).run(model.asLoadedModel(), rowsOf(3)),
+      (error) => error === failure,
+    );
+    assert.deepEqual(model.calls, [3]);
+  });
+
+  test('an unexpected error is not bisected into per-row poison', async () => {
+    const model = new FakeModel();
+    const bug = new TypeError('cannot read properties of undefined');
+    model.failures.push(bug);
+    await assert.rejects(
+      stage(() => false).run(model.asLoadedModel(), rowsOf(2)),
+      (error) => error === bug,
+    );
+    assert.deepEqual(model.calls, [2]);
+  });
+
+  test('the rows passed in are not modified', async () => {
+    const model = new FakeModel();
+    const rows = rowsOf(4, [1]);
+    const copies = rows.map((row) => Float32Array.from(row));
+    await stage().run(model.asLoadedModel(), rows);
+    assert.deepEqual(rows, copies);
+  });
+});
