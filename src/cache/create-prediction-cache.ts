@@ -13,7 +13,13 @@ export function createPredictionCache(
 ): PredictionCache | undefined {
   if (!options.enabled) return undefined;
   if (options.redisUrl) {
-    return new RedisPredictionCache(options.redisUrl, options.ttlSeconds, options.commandTimeoutMs, metrics, logger);
+    return new RedisPredictionCache(
+      options.redisUrl,
+      options.ttlSeconds,
+      options.commandTimeoutMs,
+      metrics,
+      logger,
+    );
   }
   return new InProcessLruCache(options.maxEntries, options.ttlSeconds * 1000);
 }

@@ -23,8 +23,11 @@ export function predictionCacheKey(
   row: Float32Array,
   eventId?: string,
 ): string {
-  const identity = eventId !== undefined
-    ? `id:${eventId}`
-    : createHash('sha256').update(new Uint8Array(row.buffer, row.byteOffset, row.byteLength)).digest('base64url');
+  const identity =
+    eventId !== undefined
+      ? `id:${eventId}`
+      : createHash('sha256')
+          .update(new Uint8Array(row.buffer, row.byteOffset, row.byteLength))
+          .digest('base64url');
   return `${prefix}:${model.name}:${model.version}:${identity}`;
 }

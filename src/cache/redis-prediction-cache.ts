@@ -37,7 +37,9 @@ export class RedisPredictionCache implements PredictionCache {
     if (keys.length === 0) return [];
     try {
       const values = await this.redis.mget(keys);
-      return values.map((value) => (value === null ? undefined : (JSON.parse(value) as Prediction)));
+      return values.map((value) =>
+        value === null ? undefined : (JSON.parse(value) as Prediction),
+      );
     } catch (error) {
       this.metrics.cacheErrors.inc({ operation: 'get' });
       this.warn('cache lookup failed; treating the batch as misses', error);
@@ -48,7 +50,8 @@ export class RedisPredictionCache implements PredictionCache {
   setMany(entries: [string, Prediction][]): void {
     if (entries.length === 0) return;
     const pipeline = this.redis.pipeline();
-    for (const [key, prediction] of entries) pipeline.set(key, JSON.stringify(prediction), 'EX', this.ttlSeconds);
+    for (const [key, prediction] of entries)
+      pipeline.set(key, JSON.stringify(prediction), 'EX', this.ttlSeconds);
     pipeline.exec().then(
       (results) => {
         if (results?.some(([error]) => error)) this.metrics.cacheErrors.inc({ operation: 'set' });

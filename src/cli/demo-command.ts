@@ -36,10 +36,18 @@ export async function demoCommand(options: { count?: string; brokers?: string })
       { topic: topics.dlq, numPartitions: 1 },
     ],
   });
-  say(`topics: ${topics.input} (${PARTITIONS} partitions) -> ${topics.output}, dead letters -> ${topics.dlq}`);
+  say(
+    `topics: ${topics.input} (${PARTITIONS} partitions) -> ${topics.output}, dead letters -> ${topics.dlq}`,
+  );
 
   const config = validateConfig({
-    kafka: { brokers, groupId: `${run}-workers`, inputTopics: [topics.input], outputTopic: topics.output, deadLetterTopic: topics.dlq },
+    kafka: {
+      brokers,
+      groupId: `${run}-workers`,
+      inputTopics: [topics.input],
+      outputTopic: topics.output,
+      deadLetterTopic: topics.dlq,
+    },
     model: { path: MODEL_DIR, device: 'auto' },
     batching: { maxBatchSize: 128, maxBatchDelayMs: 5 },
     observability: { port: 0, logLevel: 'warn' },
@@ -50,7 +58,10 @@ export async function demoCommand(options: { count?: string; brokers?: string })
   const identity = worker.modelIdentity!;
   say(`worker: model ${identity.name} v${identity.version} on ${identity.provider}`);
 
-  const outputs = await collectOutputs(kafka.consumer({ groupId: `${run}-reader` }), [topics.output, topics.dlq]);
+  const outputs = await collectOutputs(kafka.consumer({ groupId: `${run}-reader` }), [
+    topics.output,
+    topics.dlq,
+  ]);
   const manifest = readModelManifest(MODEL_DIR);
   const firstRequired = manifest.features.find((feature) => feature.required)?.name ?? 'amount';
   const events = function* () {
@@ -61,11 +72,16 @@ export async function demoCommand(options: { count?: string; brokers?: string })
     }
   };
   const produceStart = Date.now();
-  await produceEvents(topics.input, events(), { rate: Infinity, brokers: options.brokers, total: count });
+  await produceEvents(topics.input, events(), {
+    rate: Infinity,
+    brokers: options.brokers,
+    total: count,
+  });
   const produceMs = Date.now() - produceStart;
 
   const deadline = Date.now() + 180_000;
-  while (outputs.received() < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while (outputs.received() < count && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 100));
   const elapsedMs = outputs.lastAt - produceStart;
   await worker.stop();
   await outputs.consumer.disconnect();
@@ -74,7 +90,9 @@ export async function demoCommand(options: { count?: string; brokers?: string })
 
   say('\nsome predictions:');
   for (const record of outputs.samples) {
-    say(`  ${record.source.topic}/${record.source.partition}@${record.source.offset}  ${record.label}  confidence ${record.confidence?.toFixed(4)}`);
+    say(
+      `  ${record.source.topic}/${record.source.partition}@${record.source.offset}  ${record.label}  confidence ${record.confidence?.toFixed(4)}`,
+    );
   }
   const latencies = outputs.latenciesMs.sort((a, b) => a - b);
   const batch = (await metrics.batchSize.get()).values;
@@ -84,8 +102,12 @@ export async function demoCommand(options: { count?: string; brokers?: string })
   say(`  events produced      ${count} in ${(produceMs / 1000).toFixed(2)} s`);
   say(`  predictions          ${outputs.predictions}`);
   say(`  dead letters         ${outputs.deadLetters} (expected ${Math.floor(count / BAD_EVERY)})`);
-  say(`  throughput           ${((outputs.received() / elapsedMs) * 1000).toFixed(0)} events/s end to end`);
-  say(`  latency produce→out  p50 ${percentile(latencies, 0.5)} ms, p99 ${percentile(latencies, 0.99)} ms`);
+  say(
+    `  throughput           ${((outputs.received() / elapsedMs) * 1000).toFixed(0)} events/s end to end`,
+  );
+  say(
+    `  latency produce→out  p50 ${percentile(latencies, 0.5)} ms, p99 ${percentile(latencies, 0.99)} ms`,
+  );
   say(`  mean batch size      ${(batchSum / batchCount).toFixed(1)} rows per ONNX Runtime call`);
   return outputs.received() === count ? 0 : 1;
 }

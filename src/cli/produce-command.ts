@@ -34,8 +34,15 @@ export async function produceCommand(options: ProduceOptions): Promise<number> {
     ? readJsonLines(options.file)
     : sampleEvents(options.model ?? 'models/fraud-mlp/1', Number(options.count ?? 1000));
   const total = options.file ? undefined : Number(options.count ?? 1000);
-  const encode = options.schema ? await avroEncoderFor(options.topic, options.schema, options.registry) : undefined;
-  const sent = await produceEvents(options.topic, events, { rate, brokers: options.brokers, total, encode });
+  const encode = options.schema
+    ? await avroEncoderFor(options.topic, options.schema, options.registry)
+    : undefined;
+  const sent = await produceEvents(options.topic, events, {
+    rate,
+    brokers: options.brokers,
+    total,
+    encode,
+  });
   process.stderr.write(`produced ${sent} events to ${options.topic}\n`);
   return 0;
 }
@@ -60,7 +67,9 @@ export async function produceEvents(
     createPartitioner: Partitioners.DefaultPartitioner,
   });
   await producer.connect();
-  const bar = options.quiet ? undefined : new SingleBar({ stream: process.stderr }, Presets.shades_classic);
+  const bar = options.quiet
+    ? undefined
+    : new SingleBar({ stream: process.stderr }, Presets.shades_classic);
   bar?.start(options.total ?? 0, 0);
   const started = performance.now();
   let sent = 0;
@@ -78,7 +87,8 @@ export async function produceEvents(
     for await (const event of events) {
       const value = options.encode ? await options.encode(event) : JSON.stringify(event);
       chunk.push({ key: String(event.id ?? sent + chunk.length), value });
-      if (chunk.length >= Math.min(CHUNK, Math.max(1, Math.floor(options.rate / 20)))) await flush();
+      if (chunk.length >= Math.min(CHUNK, Math.max(1, Math.floor(options.rate / 20))))
+        await flush();
     }
     await flush();
   } finally {

@@ -16,7 +16,11 @@ export function seededRandom(seed: number): () => number {
  * A plausible event for any model, built from its model.json: numbers around their default,
  * booleans, a category from the declared list, vectors of small values. `id` is stable per index.
  */
-export function sampleEvent(manifest: ModelManifest, index: number, seed = 42): Record<string, unknown> {
+export function sampleEvent(
+  manifest: ModelManifest,
+  index: number,
+  seed = 42,
+): Record<string, unknown> {
   const random = seededRandom(seed * 1_000_003 + index);
   const event: Record<string, unknown> = { id: `evt-${index}` };
   for (const feature of manifest.features) event[feature.name] = sampleValue(feature, random);
@@ -35,6 +39,9 @@ function sampleValue(feature: FeatureSpec, random: () => number): unknown {
     case 'category':
       return feature.categories[Math.floor(random() * feature.categories.length)];
     case 'vector':
-      return Array.from({ length: feature.length }, () => Math.round((random() * 2 - 1) * 1e4) / 1e4);
+      return Array.from(
+        { length: feature.length },
+        () => Math.round((random() * 2 - 1) * 1e4) / 1e4,
+      );
   }
 }

@@ -46,7 +46,10 @@ export async function tailCommand(options: TailOptions): Promise<number> {
   return 0;
 }
 
-async function decodeValue(value: Buffer | null, registry: SchemaRegistry | undefined): Promise<unknown> {
+async function decodeValue(
+  value: Buffer | null,
+  registry: SchemaRegistry | undefined,
+): Promise<unknown> {
   if (value === null) return null;
   if (registry && value[0] === 0) return registry.decode(value);
   const text = value.toString();

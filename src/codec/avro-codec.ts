@@ -30,27 +30,41 @@ export class AvroEventDecoder implements EventDecoder {
 
   async decode(value: Buffer | null): Promise<Record<string, unknown>> {
     if (value === null || value.length < WIRE_HEADER_BYTES) {
-      throw new PoisonInputError('decode', `too short for the Confluent wire format: ${value?.length ?? 0} bytes`);
+      throw new PoisonInputError(
+        'decode',
+        `too short for the Confluent wire format: ${value?.length ?? 0} bytes`,
+      );
     }
     if (value[0] !== 0) {
-      throw new PoisonInputError('decode', `wrong magic byte ${value[0]}, expected 0 (Confluent wire format)`);
+      throw new PoisonInputError(
+        'decode',
+        `wrong magic byte ${value[0]}, expected 0 (Confluent wire format)`,
+      );
     }
     const schemaId = value.readInt32BE(1);
     try {
       await this.registry.getSchema(schemaId);
     } catch (error) {
       if (statusOf(error) === 404) {
-        throw new PoisonInputError('decode', `schema id ${schemaId} is unknown to the registry`, { cause: error });
+        throw new PoisonInputError('decode', `schema id ${schemaId} is unknown to the registry`, {
+          cause: error,
+        });
       }
-      throw new RetriableError(`schema registry unavailable: ${errorMessage(error)}`, { cause: error });
+      throw new RetriableError(`schema registry unavailable: ${errorMessage(error)}`, {
+        cause: error,
+      });
     }
     try {
       // The writer schema is cached now, so this only parses the body.
       return (await this.registry.decode(value, this.options)) as Record<string, unknown>;
     } catch (error) {
-      throw new PoisonInputError('decode', `corrupt Avro body for schema id ${schemaId}: ${errorMessage(error)}`, {
-        cause: error,
-      });
+      throw new PoisonInputError(
+        'decode',
+        `corrupt Avro body for schema id ${schemaId}: ${errorMessage(error)}`,
+        {
+          cause: error,
+        },
+      );
     }
   }
 }
@@ -62,8 +76,15 @@ export class AvroPredictionEncoder implements PredictionEncoder<unknown> {
     readonly schemaId: number,
   ) {}
 
-  static async register(registry: SchemaRegistry, topic: string, schema: string): Promise<AvroPredictionEncoder> {
-    const { id } = await registry.register({ type: SchemaType.AVRO, schema }, { subject: `${topic}-value` });
+  static async register(
+    registry: SchemaRegistry,
+    topic: string,
+    schema: string,
+  ): Promise<AvroPredictionEncoder> {
+    const { id } = await registry.register(
+      { type: SchemaType.AVRO, schema },
+      { subject: `${topic}-value` },
+    );
     return new AvroPredictionEncoder(registry, id);
   }
 
@@ -73,5 +94,7 @@ export class AvroPredictionEncoder implements PredictionEncoder<unknown> {
 }
 
 function statusOf(error: unknown): number | undefined {
-  return typeof error === 'object' && error !== null && 'status' in error ? Number(error.status) : undefined;
+  return typeof error === 'object' && error !== null && 'status' in error
+    ? Number(error.status)
+    : undefined;
 }

@@ -17,14 +17,22 @@ export async function createCodecs(config: WorkerConfig): Promise<CodecSet> {
     ? new SchemaRegistry({ host: config.schemaRegistry.url, clientId: config.kafka.clientId })
     : undefined;
   const avroDecoder = registry
-    ? new AvroEventDecoder(registry, codec.readerSchema ? readAvroSchema(codec.readerSchema) : undefined)
+    ? new AvroEventDecoder(
+        registry,
+        codec.readerSchema ? readAvroSchema(codec.readerSchema) : undefined,
+      )
     : undefined;
   const encoder =
     codec.output === 'avro'
-      ? await AvroPredictionEncoder.register(registry!, config.kafka.outputTopic, readAvroSchema(codec.outputSchema))
+      ? await AvroPredictionEncoder.register(
+          registry!,
+          config.kafka.outputTopic,
+          readAvroSchema(codec.outputSchema),
+        )
       : jsonPredictionEncoder;
   return {
-    decoderFor: (topic) => ((codec.inputByTopic[topic] ?? codec.input) === 'avro' ? avroDecoder! : jsonEventDecoder),
+    decoderFor: (topic) =>
+      (codec.inputByTopic[topic] ?? codec.input) === 'avro' ? avroDecoder! : jsonEventDecoder,
     encoder,
   };
 }

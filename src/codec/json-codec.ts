@@ -13,7 +13,10 @@ export function decodeJsonRecord(value: Buffer | null): Record<string, unknown> 
     throw new PoisonInputError('decode', `malformed JSON: ${(error as Error).message}`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new PoisonInputError('decode', `expected a JSON object, got ${Array.isArray(parsed) ? 'array' : typeof parsed}`);
+    throw new PoisonInputError(
+      'decode',
+      `expected a JSON object, got ${Array.isArray(parsed) ? 'array' : typeof parsed}`,
+    );
   }
   return parsed as Record<string, unknown>;
 }

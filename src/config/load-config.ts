@@ -24,7 +24,10 @@ export function validateConfig(raw: unknown): WorkerConfig {
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const key = issue.path.join('.') || '(root)';
-  throw new ConfigError(key, `${describeIssue(issue)}, got ${describeValue(valueAt(raw, issue.path))}`);
+  throw new ConfigError(
+    key,
+    `${describeIssue(issue)}, got ${describeValue(valueAt(raw, issue.path))}`,
+  );
 }
 
 function readConfigFile(path: string): Record<string, unknown> {

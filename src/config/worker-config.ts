@@ -54,7 +54,9 @@ export const kafkaSchema = z
     path: ['heartbeatIntervalMs'],
   });
 
-const versionName = z.string().regex(/^[A-Za-z0-9._-]+$/, { message: 'expected a version folder name' });
+const versionName = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]+$/, { message: 'expected a version folder name' });
 
 export const modelSchema = z
   .object({
@@ -184,25 +186,30 @@ export const cacheSchema = z.object({
   keyPrefix: z.string().min(1).default('prediction'),
 });
 
-export const workerConfigSchema = z.object({
-  kafka: kafkaSchema,
-  model: modelSchema,
-  codec: codecSchema.default(codecSchema.parse({})),
-  schemaRegistry: schemaRegistrySchema.optional(),
-  cache: cacheSchema.default(cacheSchema.parse({})),
-  batching: batchingSchema.default(batchingSchema.parse({})),
-  flowControl: flowControlSchema.default(flowControlSchema.parse({})),
-  delivery: deliverySchema.default(deliverySchema.parse({})),
-  shutdown: shutdownSchema.default(shutdownSchema.parse({})),
-  observability: observabilitySchema.default(observabilitySchema.parse({})),
-}).refine(
-  (config) =>
-    config.schemaRegistry !== undefined ||
-    (config.codec.input !== 'avro' &&
-      config.codec.output !== 'avro' &&
-      !Object.values(config.codec.inputByTopic).includes('avro')),
-  { message: 'expected a schema registry (schemaRegistry.url) when a codec is avro', path: ['schemaRegistry', 'url'] },
-);
+export const workerConfigSchema = z
+  .object({
+    kafka: kafkaSchema,
+    model: modelSchema,
+    codec: codecSchema.default(codecSchema.parse({})),
+    schemaRegistry: schemaRegistrySchema.optional(),
+    cache: cacheSchema.default(cacheSchema.parse({})),
+    batching: batchingSchema.default(batchingSchema.parse({})),
+    flowControl: flowControlSchema.default(flowControlSchema.parse({})),
+    delivery: deliverySchema.default(deliverySchema.parse({})),
+    shutdown: shutdownSchema.default(shutdownSchema.parse({})),
+    observability: observabilitySchema.default(observabilitySchema.parse({})),
+  })
+  .refine(
+    (config) =>
+      config.schemaRegistry !== undefined ||
+      (config.codec.input !== 'avro' &&
+        config.codec.output !== 'avro' &&
+        !Object.values(config.codec.inputByTopic).includes('avro')),
+    {
+      message: 'expected a schema registry (schemaRegistry.url) when a codec is avro',
+      path: ['schemaRegistry', 'url'],
+    },
+  );
 
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;
 export type KafkaOptions = WorkerConfig['kafka'];

@@ -2,7 +2,10 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { KafkaOptions } from '../config/worker-config.js';
 import { kafkaLogCreator, type Logger } from '../observability/logger.js';
 
-export function createKafka(options: Pick<KafkaOptions, 'brokers' | 'clientId'>, logger: Logger): Kafka {
+export function createKafka(
+  options: Pick<KafkaOptions, 'brokers' | 'clientId'>,
+  logger: Logger,
+): Kafka {
   return new Kafka({
     clientId: options.clientId,
     brokers: options.brokers,

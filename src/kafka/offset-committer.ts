@@ -45,7 +45,9 @@ export class OffsetCommitter {
   }
 
   private async commitDirty(): Promise<void> {
-    const lanes = [...this.dirty].filter((lane) => !lane.revoked && lane.commitOffset !== undefined);
+    const lanes = [...this.dirty].filter(
+      (lane) => !lane.revoked && lane.commitOffset !== undefined,
+    );
     this.dirty.clear();
     if (lanes.length === 0) return;
     const offsets = lanes.map((lane) => ({

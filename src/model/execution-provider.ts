@@ -31,7 +31,8 @@ export async function openSession(
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
   });
-  const attempts = device === 'auto' ? (cudaProviderInstalled() ? ['cuda', 'cpu'] : ['cpu']) : [device];
+  const attempts =
+    device === 'auto' ? (cudaProviderInstalled() ? ['cuda', 'cpu'] : ['cpu']) : [device];
   const failures: string[] = [];
   for (const provider of attempts) {
     try {

@@ -14,7 +14,11 @@ export class Featurizer {
   }
 
   /** Writes the row for `record` into `target` at `offset` (a batch buffer), or a fresh row. */
-  encode(record: Record<string, unknown>, target = new Float32Array(this.width), offset = 0): Float32Array {
+  encode(
+    record: Record<string, unknown>,
+    target = new Float32Array(this.width),
+    offset = 0,
+  ): Float32Array {
     let position = offset;
     for (const feature of this.manifest.features) {
       writeFeature(feature, valueOf(feature, record), target, position);
@@ -43,13 +47,15 @@ function writeFeature(feature: FeatureSpec, value: unknown, row: Float32Array, a
       row[at] = finiteNumber(feature, value);
       return;
     case 'boolean':
-      if (typeof value !== 'boolean') throw poison(feature, `expected a boolean, got ${typeName(value)}`);
+      if (typeof value !== 'boolean')
+        throw poison(feature, `expected a boolean, got ${typeName(value)}`);
       row[at] = value ? 1 : 0;
       return;
     case 'category': {
       row.fill(0, at, at + feature.categories.length);
       if (value === undefined) return; // absent optional category: all zeros
-      if (typeof value !== 'string') throw poison(feature, `expected a string, got ${typeName(value)}`);
+      if (typeof value !== 'string')
+        throw poison(feature, `expected a string, got ${typeName(value)}`);
       const index = feature.categories.indexOf(value);
       if (index < 0) {
         throw poison(feature, `"${value}" is not one of ${feature.categories.join(', ')}`);

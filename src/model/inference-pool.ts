@@ -113,7 +113,8 @@ export class InferencePool {
         }
       });
       worker.on('error', (error) => {
-        if (!loaded) reject(new ModelLoadError(`inference thread failed to start: ${error.message}`));
+        if (!loaded)
+          reject(new ModelLoadError(`inference thread failed to start: ${error.message}`));
       });
       worker.on('exit', () => {
         const index = this.slots.indexOf(slot);
@@ -147,7 +148,12 @@ export class InferencePool {
       slot.job = job;
       const rows = job.rows.buffer.byteLength === job.rows.byteLength ? job.rows : job.rows.slice();
       slot.worker.postMessage(
-        { type: 'run', id: job.id, rows: rows.buffer as ArrayBuffer, batchSize: job.batchSize } satisfies ToThread,
+        {
+          type: 'run',
+          id: job.id,
+          rows: rows.buffer as ArrayBuffer,
+          batchSize: job.batchSize,
+        } satisfies ToThread,
         [rows.buffer as ArrayBuffer],
       );
     }

@@ -8,8 +8,7 @@ export interface LoadRequest {
 }
 
 export type ToThread =
-  | { type: 'run'; id: number; rows: ArrayBuffer; batchSize: number }
-  | { type: 'close' };
+  { type: 'run'; id: number; rows: ArrayBuffer; batchSize: number } | { type: 'close' };
 
 export type FromThread =
   | { type: 'loaded'; provider: string; warmupMs: number }

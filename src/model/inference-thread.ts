@@ -34,7 +34,8 @@ async function main(): Promise<void> {
   };
 
   const warmupStart = performance.now();
-  for (const size of manifest.preferredBatchSizes) await infer(new Float32Array(size * width), size);
+  for (const size of manifest.preferredBatchSizes)
+    await infer(new Float32Array(size * width), size);
   send({ type: 'loaded', provider, warmupMs: performance.now() - warmupStart });
 
   port.on('message', (message: ToThread) => {
@@ -47,7 +48,12 @@ async function main(): Promise<void> {
       if (request.debugInferenceDelayMs > 0) blockFor(request.debugInferenceDelayMs);
       const output = await infer(new Float32Array(message.rows), message.batchSize);
       send(
-        { type: 'result', id: message.id, output: output.buffer as ArrayBuffer, elapsedMs: performance.now() - started },
+        {
+          type: 'result',
+          id: message.id,
+          output: output.buffer as ArrayBuffer,
+          elapsedMs: performance.now() - started,
+        },
         [output.buffer as ArrayBuffer],
       );
     };

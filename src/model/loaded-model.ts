@@ -16,7 +16,10 @@ export class LoadedModel {
 
   static async load(
     directory: string,
-    options: Pick<ModelOptions, 'device' | 'intraOpThreads' | 'inferenceThreads' | 'debugInferenceDelayMs'> & {
+    options: Pick<
+      ModelOptions,
+      'device' | 'intraOpThreads' | 'inferenceThreads' | 'debugInferenceDelayMs'
+    > & {
       padToPreferredBatchSize?: boolean;
     },
     onBatch?: (stats: InferenceStats) => void,
@@ -32,11 +35,21 @@ export class LoadedModel {
       options.inferenceThreads,
       onBatch,
     );
-    return new LoadedModel(directory, manifest, new Featurizer(manifest), pool, options.padToPreferredBatchSize ?? false);
+    return new LoadedModel(
+      directory,
+      manifest,
+      new Featurizer(manifest),
+      pool,
+      options.padToPreferredBatchSize ?? false,
+    );
   }
 
   get identity(): { name: string; version: string; provider: string } {
-    return { name: this.manifest.name, version: this.manifest.version, provider: this.pool.provider };
+    return {
+      name: this.manifest.name,
+      version: this.manifest.version,
+      provider: this.pool.provider,
+    };
   }
 
   /** Runs rows (row-major, `count` rows) and returns one prediction per row. */
@@ -44,12 +57,17 @@ export class LoadedModel {
     const size = this.padToPreferredBatchSize ? this.paddedSize(count) : count;
     const input = size === count ? rows : padded(rows, size * this.featurizer.width);
     const output = await this.pool.run(input, size);
-    return Array.from({ length: count }, (_, index) => postprocess(this.manifest.output, output, index));
+    return Array.from({ length: count }, (_, index) =>
+      postprocess(this.manifest.output, output, index),
+    );
   }
 
   /** The smallest preferred batch size that holds `count` rows (shapes the session was warmed on). */
   private paddedSize(count: number): number {
-    return this.manifest.preferredBatchSizes.filter((size) => size >= count).sort((a, b) => a - b)[0] ?? count;
+    return (
+      this.manifest.preferredBatchSizes.filter((size) => size >= count).sort((a, b) => a - b)[0] ??
+      count
+    );
   }
 
   close(): Promise<void> {

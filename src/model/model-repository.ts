@@ -20,7 +20,11 @@ export class ModelRepository {
     return readdirSync(dir, { withFileTypes: true })
       .filter((entry) => entry.isDirectory())
       .map((entry) => entry.name)
-      .filter((version) => existsSync(join(dir, version, MODEL_FILE)) && existsSync(join(dir, version, MANIFEST_FILE)))
+      .filter(
+        (version) =>
+          existsSync(join(dir, version, MODEL_FILE)) &&
+          existsSync(join(dir, version, MANIFEST_FILE)),
+      )
       .sort(compareVersions);
   }
 
@@ -30,7 +34,9 @@ export class ModelRepository {
     const chosen = version === 'latest' ? versions.at(-1) : versions.find((v) => v === version);
     if (!chosen) {
       const have = versions.length ? versions.join(', ') : 'none';
-      throw new ModelLoadError(`model "${this.name}" has no version "${version}" in ${this.root} (versions: ${have})`);
+      throw new ModelLoadError(
+        `model "${this.name}" has no version "${version}" in ${this.root} (versions: ${have})`,
+      );
     }
     return { version: chosen, directory: join(this.root, this.name, chosen) };
   }

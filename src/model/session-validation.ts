@@ -13,7 +13,13 @@ export function validateSessionAgainstManifest(
 ): void {
   const where = `model "${manifest.name}" version ${manifest.version}`;
   checkTensor(session.inputMetadata, manifest.input.name, rowWidth(manifest), 'input', where);
-  checkTensor(session.outputMetadata, manifest.output.name, outputWidth(manifest.output), 'output', where);
+  checkTensor(
+    session.outputMetadata,
+    manifest.output.name,
+    outputWidth(manifest.output),
+    'output',
+    where,
+  );
 }
 
 function checkTensor(
@@ -26,19 +32,27 @@ function checkTensor(
   const found = metadata.find((value) => value.name === name);
   const names = metadata.map((value) => value.name).join(', ');
   if (!found) {
-    throw new ModelLoadError(`${where}: model.json names ${role} "${name}" but the ONNX graph has ${names}`);
+    throw new ModelLoadError(
+      `${where}: model.json names ${role} "${name}" but the ONNX graph has ${names}`,
+    );
   }
   if (!found.isTensor || found.type !== 'float32') {
     const type = found.isTensor ? found.type : 'non-tensor';
-    throw new ModelLoadError(`${where}: ${role} "${name}" is ${type} in the ONNX graph, model.json says float32`);
+    throw new ModelLoadError(
+      `${where}: ${role} "${name}" is ${type} in the ONNX graph, model.json says float32`,
+    );
   }
   const [batch, columns, ...rest] = found.shape;
   const shape = `[${found.shape.join(', ')}]`;
   if (rest.length > 0 || columns === undefined) {
-    throw new ModelLoadError(`${where}: ${role} "${name}" has shape ${shape}, expected [batch, ${width}]`);
+    throw new ModelLoadError(
+      `${where}: ${role} "${name}" has shape ${shape}, expected [batch, ${width}]`,
+    );
   }
   if (typeof batch === 'number' && batch > 0) {
-    throw new ModelLoadError(`${where}: ${role} "${name}" has a fixed batch dimension ${batch} in ${shape}; it must be dynamic`);
+    throw new ModelLoadError(
+      `${where}: ${role} "${name}" has a fixed batch dimension ${batch} in ${shape}; it must be dynamic`,
+    );
   }
   if (columns !== width) {
     throw new ModelLoadError(

@@ -9,7 +9,11 @@ export interface HealthProbe {
 }
 
 /** Serves /metrics (Prometheus), /healthz (liveness) and /readyz (readiness). */
-export async function startHealthServer(port: number, registry: Registry, probe: HealthProbe): Promise<Server> {
+export async function startHealthServer(
+  port: number,
+  registry: Registry,
+  probe: HealthProbe,
+): Promise<Server> {
   const server = createServer((request, response) => {
     const reply = (status: number, body: string, type = 'text/plain'): void => {
       response.writeHead(status, { 'content-type': type }).end(body);

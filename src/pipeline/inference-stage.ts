@@ -21,18 +21,28 @@ export class InferenceStage {
 
   async run(model: LoadedModel, rows: Float32Array[]): Promise<RowResult[]> {
     try {
-      return await retryWithBackoff(() => model.predict(stack(rows, model.featurizer.width), rows.length), {
-        ...this.backoff,
-        isRetriable: (error) => !(error instanceof InferenceError),
-        shouldContinue: this.isRunning,
-        onRetry: (error, attempt) =>
-          this.logger.warn({ err: errorMessage(error), attempt }, 'inference failed, retrying batch'),
-      });
+      return await retryWithBackoff(
+        () => model.predict(stack(rows, model.featurizer.width), rows.length),
+        {
+          ...this.backoff,
+          isRetriable: (error) => !(error instanceof InferenceError),
+          shouldContinue: this.isRunning,
+          onRetry: (error, attempt) =>
+            this.logger.warn(
+              { err: errorMessage(error), attempt },
+              'inference failed, retrying batch',
+            ),
+        },
+      );
     } catch (error) {
       if (!(error instanceof InferenceError)) throw error;
-      if (rows.length === 1) return [new PoisonInputError('infer', `model failed on this row: ${error.message}`)];
+      if (rows.length === 1)
+        return [new PoisonInputError('infer', `model failed on this row: ${error.message}`)];
       const half = Math.ceil(rows.length / 2);
-      return [...(await this.run(model, rows.slice(0, half))), ...(await this.run(model, rows.slice(half)))];
+      return [
+        ...(await this.run(model, rows.slice(0, half))),
+        ...(await this.run(model, rows.slice(half))),
+      ];
     }
   }
 }

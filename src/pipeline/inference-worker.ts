@@ -1,4 +1,10 @@
-import { Partitioners, type Consumer, type EachBatchPayload, type KafkaMessage, type Producer } from 'kafkajs';
+import {
+  Partitioners,
+  type Consumer,
+  type EachBatchPayload,
+  type KafkaMessage,
+  type Producer,
+} from 'kafkajs';
 import type { Logger } from 'pino';
 import { createPredictionCache } from '../cache/create-prediction-cache.js';
 import { predictionCacheKey, type PredictionCache } from '../cache/prediction-cache.js';
@@ -113,7 +119,11 @@ export class InferenceWorker {
     };
     this.flusher = new OutputFlusher(
       this.producer,
-      { output: options.outputTopic, deadLetter: options.deadLetterTopic, shadow: this.config.model.shadow?.topic },
+      {
+        output: options.outputTopic,
+        deadLetter: options.deadLetterTopic,
+        shadow: this.config.model.shadow?.topic,
+      },
       this.codecs.encoder,
       backoff,
       () => !this.abandoned,
@@ -131,7 +141,10 @@ export class InferenceWorker {
       this.onGroupJoin(payload.memberAssignment),
     );
     this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
-      this.logger.error({ err: errorMessage(payload.error), restart: payload.restart }, 'consumer crashed');
+      this.logger.error(
+        { err: errorMessage(payload.error), restart: payload.restart },
+        'consumer crashed',
+      );
     });
 
     await this.producer.connect();
@@ -144,7 +157,10 @@ export class InferenceWorker {
       partitionsConsumedConcurrently: 1,
       eachBatch: (payload) => this.onFetchedBatch(payload),
     });
-    this.heartbeatTimer = setInterval(() => void this.heartbeatWhileBusy(), options.heartbeatIntervalMs);
+    this.heartbeatTimer = setInterval(
+      () => void this.heartbeatWhileBusy(),
+      options.heartbeatIntervalMs,
+    );
     this.state = 'running';
   }
 
@@ -168,7 +184,11 @@ export class InferenceWorker {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       const left = this.totalInFlight();
-      if (left > 0) this.logger.warn({ inFlight: left }, 'shutdown deadline passed with work in flight; it will be redelivered');
+      if (left > 0)
+        this.logger.warn(
+          { inFlight: left },
+          'shutdown deadline passed with work in flight; it will be redelivered',
+        );
       this.abandoned = true;
       await this.flusher.idle();
       await this.committer.flush();
@@ -222,7 +242,12 @@ export class InferenceWorker {
     await heartbeat();
   }
 
-  private accept(lane: PartitionLane, topic: string, partition: number, message: KafkaMessage): void {
+  private accept(
+    lane: PartitionLane,
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+  ): void {
     const event: InFlightEvent = {
       topic,
       partition,
@@ -236,7 +261,10 @@ export class InferenceWorker {
     lane.accept(event);
     this.metrics.eventsConsumed.inc({ topic });
     // The version is chosen now, in offset order, so that a swap splits a partition exactly once.
-    const version = this.serving.router.route(message.key, `${topic}/${partition}/${message.offset}`);
+    const version = this.serving.router.route(
+      message.key,
+      `${topic}/${partition}/${message.offset}`,
+    );
     void this.prepare(lane, event, version, this.serving.router.shadow?.version);
   }
 
@@ -258,7 +286,10 @@ export class InferenceWorker {
         this.flusher.schedule(lane);
       } else {
         // Only when retrying stopped (shutdown or revocation): the event stays uncommitted.
-        this.logger.warn({ err: errorMessage(error), lane: lane.key, offset: event.offset }, 'event abandoned');
+        this.logger.warn(
+          { err: errorMessage(error), lane: lane.key, offset: event.offset },
+          'event abandoned',
+        );
       }
       return;
     }
@@ -278,7 +309,8 @@ export class InferenceWorker {
   ): void {
     const row = version.model.featurizer.encode(record);
     const keyField = this.config.cache.keyField;
-    const eventId = keyField !== undefined && record[keyField] != null ? String(record[keyField]) : undefined;
+    const eventId =
+      keyField !== undefined && record[keyField] != null ? String(record[keyField]) : undefined;
     const cacheKey = this.cache
       ? predictionCacheKey(this.config.cache.keyPrefix, version.identity, row, eventId)
       : undefined;
@@ -295,7 +327,11 @@ export class InferenceWorker {
       shouldContinue: () => !this.abandoned && !lane.revoked,
       onRetry: (error, attempt, delayMs) => {
         this.metrics.decodeRetries.inc();
-        if (attempt % 10 === 0) this.logger.warn({ err: errorMessage(error), lane: lane.key, delayMs }, 'decode retrying');
+        if (attempt % 10 === 0)
+          this.logger.warn(
+            { err: errorMessage(error), lane: lane.key, delayMs },
+            'decode retrying',
+          );
       },
     });
   }
@@ -306,7 +342,13 @@ export class InferenceWorker {
     const misses = rows.filter((_, index) => !cached[index]);
     let computed: (Prediction | PoisonInputError)[];
     try {
-      computed = misses.length > 0 ? await this.inference.run(version.model, misses.map((row) => row.row)) : [];
+      computed =
+        misses.length > 0
+          ? await this.inference.run(
+              version.model,
+              misses.map((row) => row.row),
+            )
+          : [];
     } catch (error) {
       // Only reachable when shutdown abandoned retries; those events stay uncommitted.
       this.logger.warn({ err: errorMessage(error), rows: misses.length }, 'batch abandoned');
@@ -317,10 +359,12 @@ export class InferenceWorker {
     const touched = new Set<PartitionLane>();
     rows.forEach((row, index) => {
       const result = cached[index] ?? results.get(row)!;
-      if (!(result instanceof PoisonInputError) && !cached[index] && row.cacheKey) toCache.push([row.cacheKey, result]);
+      if (!(result instanceof PoisonInputError) && !cached[index] && row.cacheKey)
+        toCache.push([row.cacheKey, result]);
       const { event } = row;
       if (row.role === 'shadow') {
-        event.shadow = result instanceof PoisonInputError ? 'none' : { prediction: result, model: identity };
+        event.shadow =
+          result instanceof PoisonInputError ? 'none' : { prediction: result, model: identity };
       } else {
         event.outcome =
           result instanceof PoisonInputError
@@ -348,7 +392,8 @@ export class InferenceWorker {
     const now = performance.now();
     for (const event of events) {
       const outcome = event.outcome!;
-      if (outcome.type === 'dead-letter') this.metrics.deadLetters.inc({ stage: outcome.error.stage });
+      if (outcome.type === 'dead-letter')
+        this.metrics.deadLetters.inc({ stage: outcome.error.stage });
       else this.metrics.predictionsProduced.inc({ model_version: outcome.model.version });
       this.metrics.eventSeconds.observe((now - event.acceptedAt) / 1000);
     }
@@ -361,13 +406,18 @@ export class InferenceWorker {
     this.joinedGroup = true;
     this.metrics.rebalances.inc();
     const owned = new Set(
-      Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((p) => laneKey(topic, p))),
+      Object.entries(assignment).flatMap(([topic, partitions]) =>
+        partitions.map((p) => laneKey(topic, p)),
+      ),
     );
     for (const [key, lane] of this.lanes) {
       if (owned.has(key)) continue;
       const dropped = lane.revoke();
       this.lanes.delete(key);
-      this.logger.info({ lane: key, dropped }, 'partition revoked; its uncommitted events will be redelivered');
+      this.logger.info(
+        { lane: key, dropped },
+        'partition revoked; its uncommitted events will be redelivered',
+      );
     }
     this.flow.released();
     this.logger.info({ assignment }, 'joined consumer group');

@@ -28,7 +28,9 @@ export class ModelRouter {
   }
 
   all(): ServingVersion[] {
-    return [this.primary, this.canary?.version, this.shadow?.version].filter((v): v is ServingVersion => !!v);
+    return [this.primary, this.canary?.version, this.shadow?.version].filter(
+      (v): v is ServingVersion => !!v,
+    );
   }
 }
 

@@ -27,16 +27,24 @@ export class ModelServing {
     private readonly metrics: WorkerMetrics,
     private readonly logger: Logger,
   ) {
-    this.repository = options.repository ? new ModelRepository(options.repository, options.name!) : undefined;
+    this.repository = options.repository
+      ? new ModelRepository(options.repository, options.name!)
+      : undefined;
   }
 
   async start(): Promise<void> {
     const primary = await this.load(this.primaryDirectory());
     const canary = this.options.canary
-      ? { version: await this.load(this.repository!.resolve(this.options.canary.version).directory), percent: this.options.canary.percent }
+      ? {
+          version: await this.load(this.repository!.resolve(this.options.canary.version).directory),
+          percent: this.options.canary.percent,
+        }
       : undefined;
     const shadow = this.options.shadow
-      ? { version: await this.load(this.repository!.resolve(this.options.shadow.version).directory), topic: this.options.shadow.topic }
+      ? {
+          version: await this.load(this.repository!.resolve(this.options.shadow.version).directory),
+          topic: this.options.shadow.topic,
+        }
       : undefined;
     this.router = new ModelRouter(primary, canary, shadow);
     this.publishInfo();
@@ -66,7 +74,10 @@ export class ModelServing {
     try {
       directory = this.primaryDirectory();
     } catch (error) {
-      this.logger.warn({ err: errorMessage(error) }, 'model repository scan failed; keeping the current version');
+      this.logger.warn(
+        { err: errorMessage(error) },
+        'model repository scan failed; keeping the current version',
+      );
       return;
     }
     if (directory === this.router.primary.model.directory && this.repository) return;
@@ -74,25 +85,37 @@ export class ModelServing {
     try {
       next = await this.load(directory);
     } catch (error) {
-      this.logger.error({ err: errorMessage(error), directory }, 'new model version failed to load; keeping the current one');
+      this.logger.error(
+        { err: errorMessage(error), directory },
+        'new model version failed to load; keeping the current one',
+      );
       return;
     }
     const previous = this.router.swapPrimary(next);
     this.metrics.modelSwaps.inc();
     this.publishInfo();
-    this.logger.info({ from: previous.identity.version, to: next.identity.version }, 'model version swapped in');
+    this.logger.info(
+      { from: previous.identity.version, to: next.identity.version },
+      'model version swapped in',
+    );
     await previous.retire();
   }
 
   private primaryDirectory(): string {
-    return this.repository ? this.repository.resolve(this.options.version).directory : this.options.path!;
+    return this.repository
+      ? this.repository.resolve(this.options.version).directory
+      : this.options.path!;
   }
 
   private async load(directory: string): Promise<ServingVersion> {
-    const model = await LoadedModel.load(directory, { ...this.options, padToPreferredBatchSize: this.batching.padToPreferredBatchSize }, (stats) => {
-      this.metrics.batchSize.observe(stats.batchSize);
-      this.metrics.inferenceSeconds.observe(stats.elapsedMs / 1000);
-    });
+    const model = await LoadedModel.load(
+      directory,
+      { ...this.options, padToPreferredBatchSize: this.batching.padToPreferredBatchSize },
+      (stats) => {
+        this.metrics.batchSize.observe(stats.batchSize);
+        this.metrics.inferenceSeconds.observe(stats.elapsedMs / 1000);
+      },
+    );
     this.logger.info(model.identity, 'model version loaded and warm');
     return new ServingVersion(model, this.batching, this.onBatch);
   }

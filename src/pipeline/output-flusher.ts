@@ -72,7 +72,10 @@ export class OutputFlusher {
           },
         });
       } catch (error) {
-        this.logger.error({ err: errorMessage(error), lane: lane.key }, 'produce abandoned; offsets stay uncommitted');
+        this.logger.error(
+          { err: errorMessage(error), lane: lane.key },
+          'produce abandoned; offsets stay uncommitted',
+        );
         return;
       }
       lane.acknowledged(events);
@@ -88,29 +91,45 @@ export class OutputFlusher {
       if (event.shadow && event.shadow !== 'none') {
         const { prediction, model } = event.shadow;
         const record = predictionRecord(event, prediction, model);
-        shadows.push({ key: event.key, value: await this.encoder.encode(record), headers: predictionHeaders(event, model) });
+        shadows.push({
+          key: event.key,
+          value: await this.encoder.encode(record),
+          headers: predictionHeaders(event, model),
+        });
       }
       const outcome = event.outcome!;
       if (outcome.type === 'prediction') {
         const record = predictionRecord(event, outcome.prediction, outcome.model);
         try {
           const value = await this.encoder.encode(record);
-          predictions.push({ key: event.key, value, headers: predictionHeaders(event, outcome.model) });
+          predictions.push({
+            key: event.key,
+            value,
+            headers: predictionHeaders(event, outcome.model),
+          });
           continue;
         } catch (error) {
           if (isRetriable(error)) throw error;
           event.outcome = {
             type: 'dead-letter',
-            error: new PoisonInputError('encode', `prediction does not fit the output schema: ${errorMessage(error)}`),
+            error: new PoisonInputError(
+              'encode',
+              `prediction does not fit the output schema: ${errorMessage(error)}`,
+            ),
           };
         }
       }
-      deadLetters.push(deadLetterMessage(event, (event.outcome as { error: PoisonInputError }).error));
+      deadLetters.push(
+        deadLetterMessage(event, (event.outcome as { error: PoisonInputError }).error),
+      );
     }
     const topicMessages: TopicMessages[] = [];
-    if (predictions.length > 0) topicMessages.push({ topic: this.topics.output, messages: predictions });
-    if (deadLetters.length > 0) topicMessages.push({ topic: this.topics.deadLetter, messages: deadLetters });
-    if (shadows.length > 0 && this.topics.shadow) topicMessages.push({ topic: this.topics.shadow, messages: shadows });
+    if (predictions.length > 0)
+      topicMessages.push({ topic: this.topics.output, messages: predictions });
+    if (deadLetters.length > 0)
+      topicMessages.push({ topic: this.topics.deadLetter, messages: deadLetters });
+    if (shadows.length > 0 && this.topics.shadow)
+      topicMessages.push({ topic: this.topics.shadow, messages: shadows });
     await this.producer.sendBatch({ acks: -1, topicMessages });
   }
 }

@@ -44,7 +44,11 @@ export class PartitionLane {
   /** Removes and returns the completed events at the head, at most `limit`, for produce. */
   takeReady(limit: number): InFlightEvent[] {
     let count = 0;
-    while (count < this.events.length && count < limit && isSettled(this.events[count]!, this.withShadow)) {
+    while (
+      count < this.events.length &&
+      count < limit &&
+      isSettled(this.events[count]!, this.withShadow)
+    ) {
       count++;
     }
     const ready = this.events.splice(0, count);

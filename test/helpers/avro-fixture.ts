@@ -31,7 +31,14 @@ export function testRegistry(): SchemaRegistry {
   return new SchemaRegistry({ host: SCHEMA_REGISTRY_URL });
 }
 
-export async function registerSchema(registry: SchemaRegistry, subject: string, schema: object): Promise<number> {
-  const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject });
+export async function registerSchema(
+  registry: SchemaRegistry,
+  subject: string,
+  schema: object,
+): Promise<number> {
+  const { id } = await registry.register(
+    { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
+    { subject },
+  );
   return id;
 }

@@ -70,7 +70,10 @@ describe('Avro with the schema registry: in, out, evolution, bad bytes, registry
         messages.push({ key: event.id as string, value: await registry.encode(v1, event) });
       } else {
         delete event.email_age_days; // v2 has no such field: the model's default applies
-        messages.push({ key: event.id as string, value: await registry.encode(v2, { ...event, device_fingerprint: 'abc' }) });
+        messages.push({
+          key: event.id as string,
+          value: await registry.encode(v2, { ...event, device_fingerprint: 'abc' }),
+        });
       }
       expected.set(event.id as string, expectedFraudProbability(event));
     }
@@ -78,8 +81,16 @@ describe('Avro with the schema registry: in, out, evolution, bad bytes, registry
     const unknownId = Buffer.concat([Buffer.from([0, 0x7f, 0xff, 0xff, 0x00]), goodBody]);
     const bad: [string, Buffer, RegExp][] = [
       ['too-short', Buffer.from([0, 0, 0]), /too short/],
-      ['wrong-magic', Buffer.concat([Buffer.from([1, 0, 0, 0, v1]), goodBody]), /wrong magic byte 1/],
-      ['corrupt-body', Buffer.concat([Buffer.from([0, 0, 0, 0, v1]), goodBody.subarray(0, 7)]), /corrupt Avro body/],
+      [
+        'wrong-magic',
+        Buffer.concat([Buffer.from([1, 0, 0, 0, v1]), goodBody]),
+        /wrong magic byte 1/,
+      ],
+      [
+        'corrupt-body',
+        Buffer.concat([Buffer.from([0, 0, 0, 0, v1]), goodBody.subarray(0, 7)]),
+        /corrupt Avro body/,
+      ],
       ['unknown-id', unknownId, /schema id 2147483392 is unknown/],
     ];
     bad.forEach(([key, value], k) => messages.splice(50 + k * 90, 0, { key, value }));
@@ -103,7 +114,10 @@ describe('Avro with the schema registry: in, out, evolution, bad bytes, registry
     for (const record of predictions) {
       assert.equal(record.value[0], 0, 'magic byte');
       assert.equal(record.value.readInt32BE(1), outputId, 'registered output schema id');
-      const prediction = (await registry.decode(record.value)) as { label: string; topK: { label: string; probability: number }[] };
+      const prediction = (await registry.decode(record.value)) as {
+        label: string;
+        topK: { label: string; probability: number }[];
+      };
       const fraud = prediction.topK.find((entry) => entry.label === 'fraud')!.probability;
       const want = expected.get(record.key!.toString())!;
       assert.ok(Math.abs(fraud - want) < 1e-5, `${record.key}: ${fraud} vs ${want}`);
@@ -112,27 +126,50 @@ describe('Avro with the schema registry: in, out, evolution, bad bytes, registry
 
   it('waits out a registry outage: no dead letters for good events, everything predicted after', async () => {
     // A schema the worker has not seen yet, so decoding needs the registry during the outage.
-    const v3Schema = { ...transactionSchemaV1(), fields: [...transactionSchemaV1().fields, { name: 'note', type: 'string', default: '' }] };
+    const v3Schema = {
+      ...transactionSchemaV1(),
+      fields: [...transactionSchemaV1().fields, { name: 'note', type: 'string', default: '' }],
+    };
     const v3 = await registerSchema(registry, `${topics.input}-value`, v3Schema);
     const deadLettersBefore = (await readAllMessages(topics.deadLetter)).length;
     const predictionsBefore = (await readAllMessages(topics.output)).length;
     const messages: Message[] = [];
     for (let i = 1_000; i < 1_300; i++) {
-      messages.push({ key: `v3-${i}`, value: await registry.encode(v3, { ...fraudEvent(i), note: 'outage' }) });
+      messages.push({
+        key: `v3-${i}`,
+        value: await registry.encode(v3, { ...fraudEvent(i), note: 'outage' }),
+      });
     }
 
     await schemaRegistry.stop();
     try {
       await produceMessages(topics.input, messages, 50);
       await sleep(4_000);
-      assert.equal((await readAllMessages(topics.deadLetter)).length, deadLettersBefore, 'nothing dead-lettered while the registry is down');
-      assert.equal((await readAllMessages(topics.output)).length, predictionsBefore, 'nothing predicted past the undecodable events');
-      assert.ok((await worker!.metric('inference_decode_retries_total')) > 0, 'decoding was retried');
+      assert.equal(
+        (await readAllMessages(topics.deadLetter)).length,
+        deadLettersBefore,
+        'nothing dead-lettered while the registry is down',
+      );
+      assert.equal(
+        (await readAllMessages(topics.output)).length,
+        predictionsBefore,
+        'nothing predicted past the undecodable events',
+      );
+      assert.ok(
+        (await worker!.metric('inference_decode_retries_total')) > 0,
+        'decoding was retried',
+      );
     } finally {
       await schemaRegistry.start();
     }
-    const { predictions, deadLetters } = await readOutputs(topics, predictionsBefore + deadLettersBefore + messages.length);
+    const { predictions, deadLetters } = await readOutputs(
+      topics,
+      predictionsBefore + deadLettersBefore + messages.length,
+    );
     assert.equal(deadLetters.length, deadLettersBefore);
-    assert.equal(predictions.filter((record) => record.key!.toString().startsWith('v3-')).length, messages.length);
+    assert.equal(
+      predictions.filter((record) => record.key!.toString().startsWith('v3-')).length,
+      messages.length,
+    );
   });
 });

@@ -7,7 +7,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Partitioners } from 'kafkajs';
 import { ensureStackUp } from '../../deploy/local/stack.js';
 import { produceInBackground } from '../helpers/background-producer.js';
-import { createTopic, deleteTopics, readAllMessages, testKafka, type ReadRecord } from '../helpers/kafka-test-helpers.js';
+import {
+  createTopic,
+  deleteTopics,
+  readAllMessages,
+  testKafka,
+  type ReadRecord,
+} from '../helpers/kafka-test-helpers.js';
 import {
   createPipelineTopics,
   deletePipelineTopics,
@@ -22,7 +28,10 @@ import { encodeRow, loadReferenceModel } from '../helpers/reference-model.js';
 import { fraudEvent } from '../helpers/sample-events.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 
-const references = { '1': loadReferenceModel('models/fraud-mlp/1'), '2': loadReferenceModel('models/fraud-mlp/2') };
+const references = {
+  '1': loadReferenceModel('models/fraud-mlp/1'),
+  '2': loadReferenceModel('models/fraud-mlp/2'),
+};
 const eventsById = new Map<string, Record<string, unknown>>();
 
 function fraudEventRemembered(i: number) {
@@ -37,9 +46,14 @@ function assertMatchesReference(record: ReadRecord, event: Record<string, unknow
   const reference = references[version];
   assert.ok(reference, `known version ${version}`);
   const [legit, fraud] = reference.predict([encodeRow(reference.json, event as never)])[0]!;
-  const { topK } = JSON.parse(record.value.toString()) as { topK: { label: string; probability: number }[] };
+  const { topK } = JSON.parse(record.value.toString()) as {
+    topK: { label: string; probability: number }[];
+  };
   const got = Object.fromEntries(topK.map((entry) => [entry.label, entry.probability]));
-  assert.ok(Math.abs(got.legit! - legit!) < 1e-5 && Math.abs(got.fraud! - fraud!) < 1e-5, `v${version} answer for ${record.key}`);
+  assert.ok(
+    Math.abs(got.legit! - legit!) < 1e-5 && Math.abs(got.fraud! - fraud!) < 1e-5,
+    `v${version} answer for ${record.key}`,
+  );
 }
 
 function sourceOf(record: ReadRecord): string {
@@ -68,7 +82,9 @@ describe('model serving: cross-partition batching, hot swap, canary, shadow', ()
     const partitions = 6;
     const topics = await topicsFor('coalesce', partitions);
     worker = await WorkerProcess.start(
-      workerConfigFor(topics, 'models/fraud-mlp/1', { batching: { maxBatchSize: 64, maxBatchDelayMs: 100 } }),
+      workerConfigFor(topics, 'models/fraud-mlp/1', {
+        batching: { maxBatchSize: 64, maxBatchDelayMs: 100 },
+      }),
     );
     await worker.waitReady();
     // Each partition gets one event per 100 ms: alone it could never fill more than one row a batch.
@@ -78,18 +94,27 @@ describe('model serving: cross-partition batching, hot swap, canary, shadow', ()
     for (let round = 0; round < rounds; round++) {
       await producer.sendBatch({
         acks: -1,
-        topicMessages: [{
-          topic: topics.input,
-          messages: Array.from({ length: partitions }, (_, p) => ({ ...jsonMessage(fraudEvent(round * partitions + p)), partition: p })),
-        }],
+        topicMessages: [
+          {
+            topic: topics.input,
+            messages: Array.from({ length: partitions }, (_, p) => ({
+              ...jsonMessage(fraudEvent(round * partitions + p)),
+              partition: p,
+            })),
+          },
+        ],
       });
       await sleep(100);
     }
     await producer.disconnect();
     const { predictions } = await readOutputs(topics, rounds * partitions);
     assert.equal(predictions.length, rounds * partitions);
-    const mean = (await worker.metric('inference_batch_size_sum')) / (await worker.metric('inference_batch_size_count'));
-    process.stdout.write(`# cross-partition batching: mean batch ${mean.toFixed(2)} rows; one partition supplies ~1 per window\n`);
+    const mean =
+      (await worker.metric('inference_batch_size_sum')) /
+      (await worker.metric('inference_batch_size_count'));
+    process.stdout.write(
+      `# cross-partition batching: mean batch ${mean.toFixed(2)} rows; one partition supplies ~1 per window\n`,
+    );
     assert.ok(mean > 2, `mean batch size ${mean} exceeds what one partition supplies`);
     const last = new Map<string, number>();
     for (const record of predictions) {
@@ -109,7 +134,13 @@ describe('model serving: cross-partition batching, hot swap, canary, shadow', ()
     cpSync('models/fraud-mlp/1', join(repository, 'fraud-mlp', '1'), { recursive: true });
     worker = await WorkerProcess.start(
       workerConfigFor(topics, '', {
-        model: { path: undefined, repository, name: 'fraud-mlp', version: 'latest', watchIntervalMs: 300 },
+        model: {
+          path: undefined,
+          repository,
+          name: 'fraud-mlp',
+          version: 'latest',
+          watchIntervalMs: 300,
+        },
         batching: { maxBatchSize: 32 },
       }),
     );
@@ -133,7 +164,10 @@ describe('model serving: cross-partition batching, hot swap, canary, shadow', ()
       const partition = header(record, 'source.partition')!;
       versionsByPartition.set(partition, [
         ...(versionsByPartition.get(partition) ?? []),
-        { offset: Number(header(record, 'source.offset')), version: header(record, 'model.version')! },
+        {
+          offset: Number(header(record, 'source.offset')),
+          version: header(record, 'model.version')!,
+        },
       ]);
     }
     let switched = 0;
@@ -154,7 +188,13 @@ describe('model serving: cross-partition batching, hot swap, canary, shadow', ()
     const topics = await topicsFor('canary', 3);
     worker = await WorkerProcess.start(
       workerConfigFor(topics, '', {
-        model: { path: undefined, repository: 'models', name: 'fraud-mlp', version: '1', canary: { version: '2', percent: 20 } },
+        model: {
+          path: undefined,
+          repository: 'models',
+          name: 'fraud-mlp',
+          version: '1',
+          canary: { version: '2', percent: 20 },
+        },
         batching: { maxBatchSize: 128 },
       }),
     );
@@ -163,7 +203,10 @@ describe('model serving: cross-partition batching, hot swap, canary, shadow', ()
     // 2,000 keys, each seen five times: a key must always land on the same version.
     await produceMessages(
       topics.input,
-      Array.from({ length: events }, (_, i) => ({ ...jsonMessage(fraudEvent(i)), key: `customer-${i % 2_000}` })),
+      Array.from({ length: events }, (_, i) => ({
+        ...jsonMessage(fraudEvent(i)),
+        key: `customer-${i % 2_000}`,
+      })),
       2_000,
     );
     const { predictions } = await readOutputs(topics, events);
@@ -178,7 +221,9 @@ describe('model serving: cross-partition batching, hot swap, canary, shadow', ()
       versionByKey.set(key, version);
     }
     const share = (canary / events) * 100;
-    process.stdout.write(`# canary: ${share.toFixed(2)}% of events on version 2 (configured 20%)\n`);
+    process.stdout.write(
+      `# canary: ${share.toFixed(2)}% of events on version 2 (configured 20%)\n`,
+    );
     assert.ok(Math.abs(share - 20) <= 3, `canary share ${share}% within 20 ± 3`);
     await worker.kill('SIGKILL');
 
@@ -188,19 +233,35 @@ describe('model serving: cross-partition batching, hot swap, canary, shadow', ()
     cleanups.push(() => deleteTopics([shadowTopic]));
     worker = await WorkerProcess.start(
       workerConfigFor(shadowTopics, '', {
-        model: { path: undefined, repository: 'models', name: 'fraud-mlp', version: '1', shadow: { version: '2', topic: shadowTopic } },
+        model: {
+          path: undefined,
+          repository: 'models',
+          name: 'fraud-mlp',
+          version: '1',
+          shadow: { version: '2', topic: shadowTopic },
+        },
       }),
     );
     await worker.waitReady();
     const shadowEvents = 2_000;
-    await produceMessages(shadowTopics.input, Array.from({ length: shadowEvents }, (_, i) => jsonMessage(fraudEventRemembered(i))));
+    await produceMessages(
+      shadowTopics.input,
+      Array.from({ length: shadowEvents }, (_, i) => jsonMessage(fraudEventRemembered(i))),
+    );
     const primary = await readOutputs(shadowTopics, shadowEvents);
-    const shadow = await readAllMessages(shadowTopic, { expectedCount: shadowEvents, timeoutMs: 60_000 });
+    const shadow = await readAllMessages(shadowTopic, {
+      expectedCount: shadowEvents,
+      timeoutMs: 60_000,
+    });
     assert.equal(primary.predictions.length, shadowEvents);
     assert.equal(shadow.length, shadowEvents, 'one shadow record per input');
     assert.equal(new Set(shadow.map(sourceOf)).size, shadowEvents);
     for (const record of primary.predictions) {
-      assert.equal(header(record, 'model.version'), '1', 'primary output is untouched by the shadow');
+      assert.equal(
+        header(record, 'model.version'),
+        '1',
+        'primary output is untouched by the shadow',
+      );
       assertMatchesReference(record, eventsById.get(record.key!.toString())!);
     }
     for (const record of shadow) {

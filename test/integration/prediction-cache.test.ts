@@ -21,7 +21,11 @@ import { WorkerProcess } from '../helpers/worker-process.js';
 
 const MODEL = 'models/fraud-mlp/1';
 
-function cachedConfig(topics: PipelineTopics, keyPrefix: string, delivery: Record<string, unknown> = {}) {
+function cachedConfig(
+  topics: PipelineTopics,
+  keyPrefix: string,
+  delivery: Record<string, unknown> = {},
+) {
   return workerConfigFor(topics, MODEL, {
     kafka: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 },
     cache: { redisUrl: REDIS_URL, keyPrefix, commandTimeoutMs: 200 },
@@ -56,23 +60,35 @@ describe('Redis prediction cache: redeliveries cost nothing, outages cost nothin
     const first = await WorkerProcess.start(config);
     workers.push(first);
     await first.waitReady();
-    await produceMessages(topics.input, Array.from({ length: events }, (_, i) => jsonMessage(fraudEvent(i))));
+    await produceMessages(
+      topics.input,
+      Array.from({ length: events }, (_, i) => jsonMessage(fraudEvent(i))),
+    );
     await readOutputs(topics, events);
-    assert.equal(await first.metric('inference_cache_lookups_total{result="miss"}'), events, 'first pass: all misses');
+    assert.equal(
+      await first.metric('inference_cache_lookups_total{result="miss"}'),
+      events,
+      'first pass: all misses',
+    );
     await sleep(500); // cache writes are in the background
     await first.kill('SIGKILL');
 
     const second = await WorkerProcess.start(config);
     workers.push(second);
     await second.waitReady();
-    await waitFor(async () => (await second.metric('inference_predictions_produced_total')) >= events, {
-      timeoutMs: 60_000,
-      message: 'the redelivered events to be produced again',
-    });
+    await waitFor(
+      async () => (await second.metric('inference_predictions_produced_total')) >= events,
+      {
+        timeoutMs: 60_000,
+        message: 'the redelivered events to be produced again',
+      },
+    );
     const { predictions } = await readOutputs(topics, events);
     const hits = await second.metric('inference_cache_lookups_total{result="hit"}');
     const misses = await second.metric('inference_cache_lookups_total{result="miss"}');
-    process.stdout.write(`# redelivery: ${hits} hits, ${misses} misses, hit ratio ${(hits / (hits + misses)).toFixed(3)}\n`);
+    process.stdout.write(
+      `# redelivery: ${hits} hits, ${misses} misses, hit ratio ${(hits / (hits + misses)).toFixed(3)}\n`,
+    );
     assert.equal(hits, events, 'every redelivered event was a cache hit');
     assert.equal(misses, 0);
 
@@ -84,7 +100,11 @@ describe('Redis prediction cache: redeliveries cost nothing, outages cost nothin
     assert.equal(bySource.size, events);
     for (const [source, records] of bySource) {
       assert.equal(records.length, 2, `${source} predicted twice: original and redelivery`);
-      assert.deepEqual(predictionOf(records[1]!), predictionOf(records[0]!), `${source}: the cached answer is the original`);
+      assert.deepEqual(
+        predictionOf(records[1]!),
+        predictionOf(records[0]!),
+        `${source}: the cached answer is the original`,
+      );
     }
   });
 
@@ -98,9 +118,16 @@ describe('Redis prediction cache: redeliveries cost nothing, outages cost nothin
     const producer = produceInBackground(topics.input, events, 2_000, fraudEvent);
     await sleep(1_500);
     await redis.stop();
-    const probe = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const probe = new Redis(REDIS_URL, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     probe.on('error', () => undefined);
-    const stillUp = await probe.connect().then(() => true, () => false);
+    const stillUp = await probe.connect().then(
+      () => true,
+      () => false,
+    );
     probe.disconnect();
     if (stillUp) {
       t.skip('Redis on 6379 was not started by this stack; it cannot be stopped here');
@@ -112,16 +139,28 @@ describe('Redis prediction cache: redeliveries cost nothing, outages cost nothin
     assert.equal(await producer.done, events);
     const { predictions, deadLetters } = await readOutputs(topics, events);
     assert.equal(deadLetters.length, 0);
-    assert.equal(new Set(predictions.map((r) => `${header(r, 'source.partition')}@${header(r, 'source.offset')}`)).size, events, '0 lost');
+    assert.equal(
+      new Set(
+        predictions.map((r) => `${header(r, 'source.partition')}@${header(r, 'source.offset')}`),
+      ).size,
+      events,
+      '0 lost',
+    );
     assert.equal(worker.child.exitCode, null, 'the worker is still running');
     assert.ok((await worker.metric('inference_cache_errors_total')) > 0, 'the outage was noticed');
 
     // Back up: the same inputs again are answered from the cache.
     const hitsBefore = await worker.metric('inference_cache_lookups_total{result="hit"}');
-    await waitFor(async () => {
-      await produceMessages(topics.input, Array.from({ length: 50 }, (_, i) => jsonMessage(fraudEvent(i))));
-      await sleep(500);
-      return (await worker.metric('inference_cache_lookups_total{result="hit"}')) > hitsBefore;
-    }, { timeoutMs: 30_000, message: 'cache hits to resume after Redis returned' });
+    await waitFor(
+      async () => {
+        await produceMessages(
+          topics.input,
+          Array.from({ length: 50 }, (_, i) => jsonMessage(fraudEvent(i))),
+        );
+        await sleep(500);
+        return (await worker.metric('inference_cache_lookups_total{result="hit"}')) > hitsBefore;
+      },
+      { timeoutMs: 30_000, message: 'cache hits to resume after Redis returned' },
+    );
   });
 });

@@ -61,7 +61,10 @@ describe('worker: backpressure bounds memory under a large backlog', () => {
       async () => {
         maxRss = Math.max(maxRss, worker!.rssBytes());
         maxInFlight = Math.max(maxInFlight, await worker!.metric('inference_in_flight_events'));
-        pausedSeen = Math.max(pausedSeen, await worker!.metric('inference_backpressure_waits_total'));
+        pausedSeen = Math.max(
+          pausedSeen,
+          await worker!.metric('inference_backpressure_waits_total'),
+        );
         const committed = await committedOffsets(topics.groupId, topics.input);
         return Object.entries(end).every(([p, offset]) => committed[Number(p)] === offset);
       },
@@ -76,6 +79,9 @@ describe('worker: backpressure bounds memory under a large backlog', () => {
     assert.ok(produced >= BACKLOG, `predictions ${produced} cover the backlog`);
     assert.ok(maxInFlight <= 1_000, `in-flight ${maxInFlight} stayed within the worker cap`);
     assert.ok(pausedSeen > 0, 'intake waited for room at least once');
-    assert.ok(maxRss < RSS_BOUND_BYTES, `max RSS ${(maxRss / 2 ** 20).toFixed(0)} MiB under the bound`);
+    assert.ok(
+      maxRss < RSS_BOUND_BYTES,
+      `max RSS ${(maxRss / 2 ** 20).toFixed(0)} MiB under the bound`,
+    );
   });
 });

@@ -20,12 +20,36 @@ import { WorkerProcess } from '../helpers/worker-process.js';
 const BAD_KINDS: { value: string; stage: string; reason: RegExp }[] = [
   { value: '{"id": "bad", "amount": 12.5,', stage: 'decode', reason: /malformed JSON/ },
   { value: '[1, 2, 3]', stage: 'decode', reason: /expected a JSON object/ },
-  { value: JSON.stringify({ ...fraudEvent(1), amount: undefined }), stage: 'featurize', reason: /"amount" is required/ },
-  { value: JSON.stringify({ ...fraudEvent(2), hour_of_day: 'noon' }), stage: 'featurize', reason: /"hour_of_day" expected a number/ },
-  { value: '{"id":"nan","amount":NaN,"hour_of_day":1,"account_age_days":3}', stage: 'decode', reason: /malformed JSON/ },
-  { value: JSON.stringify({ ...fraudEvent(3), amount: 'NaN' }), stage: 'featurize', reason: /"amount" expected a number/ },
-  { value: JSON.stringify({ ...fraudEvent(4), is_foreign: 'yes' }), stage: 'featurize', reason: /"is_foreign" expected a boolean/ },
-  { value: JSON.stringify({ ...fraudEvent(5), channel: 'fax' }), stage: 'featurize', reason: /"fax" is not one of/ },
+  {
+    value: JSON.stringify({ ...fraudEvent(1), amount: undefined }),
+    stage: 'featurize',
+    reason: /"amount" is required/,
+  },
+  {
+    value: JSON.stringify({ ...fraudEvent(2), hour_of_day: 'noon' }),
+    stage: 'featurize',
+    reason: /"hour_of_day" expected a number/,
+  },
+  {
+    value: '{"id":"nan","amount":NaN,"hour_of_day":1,"account_age_days":3}',
+    stage: 'decode',
+    reason: /malformed JSON/,
+  },
+  {
+    value: JSON.stringify({ ...fraudEvent(3), amount: 'NaN' }),
+    stage: 'featurize',
+    reason: /"amount" expected a number/,
+  },
+  {
+    value: JSON.stringify({ ...fraudEvent(4), is_foreign: 'yes' }),
+    stage: 'featurize',
+    reason: /"is_foreign" expected a boolean/,
+  },
+  {
+    value: JSON.stringify({ ...fraudEvent(5), channel: 'fax' }),
+    stage: 'featurize',
+    reason: /"fax" is not one of/,
+  },
 ];
 
 describe('worker: bad input goes to the dead-letter topic and never stalls a partition', () => {
@@ -78,8 +102,13 @@ describe('worker: bad input goes to the dead-letter topic and never stalls a par
 
     const end = await endOffsets(topics.input);
     await waitFor(
-      async () => JSON.stringify(await committedOffsets(topics.groupId, topics.input)) === JSON.stringify(end),
-      { timeoutMs: 15_000, message: 'every partition, bad events included, to be committed to its end' },
+      async () =>
+        JSON.stringify(await committedOffsets(topics.groupId, topics.input)) ===
+        JSON.stringify(end),
+      {
+        timeoutMs: 15_000,
+        message: 'every partition, bad events included, to be committed to its end',
+      },
     );
     assert.equal(await worker.metric('inference_dead_letters_total'), badKeys.size);
   });

@@ -39,7 +39,10 @@ describe('worker: every event gets exactly one correct prediction, in partition 
       workerConfigFor(topics, MODEL, { batching: { maxBatchSize: 37, maxBatchDelayMs: 3 } }),
     );
     await worker.waitReady();
-    await produceMessages(topics.input, events.map((event) => jsonMessage(event, { traceparent: `00-${event.id}` })));
+    await produceMessages(
+      topics.input,
+      events.map((event) => jsonMessage(event, { traceparent: `00-${event.id}` })),
+    );
 
     const { predictions, deadLetters } = await readOutputs(topics, EVENTS);
     assert.equal(deadLetters.length, 0, 'no good event is dead-lettered');
@@ -47,7 +50,9 @@ describe('worker: every event gets exactly one correct prediction, in partition 
 
     const reference = loadReferenceModel(MODEL);
     const byId = new Map(events.map((event) => [event.id, event]));
-    const expected = reference.predict(events.map((event) => encodeRow(reference.json, event as never)));
+    const expected = reference.predict(
+      events.map((event) => encodeRow(reference.json, event as never)),
+    );
     const indexOf = new Map(events.map((event, i) => [event.id, i]));
     const seenSources = new Set<string>();
     for (const record of predictions) {
@@ -62,7 +67,10 @@ describe('worker: every event gets exactly one correct prediction, in partition 
       const probabilities = expected[indexOf.get(key)!]!;
       for (const { label, probability } of value.topK) {
         const index = label === 'legit' ? 0 : 1;
-        assert.ok(Math.abs(probability - probabilities[index]!) < 1e-5, `${key} ${label}: ${probability} vs ${probabilities[index]}`);
+        assert.ok(
+          Math.abs(probability - probabilities[index]!) < 1e-5,
+          `${key} ${label}: ${probability} vs ${probabilities[index]}`,
+        );
       }
       assert.equal(value.label, probabilities[0]! >= probabilities[1]! ? 'legit' : 'fraud');
     }
@@ -79,7 +87,9 @@ describe('worker: every event gets exactly one correct prediction, in partition 
 
     const end = await endOffsets(topics.input);
     await waitFor(
-      async () => JSON.stringify(await committedOffsets(topics.groupId, topics.input)) === JSON.stringify(end),
+      async () =>
+        JSON.stringify(await committedOffsets(topics.groupId, topics.input)) ===
+        JSON.stringify(end),
       { timeoutMs: 15_000, message: 'committed offsets to reach the end offsets' },
     );
   });

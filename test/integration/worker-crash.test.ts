@@ -3,7 +3,12 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureStackUp } from '../../deploy/local/stack.js';
 import { produceInBackground } from '../helpers/background-producer.js';
-import { committedOffsets, endOffsets, readAllMessages, waitFor } from '../helpers/kafka-test-helpers.js';
+import {
+  committedOffsets,
+  endOffsets,
+  readAllMessages,
+  waitFor,
+} from '../helpers/kafka-test-helpers.js';
 import {
   createPipelineTopics,
   deletePipelineTopics,
@@ -103,21 +108,34 @@ describe('worker: SIGKILL mid-stream loses nothing; duplicates stay in the uncom
       if (records.length === 1) continue;
       duplicates += records.length - 1;
       const [partition, offset] = source.split('@').map(Number) as [number, number];
-      const inWindow = (windows.get(partition) ?? []).some((w) => offset >= w.from && offset <= w.to);
+      const inWindow = (windows.get(partition) ?? []).some(
+        (w) => offset >= w.from && offset <= w.to,
+      );
       assert.ok(inWindow, `duplicate ${source} lies in an uncommitted window at a kill`);
       const predictionOf = (r: ReadRecord) => {
         const { label, confidence, topK, model, modelVersion } = JSON.parse(r.value.toString());
         return { key: r.key!.toString(), label, confidence, topK, model, modelVersion };
       };
       for (const record of records.slice(1)) {
-        assert.deepEqual(predictionOf(record), predictionOf(records[0]!), `duplicate ${source} is identical`);
+        assert.deepEqual(
+          predictionOf(record),
+          predictionOf(records[0]!),
+          `duplicate ${source} is identical`,
+        );
       }
     }
-    assert.ok(duplicates <= windowTotal, `${duplicates} duplicates within ${windowTotal} uncommitted offsets`);
-    process.stdout.write(`# crash test: ${KILLS} kills, ${duplicates} duplicates, uncommitted windows ${windowTotal} offsets\n`);
+    assert.ok(
+      duplicates <= windowTotal,
+      `${duplicates} duplicates within ${windowTotal} uncommitted offsets`,
+    );
+    process.stdout.write(
+      `# crash test: ${KILLS} kills, ${duplicates} duplicates, uncommitted windows ${windowTotal} offsets\n`,
+    );
 
     await waitFor(
-      async () => JSON.stringify(await committedOffsets(topics.groupId, topics.input)) === JSON.stringify(end),
+      async () =>
+        JSON.stringify(await committedOffsets(topics.groupId, topics.input)) ===
+        JSON.stringify(end),
       { timeoutMs: 20_000, message: 'committed offsets to reach the end' },
     );
   });

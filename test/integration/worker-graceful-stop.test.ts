@@ -3,7 +3,11 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureStackUp } from '../../deploy/local/stack.js';
 import { produceInBackground } from '../helpers/background-producer.js';
-import { committedOffsets, readAllMessages, type ReadRecord } from '../helpers/kafka-test-helpers.js';
+import {
+  committedOffsets,
+  readAllMessages,
+  type ReadRecord,
+} from '../helpers/kafka-test-helpers.js';
 import {
   createPipelineTopics,
   deletePipelineTopics,
@@ -49,7 +53,11 @@ describe('worker: SIGTERM drains, commits, leaves and exits 0', () => {
     const stopping = worker.kill('SIGTERM');
     worker.child.kill('SIGTERM'); // a second signal must not break the drain
     const status = await stopping;
-    assert.deepEqual(status, { code: 0, signal: null }, `exit status; output:\n${worker.output.slice(-2000)}`);
+    assert.deepEqual(
+      status,
+      { code: 0, signal: null },
+      `exit status; output:\n${worker.output.slice(-2000)}`,
+    );
     assert.match(worker.output, /worker stopped/);
     worker = undefined;
 
@@ -58,9 +66,12 @@ describe('worker: SIGTERM drains, commits, leaves and exits 0', () => {
     assert.ok(before.length > 0, 'the first worker produced something before it stopped');
     const committed = await committedOffsets(topics.groupId, topics.input);
     for (let p = 0; p < PARTITIONS; p++) {
-      const offsets = before.filter((r) => header(r, 'source.partition') === String(p)).map((r) => Number(header(r, 'source.offset')));
+      const offsets = before
+        .filter((r) => header(r, 'source.partition') === String(p))
+        .map((r) => Number(header(r, 'source.offset')));
       const expected = offsets.length ? Math.max(...offsets) + 1 : undefined;
-      if (expected !== undefined) assert.equal(committed[p], expected, `partition ${p} committed through its last output`);
+      if (expected !== undefined)
+        assert.equal(committed[p], expected, `partition ${p} committed through its last output`);
     }
 
     worker = await WorkerProcess.start(config);

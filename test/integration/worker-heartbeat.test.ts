@@ -31,7 +31,10 @@ describe('worker: heartbeats keep the member alive while a batch computes', () =
   });
 
   it('finishes batches slower than the session timeout without a rebalance', async () => {
-    await produceMessages(topics.input, Array.from({ length: EVENTS }, (_, i) => jsonMessage(fraudEvent(i))));
+    await produceMessages(
+      topics.input,
+      Array.from({ length: EVENTS }, (_, i) => jsonMessage(fraudEvent(i))),
+    );
     worker = await WorkerProcess.start(
       workerConfigFor(topics, 'models/fraud-mlp/1', {
         kafka: { sessionTimeoutMs: SESSION_TIMEOUT_MS, heartbeatIntervalMs: 1_000 },
@@ -44,7 +47,11 @@ describe('worker: heartbeats keep the member alive while a batch computes', () =
     const { predictions } = await readOutputs(topics, EVENTS, 120_000);
     assert.equal(predictions.length, EVENTS);
     assert.ok(Date.now() - started > SESSION_TIMEOUT_MS, 'the run outlasted one session timeout');
-    assert.equal(await worker.metric('inference_group_joins_total'), 1, 'joined once: no rebalance loop');
+    assert.equal(
+      await worker.metric('inference_group_joins_total'),
+      1,
+      'joined once: no rebalance loop',
+    );
     assert.doesNotMatch(worker.output, /The coordinator is not aware of this member|rebalancing/i);
   });
 });
