@@ -77,7 +77,9 @@ function javaBinary(): string {
 }
 
 function jvmArgs(): string[] {
-  const heap = (process.env.SCHEMA_REGISTRY_HEAP_OPTS ?? '-Xms64m -Xmx384m').split(/\s+/).filter(Boolean);
+  const heap = (process.env.SCHEMA_REGISTRY_HEAP_OPTS ?? '-Xms64m -Xmx384m')
+    .split(/\s+/)
+    .filter(Boolean);
   return [
     ...heap,
     // Two cores shared with Kafka and the tests: a single-threaded collector is the cheapest.
@@ -101,7 +103,9 @@ function installed(): boolean {
 }
 
 function onPath(command: string): boolean {
-  return spawnSync('sh', ['-c', 'command -v "$1"', 'sh', command], { stdio: 'ignore' }).status === 0;
+  return (
+    spawnSync('sh', ['-c', 'command -v "$1"', 'sh', command], { stdio: 'ignore' }).status === 0
+  );
 }
 
 /** Java's feature version (17 for "17.0.15"), or undefined when java does not run. */
@@ -180,7 +184,10 @@ function launch(): number {
   const args = jvmArgs();
   const logFd = openSync(LOG_FILE, 'a');
   try {
-    writeFileSync(logFd, `\n===== ${new Date().toISOString()} starting schema-registry: ${javaBinary()} ${args.join(' ')}\n`);
+    writeFileSync(
+      logFd,
+      `\n===== ${new Date().toISOString()} starting schema-registry: ${javaBinary()} ${args.join(' ')}\n`,
+    );
     const child = spawn(javaBinary(), args, {
       cwd: DIST_DIR,
       detached: true,
@@ -229,7 +236,9 @@ async function setBackwardCompatibility(): Promise<void> {
     signal: AbortSignal.timeout(10_000),
   });
   if (!res.ok) {
-    throw new Error(`schema-registry: PUT /config BACKWARD answered ${res.status}: ${await res.text()}`);
+    throw new Error(
+      `schema-registry: PUT /config BACKWARD answered ${res.status}: ${await res.text()}`,
+    );
   }
   await res.body?.cancel();
 }
@@ -242,7 +251,9 @@ export const schemaRegistry: StackComponent = {
   async install(): Promise<void> {
     if (installed()) return;
     if (!onPath('mvn')) {
-      throw new Error('schema-registry: Maven (mvn) is needed to fetch Apicurio Registry; apt-get install -y maven');
+      throw new Error(
+        'schema-registry: Maven (mvn) is needed to fetch Apicurio Registry; apt-get install -y maven',
+      );
     }
     rmSync(DIST_DIR, { recursive: true, force: true }); // a partial unpack; its marker would skip a redo
     rmSync(join(BUILD_DIR, 'maven', 'markers'), { recursive: true, force: true });
@@ -250,8 +261,10 @@ export const schemaRegistry: StackComponent = {
     // Maven's output on our stderr: stdout may be a test runner's TAP stream.
     const result = spawnSync('mvn', args, { stdio: ['ignore', 2, 2] });
     if (result.error) throw new Error(`mvn ${args.join(' ')}: ${result.error.message}`);
-    if (result.status !== 0) throw new Error(`mvn ${args.join(' ')} exited with ${result.status ?? result.signal}`);
-    if (!existsSync(RUNNER_JAR)) throw new Error(`schema-registry: Maven finished but ${RUNNER_JAR} is missing`);
+    if (result.status !== 0)
+      throw new Error(`mvn ${args.join(' ')} exited with ${result.status ?? result.signal}`);
+    if (!existsSync(RUNNER_JAR))
+      throw new Error(`schema-registry: Maven finished but ${RUNNER_JAR} is missing`);
     writeFileSync(DIST_COMPLETE, `${new Date().toISOString()}\n`);
   },
 
@@ -264,10 +277,14 @@ export const schemaRegistry: StackComponent = {
       await schemaRegistry.install();
       const java = javaFeatureVersion();
       if (java === undefined) {
-        throw new Error(`schema-registry: cannot run ${javaBinary()} (install Java 17+ or set JAVA_HOME)`);
+        throw new Error(
+          `schema-registry: cannot run ${javaBinary()} (install Java 17+ or set JAVA_HOME)`,
+        );
       }
       if (java < 17) {
-        throw new Error(`schema-registry: Apicurio Registry ${APICURIO_VERSION} needs Java 17+, found ${java}`);
+        throw new Error(
+          `schema-registry: Apicurio Registry ${APICURIO_VERSION} needs Java 17+, found ${java}`,
+        );
       }
       pid = launch();
     }

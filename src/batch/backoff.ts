@@ -5,7 +5,7 @@ export interface BackoffOptions {
   maxMs: number;
 }
 
-/** Exponential backoff with full jitter: the n-th wait is random in [0, min(max, initial*2^n)]. */
+/** Exponential backoff with equal jitter: the n-th wait is random in [c/2, c], c = min(max, initial*2^n). */
 export function backoffDelay(attempt: number, options: BackoffOptions): number {
   const ceiling = Math.min(options.maxMs, options.initialMs * 2 ** Math.min(attempt, 30));
   return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { loadConfig } from '../config/load-config.js';
-import { errorMessage } from '../errors.js';
+import { ModelLoadError, errorMessage } from '../errors.js';
 import { startHealthServer } from '../observability/health-server.js';
 import { createLogger } from '../observability/logger.js';
 import { WorkerMetrics } from '../observability/metrics.js';
@@ -52,6 +52,8 @@ export async function runWorker(configPath: string | undefined): Promise<number>
   } catch (error) {
     logger.fatal({ err: errorMessage(error) }, 'worker failed');
     await worker.stop().catch(() => undefined);
+    // Start-up errors (a model that cannot load) reach main, which prints them and exits 78.
+    if (error instanceof ModelLoadError) throw error;
     return 1;
   } finally {
     server?.close();

@@ -16,7 +16,22 @@ export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
 ): WorkerConfig {
   const fromFile = path ? readConfigFile(path) : {};
-  return validateConfig(applyEnvOverrides(fromFile, env));
+  const merged = applyEnvOverrides(fromFile, env);
+  // An override that parsed as JSON (12345, true) but sits where text is expected stays text.
+  for (const [key, raw] of Object.entries(envOverrides(env))) {
+    const path = key.split('.');
+    if (typeof valueAt(merged, path) === 'string') continue;
+    const trial = structuredClone(merged);
+    setAt(trial, path, raw);
+    if (
+      !workerConfigSchema
+        .safeParse(trial)
+        .error?.issues.some((issue) => issue.path.join('.') === key)
+    ) {
+      setAt(merged, path, raw);
+    }
+  }
+  return validateConfig(merged);
 }
 
 export function validateConfig(raw: unknown): WorkerConfig {
@@ -53,17 +68,29 @@ export function applyEnvOverrides(
   env: NodeJS.ProcessEnv,
 ): Record<string, unknown> {
   const merged = structuredClone(config);
-  for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
-    const path = name.slice(ENV_PREFIX.length).split('__').map(snakeToCamel);
-    let node: Record<string, unknown> = merged;
-    for (const segment of path.slice(0, -1)) {
-      if (!isRecord(node[segment])) node[segment] = {};
-      node = node[segment] as Record<string, unknown>;
-    }
-    node[path.at(-1)!] = parseEnvValue(value);
+  for (const [key, value] of Object.entries(envOverrides(env))) {
+    setAt(merged, key.split('.'), parseEnvValue(value));
   }
   return merged;
+}
+
+/** INFER_* variables as dotted config keys ("kafka.groupId") with their raw text. */
+function envOverrides(env: NodeJS.ProcessEnv): Record<string, string> {
+  const overrides: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
+    overrides[name.slice(ENV_PREFIX.length).split('__').map(snakeToCamel).join('.')] = value;
+  }
+  return overrides;
+}
+
+function setAt(config: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = config;
+  for (const segment of path.slice(0, -1)) {
+    if (!isRecord(node[segment])) node[segment] = {};
+    node = node[segment] as Record<string, unknown>;
+  }
+  node[path.at(-1)!] = value;
 }
 
 function parseEnvValue(value: string): unknown {

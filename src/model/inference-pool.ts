@@ -4,11 +4,19 @@ import { Worker } from 'node:worker_threads';
 import { InferenceError, ModelLoadError, RetriableError } from '../errors.js';
 import type { FromThread, LoadRequest, ToThread } from './inference-protocol.js';
 
-// Under tsx the sources are .ts; compiled, .js. The thread inherits execArgv (and so the loader).
+// Compiled, the thread is a .js file. Run from the TypeScript sources (tsx), it is a .ts file, and
+// Node 20 does not hand module hooks to worker threads: a small bootstrap registers tsx first.
 const THREAD_FILE = new URL(
   `./inference-thread${extname(fileURLToPath(import.meta.url))}`,
   import.meta.url,
 );
+const FROM_SOURCES = THREAD_FILE.pathname.endsWith('.ts');
+
+function startThread(workerData: LoadRequest): Worker {
+  if (!FROM_SOURCES) return new Worker(THREAD_FILE, { workerData });
+  const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(THREAD_FILE.href)}); })`;
+  return new Worker(bootstrap, { eval: true, workerData });
+}
 
 interface Job {
   id: number;
@@ -64,7 +72,10 @@ export class InferencePool {
     return this.queue.length + this.slots.filter((slot) => slot.job).length;
   }
 
-  /** Runs `batchSize` rows (row-major in `rows`) and returns the output tensor's data. */
+  /**
+   * Runs `batchSize` rows (row-major in `rows`) and returns the output tensor's data. When `rows`
+   * spans its whole buffer, that buffer is transferred to the thread: the caller must not reuse it.
+   */
   run(rows: Float32Array, batchSize: number): Promise<Float32Array> {
     if (this.closed) return Promise.reject(new RetriableError('inference pool is closed'));
     return new Promise((resolve, reject) => {
@@ -90,7 +101,7 @@ export class InferencePool {
   }
 
   private spawn(): Promise<void> {
-    const worker = new Worker(THREAD_FILE, { workerData: this.request });
+    const worker = startThread(this.request);
     const slot: Slot = { worker };
     return new Promise((resolve, reject) => {
       let loaded = false;

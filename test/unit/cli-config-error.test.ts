@@ -119,17 +119,9 @@ describe('kafka-infer worker with a missing model directory', () => {
     assert.match(output, /cannot read/);
   });
 
-  test(
-    'exits 78 with the reason on stderr, like every other start-up error',
-    {
-      todo:
-        'src bug: runWorker catches the ModelLoadError from worker.start() and returns 1, so ' +
-        "main.ts's ModelLoadError -> 78 branch is dead and the reason only reaches the JSON log",
-    },
-    () => {
-      const result = runWorker(config, 'missing-model-78.yaml');
-      assert.equal(result.status, 78);
-      assert.ok(result.stderr.includes(modelDir), result.stderr);
-    },
-  );
+  test('exits 78 with the reason on stderr, like every other start-up error', () => {
+    const result = runWorker(config, 'missing-model-78.yaml');
+    assert.equal(result.status, 78);
+    assert.ok(result.stderr.includes(modelDir), result.stderr);
+  });
 });
