@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { kafkaManagedByStack, startKafka, stopKafka } from '../../deploy/local/kafka.js';
+import { ensureStackUp } from '../../deploy/local/stack.js';
+import {
+  committedOffsets,
+  endOffsets,
+  readAllMessages,
+  waitFor,
+} from '../helpers/kafka-test-helpers.js';
+import {
+  createPipelineTopics,
+  deletePipelineTopics,
+  header,
+  jsonMessage,
+  produceMessages,
+  readOutputs,
+  workerConfigFor,
+  type PipelineTopics,
+} from '../helpers/pipeline-fixture.js';
+import { fraudEvent } from '../helpers/sample-events.js';
+import { WorkerProcess } from '../helpers/worker-process.js';
+
+const EVENTS = 6_000;
+
+describe('worker: a broker restart mid-stream means waiting and retrying, not loss', () => {
+  let topics: PipelineTopics;
+  let worker: WorkerProcess | undefined;
+
+  before(async () => {
+    await ensureStackUp();
+    topics = await createPipelineTopics('broker-restart', 3);
+  });
+  after(async () => {
+    if (worker) await worker.kill('SIGKILL');
+    await startKafka();
+    await deletePipelineTopics(topics);
+  });
+
+  it('keeps running through a stopped broker and predicts every event once it is back', async (t) => {
+    if (!kafkaManagedByStack()) {
+      t.skip('the broker on 9092 was not started by this checkout, so it cannot be stopped');
+      return;
+    }
+    await produceMessages(
+      topics.input,
+      Array.from({ length: EVENTS }, (_, i) => jsonMessage(fraudEvent(i))),
+    );
+    worker = await WorkerProcess.start(
+      workerConfigFor(topics, 'models/fraud-mlp/1', {
+        model: { debugInferenceDelayMs: 20 }, // slow enough that the outage lands mid-stream
+        batching: { maxBatchSize: 32 },
+      }),
+    );
+    await worker.waitReady();
+    await waitFor(async () => (await readAllMessages(topics.output)).length > 0, {
+      timeoutMs: 30_000,
+      message: 'the first predictions',
+    });
+
+    await stopKafka();
+    await sleep(5_000);
+    assert.equal(worker.child.exitCode, null, 'the worker rode out the outage');
+    await startKafka();
+
+    const { predictions, deadLetters } = await readOutputs(topics, EVENTS, 180_000);
+    assert.equal(deadLetters.length, 0);
+    const sources = new Set(
+      predictions.map((r) => `${header(r, 'source.partition')}@${header(r, 'source.offset')}`),
+    );
+    assert.equal(sources.size, EVENTS, 'every input offset has a prediction');
+    const end = await endOffsets(topics.input);
+    await waitFor(
+      async () =>
+        JSON.stringify(await committedOffsets(topics.groupId, topics.input)) ===
+        JSON.stringify(end),
+      { timeoutMs: 60_000, message: 'offsets committed to the end after the restart' },
+    );
+    process.stdout.write(
+      `# broker restart: ${predictions.length - EVENTS} duplicates from the uncommitted window\n`,
+    );
+    assert.equal(worker.child.exitCode, null, 'still running');
+  });
+});
