@@ -1,10 +1,13 @@
 import { Partitioners, type IHeaders, type Message } from 'kafkajs';
 import {
+  committedOffsets,
   createTopic,
   deleteTopics,
+  endOffsets,
   readAllMessages,
   testKafka,
   uniqueName,
+  waitFor,
   type ReadRecord,
 } from './kafka-test-helpers.js';
 
@@ -108,11 +111,30 @@ export async function readOutputs(
   }
 }
 
+/** "partition@offset" of the input record an output answers (dead letters: prefix "dlq."). */
+export function sourceOf(record: ReadRecord, prefix = ''): string {
+  return `${header(record, `${prefix}source.partition`)}@${header(record, `${prefix}source.offset`)}`;
+}
+
 /** Distinct source (partition, offset) pairs among output records. */
 export function distinctSources(records: ReadRecord[], prefix = ''): number {
-  return new Set(
-    records.map(
-      (r) => `${header(r, `${prefix}source.partition`)}@${header(r, `${prefix}source.offset`)}`,
-    ),
-  ).size;
+  return new Set(records.map((record) => sourceOf(record, prefix))).size;
+}
+
+/** Waits until the group's committed offsets equal the input's end offsets, partition by partition. */
+export async function waitForCommittedToEnd(
+  topics: PipelineTopics,
+  timeoutMs: number,
+): Promise<void> {
+  const end = JSON.stringify(await endOffsets(topics.input));
+  let committed = '';
+  await waitFor(
+    async () =>
+      (committed = JSON.stringify(await committedOffsets(topics.groupId, topics.input))) === end,
+    {
+      timeoutMs,
+      intervalMs: 200,
+      message: () => `committed offsets ${committed} to reach the end offsets ${end}`,
+    },
+  );
 }

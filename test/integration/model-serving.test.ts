@@ -21,6 +21,7 @@ import {
   jsonMessage,
   produceMessages,
   readOutputs,
+  sourceOf,
   workerConfigFor,
   type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
@@ -54,10 +55,6 @@ function assertMatchesReference(record: ReadRecord, event: Record<string, unknow
     Math.abs(got.legit! - legit!) < 1e-5 && Math.abs(got.fraud! - fraud!) < 1e-5,
     `v${version} answer for ${record.key}`,
   );
-}
-
-function sourceOf(record: ReadRecord): string {
-  return `${header(record, 'source.partition')}@${header(record, 'source.offset')}`;
 }
 
 describe('model serving: cross-partition batching, hot swap, canary, shadow', () => {
@@ -154,7 +151,7 @@ describe('model serving: cross-partition batching, hot swap, canary, shadow', ()
     assert.equal(await producer.done, events);
     const { predictions, deadLetters } = await readOutputs(topics, events);
     assert.equal(deadLetters.length, 0);
-    assert.equal(new Set(predictions.map(sourceOf)).size, events, 'none lost');
+    assert.equal(new Set(predictions.map((record) => sourceOf(record))).size, events, 'none lost');
     assert.equal(predictions.length, events, 'none predicted twice');
     assert.equal(await worker.metric('inference_model_swaps_total'), 1);
 
@@ -255,7 +252,7 @@ describe('model serving: cross-partition batching, hot swap, canary, shadow', ()
     });
     assert.equal(primary.predictions.length, shadowEvents);
     assert.equal(shadow.length, shadowEvents, 'one shadow record per input');
-    assert.equal(new Set(shadow.map(sourceOf)).size, shadowEvents);
+    assert.equal(new Set(shadow.map((record) => sourceOf(record))).size, shadowEvents);
     for (const record of primary.predictions) {
       assert.equal(
         header(record, 'model.version'),

@@ -9,10 +9,10 @@ import { uniqueName, waitFor, type ReadRecord } from '../helpers/kafka-test-help
 import {
   createPipelineTopics,
   deletePipelineTopics,
-  header,
   jsonMessage,
   produceMessages,
   readOutputs,
+  sourceOf,
   workerConfigFor,
   type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
@@ -94,7 +94,7 @@ describe('Redis prediction cache: redeliveries cost nothing, outages cost nothin
 
     const bySource = new Map<string, ReadRecord[]>();
     for (const record of predictions) {
-      const source = `${header(record, 'source.partition')}@${header(record, 'source.offset')}`;
+      const source = sourceOf(record);
       bySource.set(source, [...(bySource.get(source) ?? []), record]);
     }
     assert.equal(bySource.size, events);
@@ -139,13 +139,7 @@ describe('Redis prediction cache: redeliveries cost nothing, outages cost nothin
     assert.equal(await producer.done, events);
     const { predictions, deadLetters } = await readOutputs(topics, events);
     assert.equal(deadLetters.length, 0);
-    assert.equal(
-      new Set(
-        predictions.map((r) => `${header(r, 'source.partition')}@${header(r, 'source.offset')}`),
-      ).size,
-      events,
-      '0 lost',
-    );
+    assert.equal(new Set(predictions.map((r) => sourceOf(r))).size, events, '0 lost');
     assert.equal(worker.child.exitCode, null, 'the worker is still running');
     assert.ok((await worker.metric('inference_cache_errors_total')) > 0, 'the outage was noticed');
 

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Message } from 'kafkajs';
 import { ensureStackUp } from '../../deploy/local/stack.js';
-import { committedOffsets, endOffsets, waitFor } from '../helpers/kafka-test-helpers.js';
 import {
   createPipelineTopics,
   deletePipelineTopics,
@@ -10,6 +9,7 @@ import {
   jsonMessage,
   produceMessages,
   readOutputs,
+  waitForCommittedToEnd,
   workerConfigFor,
   type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
@@ -100,16 +100,7 @@ describe('worker: bad input goes to the dead-letter topic and never stalls a par
     }
     for (const record of predictions) assert.ok(!badKeys.has(record.key!.toString()));
 
-    const end = await endOffsets(topics.input);
-    await waitFor(
-      async () =>
-        JSON.stringify(await committedOffsets(topics.groupId, topics.input)) ===
-        JSON.stringify(end),
-      {
-        timeoutMs: 15_000,
-        message: 'every partition, bad events included, to be committed to its end',
-      },
-    );
+    await waitForCommittedToEnd(topics, 15_000);
     assert.equal(await worker.metric('inference_dead_letters_total'), badKeys.size);
   });
 });

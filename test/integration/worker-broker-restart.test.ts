@@ -3,19 +3,15 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { kafkaManagedByStack, startKafka, stopKafka } from '../../deploy/local/kafka.js';
 import { ensureStackUp } from '../../deploy/local/stack.js';
-import {
-  committedOffsets,
-  endOffsets,
-  readAllMessages,
-  waitFor,
-} from '../helpers/kafka-test-helpers.js';
+import { readAllMessages, waitFor } from '../helpers/kafka-test-helpers.js';
 import {
   createPipelineTopics,
   deletePipelineTopics,
-  header,
   jsonMessage,
   produceMessages,
   readOutputs,
+  sourceOf,
+  waitForCommittedToEnd,
   workerConfigFor,
   type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
@@ -66,17 +62,9 @@ describe('worker: a broker restart mid-stream means waiting and retrying, not lo
 
     const { predictions, deadLetters } = await readOutputs(topics, EVENTS, 180_000);
     assert.equal(deadLetters.length, 0);
-    const sources = new Set(
-      predictions.map((r) => `${header(r, 'source.partition')}@${header(r, 'source.offset')}`),
-    );
+    const sources = new Set(predictions.map((r) => sourceOf(r)));
     assert.equal(sources.size, EVENTS, 'every input offset has a prediction');
-    const end = await endOffsets(topics.input);
-    await waitFor(
-      async () =>
-        JSON.stringify(await committedOffsets(topics.groupId, topics.input)) ===
-        JSON.stringify(end),
-      { timeoutMs: 60_000, message: 'offsets committed to the end after the restart' },
-    );
+    await waitForCommittedToEnd(topics, 60_000);
     process.stdout.write(
       `# broker restart: ${predictions.length - EVENTS} duplicates from the uncommitted window\n`,
     );

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ensureStackUp } from '../../deploy/local/stack.js';
-import { committedOffsets, endOffsets, waitFor } from '../helpers/kafka-test-helpers.js';
 import {
   createPipelineTopics,
   deletePipelineTopics,
@@ -9,6 +8,7 @@ import {
   jsonMessage,
   produceMessages,
   readOutputs,
+  waitForCommittedToEnd,
   workerConfigFor,
   type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
@@ -85,12 +85,6 @@ describe('worker: every event gets exactly one correct prediction, in partition 
       lastOffset.set(lane, offset);
     }
 
-    const end = await endOffsets(topics.input);
-    await waitFor(
-      async () =>
-        JSON.stringify(await committedOffsets(topics.groupId, topics.input)) ===
-        JSON.stringify(end),
-      { timeoutMs: 15_000, message: 'committed offsets to reach the end offsets' },
-    );
+    await waitForCommittedToEnd(topics, 15_000);
   });
 });

@@ -3,17 +3,14 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureStackUp } from '../../deploy/local/stack.js';
 import { produceInBackground } from '../helpers/background-producer.js';
-import {
-  committedOffsets,
-  endOffsets,
-  readAllMessages,
-  waitFor,
-} from '../helpers/kafka-test-helpers.js';
+import { committedOffsets, endOffsets, readAllMessages } from '../helpers/kafka-test-helpers.js';
 import {
   createPipelineTopics,
   deletePipelineTopics,
   header,
   readOutputs,
+  sourceOf,
+  waitForCommittedToEnd,
   workerConfigFor,
   type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
@@ -88,7 +85,7 @@ describe('worker: SIGKILL mid-stream loses nothing; duplicates stay in the uncom
     assert.equal(deadLetters.length, 0);
     const bySource = new Map<string, ReadRecord[]>();
     for (const record of predictions) {
-      const source = `${header(record, 'source.partition')}@${header(record, 'source.offset')}`;
+      const source = sourceOf(record);
       bySource.set(source, [...(bySource.get(source) ?? []), record]);
     }
     const end = await endOffsets(topics.input);
@@ -132,11 +129,6 @@ describe('worker: SIGKILL mid-stream loses nothing; duplicates stay in the uncom
       `# crash test: ${KILLS} kills, ${duplicates} duplicates, uncommitted windows ${windowTotal} offsets\n`,
     );
 
-    await waitFor(
-      async () =>
-        JSON.stringify(await committedOffsets(topics.groupId, topics.input)) ===
-        JSON.stringify(end),
-      { timeoutMs: 20_000, message: 'committed offsets to reach the end' },
-    );
+    await waitForCommittedToEnd(topics, 20_000);
   });
 });

@@ -13,6 +13,7 @@ import {
   deletePipelineTopics,
   header,
   readOutputs,
+  sourceOf,
   workerConfigFor,
   type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
@@ -23,7 +24,7 @@ const PARTITIONS = 4;
 const EVENTS = 8_000;
 
 function sources(records: ReadRecord[]): string[] {
-  return records.map((r) => `${header(r, 'source.partition')}@${header(r, 'source.offset')}`);
+  return records.map((r) => sourceOf(r));
 }
 
 describe('worker: SIGTERM drains, commits, leaves and exits 0', () => {
