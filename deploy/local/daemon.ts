@@ -246,7 +246,10 @@ export function logTail(file: string, lines: number): string {
 
 /** True when `command` is on PATH. */
 export function onPath(command: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+  // Passed as $1, not spliced into the script: a JAVA_HOME with spaces or quotes stays one word.
+  return (
+    spawnSync('sh', ['-c', 'command -v "$1"', 'sh', command], { stdio: 'ignore' }).status === 0
+  );
 }
 
 /**
