@@ -29,7 +29,7 @@ export type WorkerState = 'created' | 'starting' | 'running' | 'draining' | 'sto
 /**
  * Wires the path of an event: consume → decode → featurize → micro-batch → infer → produce →
  * commit. The parts do not know each other; this class owns their order and the promises:
- * commit only acknowledged prefixes, keep per-partition order, pause when full, drain on stop.
+ * commit only acknowledged prefixes, keep per-partition order, hold intake when full, drain on stop.
  */
 export class InferenceWorker {
   private state: WorkerState = 'created';
@@ -49,6 +49,7 @@ export class InferenceWorker {
   private joinedGroup = false;
   /** Set when the drain deadline passed: retries give up so that the process can leave. */
   private abandoned = false;
+  private readonly backoff: { initialMs: number; maxMs: number };
 
   constructor(
     private readonly config: WorkerConfig,
@@ -56,11 +57,11 @@ export class InferenceWorker {
     private readonly logger: Logger,
   ) {
     this.flow = new FlowControl(config.flowControl);
-    const backoff = {
+    this.backoff = {
       initialMs: config.delivery.retryBackoffMs,
       maxMs: config.delivery.maxRetryBackoffMs,
     };
-    this.inference = new InferenceStage(backoff, () => !this.abandoned, logger);
+    this.inference = new InferenceStage(this.backoff, () => !this.abandoned, logger);
     this.serving = new ModelServing(
       config.model,
       config.batching,
@@ -113,10 +114,6 @@ export class InferenceWorker {
       maxWaitTimeInMs: options.fetchMaxWaitMs,
       allowAutoTopicCreation: false,
     });
-    const backoff = {
-      initialMs: this.config.delivery.retryBackoffMs,
-      maxMs: this.config.delivery.maxRetryBackoffMs,
-    };
     this.flusher = new OutputFlusher(
       this.producer,
       {
@@ -125,7 +122,7 @@ export class InferenceWorker {
         shadow: this.config.model.shadow?.topic,
       },
       this.codecs.encoder,
-      backoff,
+      this.backoff,
       () => !this.abandoned,
       (lane, events) => this.onAcknowledged(lane, events),
       this.metrics,
@@ -184,16 +181,18 @@ export class InferenceWorker {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       const left = this.totalInFlight();
-      if (left > 0)
+      if (left > 0) {
         this.logger.warn(
           { inFlight: left },
-          'shutdown deadline passed with work in flight; it will be redelivered',
+          'shutdown deadline passed; in-flight work will be redelivered',
         );
-      this.abandoned = true;
+      }
+    }
+    this.abandoned = true; // retry loops stop, so what is still in flight settles or gives up
+    if (wasRunning) {
       await this.flusher.idle();
       await this.committer.flush();
     }
-    this.abandoned = true;
     this.committer?.stop();
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     for (const [label, close] of [
@@ -321,8 +320,8 @@ export class InferenceWorker {
   private decode(lane: PartitionLane, event: InFlightEvent): Promise<Record<string, unknown>> {
     const decoder = this.codecs.decoderFor(event.topic);
     return retryWithBackoff(async () => decoder.decode(event.value), {
-      initialMs: this.config.schemaRegistry?.retryBackoffMs ?? this.config.delivery.retryBackoffMs,
-      maxMs: this.config.delivery.maxRetryBackoffMs,
+      initialMs: this.config.schemaRegistry?.retryBackoffMs ?? this.backoff.initialMs,
+      maxMs: this.backoff.maxMs,
       isRetriable: (error) => error instanceof RetriableError,
       shouldContinue: () => !this.abandoned && !lane.revoked,
       onRetry: (error, attempt, delayMs) => {
