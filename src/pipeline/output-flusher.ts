@@ -5,7 +5,13 @@ import type { PredictionEncoder } from '../codec/event-decoder.js';
 import { PoisonInputError, errorMessage } from '../errors.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { InFlightEvent } from './in-flight-event.js';
-import { deadLetterMessage, predictionHeaders, predictionRecord } from './output-records.js';
+import type { Prediction } from '../model/postprocessor.js';
+import {
+  deadLetterMessage,
+  predictionHeaders,
+  predictionRecord,
+  type ModelIdentity,
+} from './output-records.js';
 import type { PartitionLane } from './partition-lane.js';
 
 export interface OutputTopics {
@@ -84,57 +90,53 @@ export class OutputFlusher {
   }
 
   private async send(events: InFlightEvent[]): Promise<void> {
-    const predictions: Message[] = [];
-    const deadLetters: Message[] = [];
-    const shadows: Message[] = [];
+    const byTopic = new Map<string, Message[]>();
+    const add = (topic: string, message: Message): void => {
+      byTopic.set(topic, [...(byTopic.get(topic) ?? []), message]);
+    };
     for (const event of events) {
-      if (event.shadow && event.shadow !== 'none') {
+      if (event.shadow && event.shadow !== 'none' && this.topics.shadow) {
         const { prediction, model } = event.shadow;
-        const record = predictionRecord(event, prediction, model);
-        shadows.push({
-          key: event.key,
-          value: await this.encoder.encode(record),
-          headers: predictionHeaders(event, model),
-        });
+        const message = await this.predictionMessage(event, prediction, model);
+        if (!(message instanceof PoisonInputError)) add(this.topics.shadow, message);
       }
-      const outcome = event.outcome!;
+      let outcome = event.outcome!;
       if (outcome.type === 'prediction') {
-        const record = predictionRecord(event, outcome.prediction, outcome.model);
-        try {
-          const value = await this.encoder.encode(record);
-          predictions.push({
-            key: event.key,
-            value,
-            headers: predictionHeaders(event, outcome.model),
-          });
+        const message = await this.predictionMessage(event, outcome.prediction, outcome.model);
+        if (!(message instanceof PoisonInputError)) {
+          add(this.topics.output, message);
           continue;
-        } catch (error) {
-          if (isRetriable(error)) throw error;
-          event.outcome = {
-            type: 'dead-letter',
-            error: new PoisonInputError(
-              'encode',
-              `prediction does not fit the output schema: ${errorMessage(error)}`,
-            ),
-          };
         }
+        outcome = event.outcome = { type: 'dead-letter', error: message };
       }
-      deadLetters.push(
-        deadLetterMessage(event, (event.outcome as { error: PoisonInputError }).error),
+      add(this.topics.deadLetter, deadLetterMessage(event, outcome.error));
+    }
+    const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({
+      topic,
+      messages,
+    }));
+    await this.producer.sendBatch({ acks: -1, topicMessages });
+  }
+
+  /** The prediction record, encoded; a record the output schema rejects is poison (stage encode). */
+  private async predictionMessage(
+    event: InFlightEvent,
+    prediction: Prediction,
+    model: ModelIdentity,
+  ): Promise<Message | PoisonInputError> {
+    try {
+      const value = await this.encoder.encode(predictionRecord(event, prediction, model));
+      return { key: event.key, value, headers: predictionHeaders(event, model) };
+    } catch (error) {
+      if (!isSchemaViolation(error)) throw error; // e.g. the registry is unreachable: retry
+      return new PoisonInputError(
+        'encode',
+        `prediction does not fit the output schema: ${errorMessage(error)}`,
       );
     }
-    const topicMessages: TopicMessages[] = [];
-    if (predictions.length > 0)
-      topicMessages.push({ topic: this.topics.output, messages: predictions });
-    if (deadLetters.length > 0)
-      topicMessages.push({ topic: this.topics.deadLetter, messages: deadLetters });
-    if (shadows.length > 0 && this.topics.shadow)
-      topicMessages.push({ topic: this.topics.shadow, messages: shadows });
-    await this.producer.sendBatch({ acks: -1, topicMessages });
   }
 }
 
-/** Encoding fails for good only when the record does not fit the schema (avsc's validation). */
-function isRetriable(error: unknown): boolean {
-  return !(error instanceof Error && error.name === 'ConfluentSchemaRegistryValidationError');
+function isSchemaViolation(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ConfluentSchemaRegistryValidationError';
 }
