@@ -23,7 +23,9 @@ import {
 } from '../helpers/pipeline-fixture.js';
 import { encodeRow, loadReferenceModel } from '../helpers/reference-model.js';
 import { fraudEvent } from '../helpers/sample-events.js';
+import { runPythonPeer } from '../helpers/python-peer.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
+import { KAFKA_BOOTSTRAP } from '../../deploy/local/kafka.js';
 
 const MODEL = 'models/fraud-mlp/1';
 const registry = testRegistry();
@@ -121,6 +123,32 @@ describe('Avro with the schema registry: in, out, evolution, bad bytes, registry
       const fraud = prediction.topK.find((entry) => entry.label === 'fraud')!.probability;
       const want = expected.get(record.key!.toString())!;
       assert.ok(Math.abs(fraud - want) < 1e-5, `${record.key}: ${fraud} vs ${want}`);
+    }
+
+    // A client not written here decodes the same output: Confluent's Python client.
+    const decoded = runPythonPeer(
+      'avro_tail.py',
+      [KAFKA_BOOTSTRAP, topics.output, SCHEMA_REGISTRY_URL, String(predictions.length), '60'],
+      300_000,
+    )
+      .trim()
+      .split('\n')
+      .map(
+        (line) =>
+          JSON.parse(line) as {
+            key: string;
+            value: {
+              label: string;
+              topK: { label: string; probability: number }[];
+              modelVersion: string;
+            };
+          },
+      );
+    assert.equal(decoded.length, predictions.length);
+    for (const { key, value } of decoded) {
+      const fraud = value.topK.find((entry) => entry.label === 'fraud')!.probability;
+      assert.ok(Math.abs(fraud - expected.get(key)!) < 1e-5, `confluent-kafka reads ${key}`);
+      assert.equal(value.modelVersion, '1');
     }
   });
 
