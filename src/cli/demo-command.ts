@@ -19,8 +19,13 @@ const BAD_EVERY = 250;
  * `kafka-infer demo`: on the local stack (npm run demo brings it up), create topics, start a
  * worker, produce sample events with a few bad ones, and summarise what came out.
  */
-export async function demoCommand(options: { count?: string; brokers?: string }): Promise<number> {
+export async function demoCommand(options: {
+  count?: string;
+  rate?: string;
+  brokers?: string;
+}): Promise<number> {
   const count = Number(options.count ?? 20_000);
+  const rate = options.rate ? Number(options.rate) : Infinity;
   const brokers = (options.brokers ?? '127.0.0.1:9092').split(',');
   const run = `demo-${randomBytes(3).toString('hex')}`;
   const topics = { input: `${run}-transactions`, output: `${run}-predictions`, dlq: `${run}-dlq` };
@@ -73,7 +78,7 @@ export async function demoCommand(options: { count?: string; brokers?: string })
   };
   const produceStart = Date.now();
   await produceEvents(topics.input, events(), {
-    rate: Infinity,
+    rate,
     brokers: options.brokers,
     total: count,
   });

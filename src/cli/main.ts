@@ -12,7 +12,7 @@ Commands:
                                         produce sample or file events (Avro with --schema)
   tail    --topic T [--count N] [--from latest] [--brokers B] [--registry URL]
                                         print records of a topic (Avro decoded with --registry)
-  demo    [--count N]                   run the whole path on the local stack and summarise`;
+  demo    [--count N] [--rate R]        run the whole path on the local stack and summarise`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
