@@ -178,8 +178,11 @@ export const cacheSchema = z.object({
   ttlSeconds: positiveInt.default(86_400),
   /** Key by this event field (an event id) instead of a hash of the feature row. Default: none. */
   keyField: z.string().min(1).optional(),
-  /** A Redis command slower than this counts as a miss. Default: 100. */
-  commandTimeoutMs: positiveInt.default(100),
+  /**
+   * A Redis command slower than this counts as a miss. It measures the reply as this process
+   * sees it, so it must allow for a busy event loop, not just Redis. Default: 250.
+   */
+  commandTimeoutMs: positiveInt.default(250),
   /** Entries kept by the in-process LRU. Default: 100000. */
   maxEntries: positiveInt.default(100_000),
   /** Redis key prefix. Default: "prediction". */
