@@ -55,6 +55,8 @@ export interface ModelJson {
     | { name: string; kind: 'classification'; labels: string[]; topK: number }
     | { name: string; kind: 'regression' };
   features: FeatureSpec[];
+  /** Providers to try, in order, when the worker's device is "auto". */
+  executionProviders: ('cuda' | 'webgpu' | 'cpu')[];
   preferredBatchSizes: number[];
   maxBatchSize: number;
 }
@@ -381,6 +383,8 @@ export function fraudModel(version: string, seed: number): { onnx: Uint8Array; j
     input: { name: 'features', type: 'float32' },
     output: { name: 'probabilities', kind: 'classification', labels: ['legit', 'fraud'], topK: 2 },
     features,
+    // 30 floats through two small layers: copying to a GPU would cost more than the math.
+    executionProviders: ['cpu'],
     preferredBatchSizes: [1, 8, 32, 64],
     maxBatchSize: 256,
   };
@@ -503,6 +507,7 @@ export function embeddingModel(
         doc: 'standardized 256-dim embedding',
       },
     ],
+    executionProviders: ['cuda', 'cpu'],
     preferredBatchSizes: [1, 8, 32, 64],
     maxBatchSize: 256,
   };

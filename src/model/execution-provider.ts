@@ -17,13 +17,15 @@ const CUDA_HINT =
   'and CUDA 12 + cuDNN 9 libraries on the host (see README, "GPU")';
 
 /**
- * Opens a session on the requested device. "auto" tries CUDA and falls back to the CPU;
+ * Opens a session on the requested device. "auto" tries the model's preferred providers in order
+ * (model.json executionProviders; CUDA only when its library is installed) and ends on the CPU;
  * an explicitly requested provider that cannot start is a start-up error naming what is missing.
  */
 export async function openSession(
   modelPath: string,
   device: Device,
   intraOpThreads: number,
+  preferred: readonly string[] = ['cuda', 'cpu'],
 ): Promise<OpenedSession> {
   const options = (provider: string): InferenceSession.SessionOptions => ({
     executionProviders: [provider],
@@ -32,7 +34,9 @@ export async function openSession(
     graphOptimizationLevel: 'all',
   });
   const attempts =
-    device === 'auto' ? (cudaProviderInstalled() ? ['cuda', 'cpu'] : ['cpu']) : [device];
+    device === 'auto'
+      ? [...new Set([...preferred, 'cpu'])].filter((p) => p !== 'cuda' || cudaProviderInstalled())
+      : [device];
   const failures: string[] = [];
   for (const provider of attempts) {
     try {

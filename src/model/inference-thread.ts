@@ -23,6 +23,7 @@ async function main(): Promise<void> {
     join(request.modelDir, MODEL_FILE),
     request.device,
     request.intraOpThreads,
+    manifest.executionProviders,
   );
   validateSessionAgainstManifest(session, manifest);
 

@@ -38,7 +38,12 @@ export const outputSchema = z.discriminatedUnion('kind', [
     /** How many ranked labels each prediction carries. Default: all labels. */
     topK: z.number().int().min(1).optional(),
   }),
-  z.object({ name: z.string().min(1), kind: z.literal('regression') }),
+  z.object({
+    name: z.string().min(1),
+    kind: z.literal('regression'),
+    /** The output row is [value, lower, upper]: a prediction interval around the value. */
+    interval: z.boolean().optional(),
+  }),
 ]);
 
 export const modelManifestSchema = z.object({
@@ -48,6 +53,14 @@ export const modelManifestSchema = z.object({
   input: z.object({ name: z.string().min(1), type: z.literal('float32') }),
   output: outputSchema,
   features: z.array(featureSchema).min(1),
+  /**
+   * Execution providers this model prefers, in order, when the worker's device is "auto"
+   * (e.g. ["cpu"] for a model too small to gain from a GPU). Default: ["cuda", "cpu"].
+   */
+  executionProviders: z
+    .array(z.enum(['cuda', 'webgpu', 'cpu']))
+    .min(1)
+    .default(['cuda', 'cpu']),
   /** Batch sizes used to warm the session up at load. Default: [1]. */
   preferredBatchSizes: z.array(z.number().int().min(1)).default([1]),
   maxBatchSize: z.number().int().min(1).optional(),

@@ -8,18 +8,24 @@ export interface RankedLabel {
 /** What the model said about one event, in the terms model.json declares. */
 export type Prediction =
   | { kind: 'classification'; label: string; confidence: number; topK: RankedLabel[] }
-  | { kind: 'regression'; value: number };
+  | { kind: 'regression'; value: number; interval?: { lower: number; upper: number } };
 
 /** Width of one output row: one probability per label, or one value. */
 export function outputWidth(output: OutputSpec): number {
-  return output.kind === 'classification' ? output.labels.length : 1;
+  if (output.kind === 'classification') return output.labels.length;
+  return output.interval ? 3 : 1;
 }
 
 /** Reads row `index` of the model's output tensor and turns it into a Prediction. */
 export function postprocess(output: OutputSpec, values: Float32Array, index: number): Prediction {
   const width = outputWidth(output);
   const row = values.subarray(index * width, (index + 1) * width);
-  if (output.kind === 'regression') return { kind: 'regression', value: row[0]! };
+  if (output.kind === 'regression') {
+    const value = row[0]!;
+    return output.interval
+      ? { kind: 'regression', value, interval: { lower: row[1]!, upper: row[2]! } }
+      : { kind: 'regression', value };
+  }
   const ranked = output.labels
     .map((label, i) => ({ label, probability: row[i]! }))
     .sort((a, b) => b.probability - a.probability);

@@ -36,8 +36,9 @@ export interface PredictionRecord {
   confidence: number | null;
   /** Classification: labels ranked by probability, as many as model.json's topK. */
   topK: { label: string; probability: number }[] | null;
-  /** Regression: the predicted value. */
+  /** Regression: the predicted value, and its prediction interval when the model gives one. */
   value: number | null;
+  interval: { lower: number; upper: number } | null;
   source: { topic: string; partition: number; offset: string };
   /** Input record timestamp and prediction time, ms since epoch. */
   eventTimestamp: number;
@@ -63,6 +64,7 @@ export function predictionRecord(
     confidence: classification?.confidence ?? null,
     topK: classification?.topK ?? null,
     value: prediction.kind === 'regression' ? prediction.value : null,
+    interval: prediction.kind === 'regression' ? (prediction.interval ?? null) : null,
     source: { topic: event.topic, partition: event.partition, offset: event.offset },
     eventTimestamp: event.timestamp,
     predictedAt: Date.now(),

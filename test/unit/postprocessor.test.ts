@@ -122,3 +122,16 @@ describe('regression', () => {
     assert.deepEqual(postprocess(spec, output, 2), { kind: 'regression', value: 1e6 });
   });
 });
+
+describe('regression with a prediction interval', () => {
+  test('reads [value, lower, upper] per row when model.json says interval: true', () => {
+    const output = { name: 'y', kind: 'regression' as const, interval: true };
+    assert.equal(outputWidth(output), 3);
+    const values = Float32Array.from([1.5, 1, 2, 7.25, 6.5, 8]);
+    assert.deepEqual(postprocess(output, values, 1), {
+      kind: 'regression',
+      value: 7.25,
+      interval: { lower: 6.5, upper: 8 },
+    });
+  });
+});

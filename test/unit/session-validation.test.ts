@@ -225,3 +225,17 @@ describe('LoadedModel.load with a bad model.json (validated on the inference thr
     }
   });
 });
+
+describe('execution provider preference (model.json executionProviders)', () => {
+  test('device "auto" follows the model preference and ends on the CPU', async () => {
+    const { openSession } = await import('../../src/model/execution-provider.js');
+    const opened = await openSession(
+      path.join('models', 'fraud-mlp', '1', 'model.onnx'),
+      'auto',
+      1,
+      ['cpu'],
+    );
+    assert.equal(opened.provider, 'cpu');
+    await opened.session.release();
+  });
+});
