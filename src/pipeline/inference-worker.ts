@@ -176,7 +176,7 @@ export class InferenceWorker {
     const deadline = Date.now() + this.config.shutdown.deadlineMs;
     if (wasRunning) {
       this.pauseEverything();
-      for (const version of this.serving.router.all()) version.batcher.cut();
+      for (const version of this.serving.router.all()) version.cut();
       while (this.totalInFlight() > 0 && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
@@ -264,7 +264,10 @@ export class InferenceWorker {
       message.key,
       `${topic}/${partition}/${message.offset}`,
     );
-    void this.prepare(lane, event, version, this.serving.router.shadow?.version);
+    const shadow = this.serving.router.shadow?.version;
+    version.reserve();
+    shadow?.reserve();
+    void this.prepare(lane, event, version, shadow);
   }
 
   /** Decode and featurize; bad input becomes a dead letter, good input joins its version's batch. */
@@ -277,8 +280,10 @@ export class InferenceWorker {
     let record: Record<string, unknown>;
     try {
       record = await this.decode(lane, event);
-      this.enqueue(version, event, record, 'primary');
+      version.add(this.pendingRow(version, event, record, 'primary'));
     } catch (error) {
+      version.release();
+      shadow?.release();
       if (error instanceof PoisonInputError) {
         event.outcome = { type: 'dead-letter', error };
         event.shadow = 'none';
@@ -294,18 +299,19 @@ export class InferenceWorker {
     }
     if (!shadow) return;
     try {
-      this.enqueue(shadow, event, record, 'shadow');
+      shadow.add(this.pendingRow(shadow, event, record, 'shadow'));
     } catch {
+      shadow.release();
       event.shadow = 'none'; // the shadow's features reject what the primary accepted
     }
   }
 
-  private enqueue(
+  private pendingRow(
     version: ServingVersion,
     event: InFlightEvent,
     record: Record<string, unknown>,
     role: PendingRow['role'],
-  ): void {
+  ): PendingRow {
     const row = version.model.featurizer.encode(record);
     const keyField = this.config.cache.keyField;
     const eventId =
@@ -313,7 +319,7 @@ export class InferenceWorker {
     const cacheKey = this.cache
       ? predictionCacheKey(this.config.cache.keyPrefix, version.identity, row, eventId)
       : undefined;
-    version.batcher.add({ event, row, role, cacheKey });
+    return { event, row, role, cacheKey };
   }
 
   /** A registry outage is retried with backoff: nothing is dead-lettered or committed past it. */

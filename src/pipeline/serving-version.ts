@@ -15,12 +15,16 @@ export interface PendingRow {
 
 /**
  * One loaded model version with its own batcher: rows featurized for a version are batched and
- * run only on that version, so a swap never mixes row layouts in one call.
+ * run only on that version, so a swap never mixes row layouts in one call. An event is reserved
+ * on a version when it is routed (in offset order), before its decode finishes; retiring waits
+ * for every reservation to be added or released, and every batch to finish.
  */
 export class ServingVersion {
-  readonly batcher: MicroBatcher<PendingRow>;
+  private readonly batcher: MicroBatcher<PendingRow>;
+  private reserved = 0;
   private running = 0;
-  private idleWaiters: (() => void)[] = [];
+  private retiring = false;
+  private settledWaiters: (() => void)[] = [];
 
   constructor(
     readonly model: LoadedModel,
@@ -30,7 +34,8 @@ export class ServingVersion {
     this.batcher = new MicroBatcher(batching, (rows) => {
       this.running++;
       void onBatch(this, rows).finally(() => {
-        if (--this.running === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+        this.running--;
+        this.wakeIfSettled();
       });
     });
   }
@@ -39,10 +44,40 @@ export class ServingVersion {
     return this.model.identity;
   }
 
-  /** Cuts what is pending, lets in-flight batches finish, then releases the sessions. */
-  async retire(): Promise<void> {
+  /** A routed event will bring a row (add) or none (release). */
+  reserve(): void {
+    this.reserved++;
+  }
+
+  add(row: PendingRow): void {
+    this.reserved--;
+    this.batcher.add(row);
+    if (this.retiring) this.batcher.cut(); // no new rows will join: do not wait for the delay
+    this.wakeIfSettled();
+  }
+
+  release(): void {
+    this.reserved--;
+    this.wakeIfSettled();
+  }
+
+  /** Cuts the batch being formed now (shutdown drains without waiting for the delay). */
+  cut(): void {
     this.batcher.cut();
-    if (this.running > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Lets reserved rows arrive and every batch finish, then releases the sessions. */
+  async retire(): Promise<void> {
+    this.retiring = true;
+    this.batcher.cut();
+    while (this.reserved > 0 || this.running > 0 || this.batcher.size > 0) {
+      await new Promise<void>((resolve) => this.settledWaiters.push(resolve));
+      this.batcher.cut();
+    }
     await this.model.close();
+  }
+
+  private wakeIfSettled(): void {
+    for (const wake of this.settledWaiters.splice(0)) wake();
   }
 }
