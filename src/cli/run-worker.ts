@@ -39,16 +39,8 @@ export async function runWorker(configPath: string | undefined): Promise<number>
     }
     await worker.start();
     logger.info({ groupId: config.kafka.groupId, pid: process.pid }, 'worker running');
-    await new Promise<void>((resolve) => {
-      const check = setInterval(() => {
-        if (worker.status === 'draining' || worker.status === 'stopped') {
-          clearInterval(check);
-          resolve();
-        }
-      }, 50);
-    });
-    await worker.stop();
-    return 0;
+    await worker.stopped;
+    return worker.failure ? 1 : 0;
   } catch (error) {
     logger.fatal({ err: errorMessage(error) }, 'worker failed');
     await worker.stop().catch(() => undefined);

@@ -46,6 +46,11 @@ export class InferenceWorker {
   private heartbeat: (() => Promise<void>) | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
+  private markStopped!: () => void;
+  /** Resolves once the worker has stopped, by a stop() call or by a fatal consumer crash. */
+  readonly stopped = new Promise<void>((resolve) => (this.markStopped = resolve));
+  /** Why the worker stopped on its own, when it did. */
+  failure: Error | undefined;
   private joinedGroup = false;
   /** Set when the drain deadline passed: retries give up so that the process can leave. */
   private abandoned = false;
@@ -142,6 +147,11 @@ export class InferenceWorker {
         { err: errorMessage(payload.error), restart: payload.restart },
         'consumer crashed',
       );
+      if (payload.restart) return; // kafkajs rejoins by itself
+      // Not restarting: stop (committing what is acknowledged) so the process exits non-zero and
+      // its supervisor restarts it, instead of idling as a member that consumes nothing.
+      this.failure = payload.error;
+      void this.stop();
     });
 
     await this.producer.connect();
@@ -209,6 +219,7 @@ export class InferenceWorker {
     }
     this.state = 'stopped';
     this.logger.info('worker stopped');
+    this.markStopped();
   }
 
   private async onFetchedBatch(payload: EachBatchPayload): Promise<void> {
