@@ -142,6 +142,9 @@ export class InferenceWorker {
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) =>
       this.onGroupJoin(payload.memberAssignment),
     );
+    // kafkajs has no onPartitionsRevoked: commit what is acknowledged as the rebalance starts,
+    // while this generation may still commit, so the next owner redelivers less.
+    this.consumer.on(this.consumer.events.REBALANCING, () => void this.committer.flush());
     this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
       this.logger.error(
         { err: errorMessage(payload.error), restart: payload.restart },
