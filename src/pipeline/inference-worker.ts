@@ -7,22 +7,21 @@ import {
 } from 'kafkajs';
 import type { Logger } from 'pino';
 import { createPredictionCache } from '../cache/create-prediction-cache.js';
-import { predictionCacheKey, type PredictionCache } from '../cache/prediction-cache.js';
-import { retryWithBackoff } from '../batch/backoff.js';
-import { createCodecs, type CodecSet } from '../codec/codec-set.js';
+import type { PredictionCache } from '../cache/prediction-cache.js';
+import { createCodecs } from '../codec/codec-set.js';
 import type { WorkerConfig } from '../config/worker-config.js';
-import { PoisonInputError, RetriableError, errorMessage } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import { createKafka } from '../kafka/kafka-client.js';
 import { OffsetCommitter } from '../kafka/offset-committer.js';
-import type { Prediction } from '../model/postprocessor.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
+import { BatchExecution } from './batch-execution.js';
+import { EventPreparation } from './event-preparation.js';
 import { FlowControl } from './flow-control.js';
 import type { InFlightEvent } from './in-flight-event.js';
 import { InferenceStage } from './inference-stage.js';
 import { ModelServing } from './model-serving.js';
 import { OutputFlusher } from './output-flusher.js';
 import { PartitionLane, laneKey } from './partition-lane.js';
-import type { PendingRow, ServingVersion } from './serving-version.js';
 
 export type WorkerState = 'created' | 'starting' | 'running' | 'draining' | 'stopped';
 
@@ -41,8 +40,9 @@ export class InferenceWorker {
   private producer!: Producer;
   private flusher!: OutputFlusher;
   private committer!: OffsetCommitter;
-  private codecs!: CodecSet;
   private cache: PredictionCache | undefined;
+  private preparation!: EventPreparation;
+  private batches!: BatchExecution;
   private heartbeat: (() => Promise<void>) | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
@@ -70,7 +70,7 @@ export class InferenceWorker {
     this.serving = new ModelServing(
       config.model,
       config.batching,
-      (version, rows) => this.runBatch(version, rows),
+      (version, rows) => this.batches.run(version, rows),
       metrics,
       logger,
     );
@@ -101,7 +101,7 @@ export class InferenceWorker {
     const { kafka: options } = this.config;
     await this.serving.start();
 
-    this.codecs = await createCodecs(this.config);
+    const codecs = await createCodecs(this.config);
     this.cache = createPredictionCache(this.config.cache, this.metrics, this.logger);
 
     const kafka = createKafka(options, this.logger);
@@ -126,10 +126,33 @@ export class InferenceWorker {
         deadLetter: options.deadLetterTopic,
         shadow: this.config.model.shadow?.topic,
       },
-      this.codecs.encoder,
+      codecs.encoder,
       this.backoff,
       () => !this.abandoned,
       (lane, events) => this.onAcknowledged(lane, events),
+      this.metrics,
+      this.logger,
+    );
+    this.preparation = new EventPreparation({
+      codecs,
+      cache: this.cache ? this.config.cache : undefined,
+      decodeBackoff: {
+        initialMs: this.config.schemaRegistry?.retryBackoffMs ?? this.backoff.initialMs,
+        maxMs: this.backoff.maxMs,
+      },
+      keepRetrying: () => !this.abandoned,
+      onDeadLetter: (lane) => this.flusher.schedule(lane),
+      metrics: this.metrics,
+      logger: this.logger,
+    });
+    this.batches = new BatchExecution(
+      this.inference,
+      this.cache,
+      (event) => {
+        const lane = this.lanes.get(laneKey(event.topic, event.partition));
+        return lane && !lane.revoked ? lane : undefined;
+      },
+      (lane) => this.flusher.schedule(lane),
       this.metrics,
       this.logger,
     );
@@ -281,130 +304,7 @@ export class InferenceWorker {
     const shadow = this.serving.router.shadow?.version;
     version.reserve();
     shadow?.reserve();
-    void this.prepare(lane, event, version, shadow);
-  }
-
-  /** Decode and featurize; bad input becomes a dead letter, good input joins its version's batch. */
-  private async prepare(
-    lane: PartitionLane,
-    event: InFlightEvent,
-    version: ServingVersion,
-    shadow: ServingVersion | undefined,
-  ): Promise<void> {
-    let record: Record<string, unknown>;
-    try {
-      record = await this.decode(lane, event);
-      version.add(this.pendingRow(version, event, record, 'primary'));
-    } catch (error) {
-      version.release();
-      shadow?.release();
-      if (error instanceof PoisonInputError) {
-        event.outcome = { type: 'dead-letter', error };
-        event.shadow = 'none';
-        this.flusher.schedule(lane);
-      } else {
-        // Only when retrying stopped (shutdown or revocation): the event stays uncommitted.
-        this.logger.warn(
-          { err: errorMessage(error), lane: lane.key, offset: event.offset },
-          'event abandoned',
-        );
-      }
-      return;
-    }
-    if (!shadow) return;
-    try {
-      shadow.add(this.pendingRow(shadow, event, record, 'shadow'));
-    } catch {
-      shadow.release();
-      event.shadow = 'none'; // the shadow's features reject what the primary accepted
-    }
-  }
-
-  private pendingRow(
-    version: ServingVersion,
-    event: InFlightEvent,
-    record: Record<string, unknown>,
-    role: PendingRow['role'],
-  ): PendingRow {
-    const row = version.model.featurizer.encode(record);
-    const keyField = this.config.cache.keyField;
-    const eventId =
-      keyField !== undefined && record[keyField] != null ? String(record[keyField]) : undefined;
-    const cacheKey = this.cache
-      ? predictionCacheKey(this.config.cache.keyPrefix, version.identity, row, eventId)
-      : undefined;
-    return { event, row, role, cacheKey };
-  }
-
-  /** A registry outage is retried with backoff: nothing is dead-lettered or committed past it. */
-  private decode(lane: PartitionLane, event: InFlightEvent): Promise<Record<string, unknown>> {
-    const decoder = this.codecs.decoderFor(event.topic);
-    return retryWithBackoff(async () => decoder.decode(event.value), {
-      initialMs: this.config.schemaRegistry?.retryBackoffMs ?? this.backoff.initialMs,
-      maxMs: this.backoff.maxMs,
-      isRetriable: (error) => error instanceof RetriableError,
-      shouldContinue: () => !this.abandoned && !lane.revoked,
-      onRetry: (error, attempt, delayMs) => {
-        this.metrics.decodeRetries.inc();
-        if (attempt % 10 === 0)
-          this.logger.warn(
-            { err: errorMessage(error), lane: lane.key, delayMs },
-            'decode retrying',
-          );
-      },
-    });
-  }
-
-  private async runBatch(version: ServingVersion, rows: PendingRow[]): Promise<void> {
-    const identity = version.identity;
-    const cached = await this.lookUpCache(rows);
-    const misses = rows.filter((_, index) => !cached[index]);
-    let computed: (Prediction | PoisonInputError)[];
-    try {
-      computed =
-        misses.length > 0
-          ? await this.inference.run(
-              version.model,
-              misses.map((row) => row.row),
-            )
-          : [];
-    } catch (error) {
-      // Only reachable when shutdown abandoned retries; those events stay uncommitted.
-      this.logger.warn({ err: errorMessage(error), rows: misses.length }, 'batch abandoned');
-      return;
-    }
-    const results = new Map(misses.map((row, index) => [row, computed[index]!]));
-    const toCache: [string, Prediction][] = [];
-    const touched = new Set<PartitionLane>();
-    rows.forEach((row, index) => {
-      const result = cached[index] ?? results.get(row)!;
-      if (!(result instanceof PoisonInputError) && !cached[index] && row.cacheKey)
-        toCache.push([row.cacheKey, result]);
-      const { event } = row;
-      if (row.role === 'shadow') {
-        event.shadow =
-          result instanceof PoisonInputError ? 'none' : { prediction: result, model: identity };
-      } else {
-        event.outcome =
-          result instanceof PoisonInputError
-            ? { type: 'dead-letter', error: result }
-            : { type: 'prediction', prediction: result, model: identity };
-      }
-      const lane = this.lanes.get(laneKey(event.topic, event.partition));
-      if (lane && !lane.revoked) touched.add(lane);
-    });
-    this.cache?.setMany(toCache);
-    for (const lane of touched) this.flusher.schedule(lane);
-  }
-
-  /** One lookup per batch; entries are predictions for cached rows, undefined for misses. */
-  private async lookUpCache(rows: PendingRow[]): Promise<(Prediction | undefined)[]> {
-    if (!this.cache) return rows.map(() => undefined);
-    const cached = await this.cache.getMany(rows.map((row) => row.cacheKey!));
-    const hits = cached.filter(Boolean).length;
-    this.metrics.cacheLookups.inc({ result: 'hit' }, hits);
-    this.metrics.cacheLookups.inc({ result: 'miss' }, rows.length - hits);
-    return cached;
+    void this.preparation.prepare(lane, event, version, shadow);
   }
 
   private onAcknowledged(lane: PartitionLane, events: InFlightEvent[]): void {
