@@ -45,6 +45,7 @@ export class InferenceWorker {
   private batches!: BatchExecution;
   private heartbeat: (() => Promise<void>) | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private markStopped!: () => void;
   /** Resolves once the worker has stopped, by a stop() call or by a fatal consumer crash. */
@@ -95,9 +96,14 @@ export class InferenceWorker {
     return this.serving.reload();
   }
 
-  async start(): Promise<void> {
+  start(): Promise<void> {
     if (this.state !== 'created') throw new Error(`cannot start a worker that is ${this.state}`);
     this.state = 'starting';
+    this.starting = this.connectAndRun();
+    return this.starting;
+  }
+
+  private async connectAndRun(): Promise<void> {
     const { kafka: options } = this.config;
     await this.serving.start();
 
@@ -207,6 +213,9 @@ export class InferenceWorker {
   }
 
   private async drainAndClose(): Promise<void> {
+    // A stop during start-up (SIGTERM while the model warms up) lets start-up finish first, so
+    // that nothing it creates outlives the stop.
+    await this.starting?.catch(() => undefined);
     const wasRunning = this.state === 'running';
     this.state = 'draining';
     const deadline = Date.now() + this.config.shutdown.deadlineMs;

@@ -6,6 +6,7 @@ import { produceInBackground } from '../helpers/background-producer.js';
 import {
   committedOffsets,
   readAllMessages,
+  waitFor,
   type ReadRecord,
 } from '../helpers/kafka-test-helpers.js';
 import {
@@ -82,5 +83,21 @@ describe('worker: SIGTERM drains, commits, leaves and exits 0', () => {
     const all = sources(predictions);
     assert.equal(new Set(all).size, EVENTS, 'no gap: every input has a prediction');
     assert.equal(all.length, EVENTS, 'no duplicate after a graceful stop');
+  });
+
+  it('a SIGTERM during start-up (joining the group) still ends in a clean exit 0', async () => {
+    const early = await WorkerProcess.start(workerConfigFor(topics, 'models/fraud-mlp/1'));
+    // The model is warm; the Kafka clients are connecting and joining.
+    await waitFor(() => /model version loaded/.test(early.output), {
+      timeoutMs: 30_000,
+      intervalMs: 5,
+    });
+    const status = await early.kill('SIGTERM');
+    assert.deepEqual(
+      status,
+      { code: 0, signal: null },
+      `exit status; output:\n${early.output.slice(-2000)}`,
+    );
+    assert.match(early.output, /worker stopped/);
   });
 });
