@@ -37,6 +37,8 @@ export class InProcessLruCache implements PredictionCache {
     }
   }
 
+  async ready(): Promise<void> {}
+
   async close(): Promise<void> {
     this.entries.clear();
   }

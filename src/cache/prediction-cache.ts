@@ -10,6 +10,8 @@ export interface PredictionCache {
   getMany(keys: string[]): Promise<(Prediction | undefined)[]>;
   /** Stores entries in the background; failures are counted and logged, never thrown. */
   setMany(entries: [string, Prediction][]): void;
+  /** Resolves once the cache can answer, or after `timeoutMs` (then it fails open). */
+  ready(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
 

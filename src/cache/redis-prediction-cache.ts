@@ -63,6 +63,24 @@ export class RedisPredictionCache implements PredictionCache {
     );
   }
 
+  /**
+   * With no offline queue, a command sent before the connection is up fails at once: wait for it
+   * (bounded) so that the first batches after start-up are not all misses.
+   */
+  async ready(timeoutMs: number): Promise<void> {
+    if (this.redis.status === 'ready') return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      this.redis.once('ready', done);
+      const redis = this.redis;
+      function done(): void {
+        clearTimeout(timer);
+        redis.off('ready', done);
+        resolve();
+      }
+    });
+  }
+
   async close(): Promise<void> {
     this.redis.disconnect();
   }

@@ -23,6 +23,9 @@ import { ModelServing } from './model-serving.js';
 import { OutputFlusher } from './output-flusher.js';
 import { PartitionLane, laneKey } from './partition-lane.js';
 
+/** How long start-up waits for the cache to connect before going on without it (fail open). */
+const CACHE_READY_TIMEOUT_MS = 5_000;
+
 export type WorkerState = 'created' | 'starting' | 'running' | 'draining' | 'stopped';
 
 /**
@@ -109,6 +112,7 @@ export class InferenceWorker {
 
     const codecs = await createCodecs(this.config);
     this.cache = createPredictionCache(this.config.cache, this.metrics, this.logger);
+    await this.cache?.ready(CACHE_READY_TIMEOUT_MS);
 
     const kafka = createKafka(options, this.logger);
     // Keyed outputs land by the Java client's murmur2 partitioning, like any other producer's.
