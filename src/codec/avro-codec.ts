@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import type { RawAvroSchema } from '@kafkajs/confluent-schema-registry/dist/@types.js';
-import { PoisonInputError, RetriableError, errorMessage } from '../errors.js';
+import { retryWithBackoff, type BackoffOptions } from '../batch/backoff.js';
+import { ModelLoadError, PoisonInputError, RetriableError, errorMessage } from '../errors.js';
 import type { EventDecoder, PredictionEncoder } from './event-decoder.js';
 
 /** Confluent wire format: magic byte 0, then a 4-byte big-endian schema id, then the Avro body. */
@@ -76,21 +77,51 @@ export class AvroPredictionEncoder implements PredictionEncoder<unknown> {
     readonly schemaId: number,
   ) {}
 
+  /**
+   * Registers the schema, waiting out an unavailable registry with backoff (a worker that starts
+   * before its registry should wait, not crash-loop). A refusal (incompatible or invalid schema,
+   * no permission) is final and stops start-up.
+   */
   static async register(
     registry: SchemaRegistry,
     topic: string,
     schema: string,
+    retry: BackoffOptions & {
+      shouldContinue: () => boolean;
+      onRetry: (error: unknown, attempt: number, delayMs: number) => void;
+    },
   ): Promise<AvroPredictionEncoder> {
-    const { id } = await registry.register(
-      { type: SchemaType.AVRO, schema },
-      { subject: `${topic}-value` },
-    );
-    return new AvroPredictionEncoder(registry, id);
+    const subject = `${topic}-value`;
+    try {
+      const { id } = await retryWithBackoff(
+        () => registry.register({ type: SchemaType.AVRO, schema }, { subject }),
+        { ...retry, isRetriable: registryUnavailable },
+      );
+      return new AvroPredictionEncoder(registry, id);
+    } catch (error) {
+      throw new ModelLoadError(
+        `cannot register the output schema under "${subject}": ${errorMessage(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
   }
 
   encode(prediction: unknown): Promise<Buffer> {
     return this.registry.encode(this.schemaId, prediction);
   }
+}
+
+/**
+ * The registry could not be reached or failed (retry), as opposed to refusing the request.
+ * The client reports a connection failure as status 400 ("connect ECONNREFUSED ...").
+ */
+export function registryUnavailable(error: unknown): boolean {
+  const status = statusOf(error);
+  return (
+    status === undefined || status === 400 || status === 408 || status === 429 || status >= 500
+  );
 }
 
 function statusOf(error: unknown): number | undefined {

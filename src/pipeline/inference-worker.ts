@@ -110,7 +110,10 @@ export class InferenceWorker {
     const { kafka: options } = this.config;
     await this.serving.start();
 
-    const codecs = await createCodecs(this.config);
+    const codecs = await createCodecs(this.config, {
+      shouldContinue: () => !this.stopping,
+      logger: this.logger,
+    });
     this.cache = createPredictionCache(this.config.cache, this.metrics, this.logger);
     await this.cache?.ready(CACHE_READY_TIMEOUT_MS);
 

@@ -200,4 +200,32 @@ describe('Avro with the schema registry: in, out, evolution, bad bytes, registry
       messages.length,
     );
   });
+
+  it('a worker started while the registry is down waits for it instead of exiting', async () => {
+    const late = await createPipelineTopics('avro-late', 1);
+    await schemaRegistry.stop();
+    let waiting: WorkerProcess | undefined;
+    try {
+      waiting = await WorkerProcess.start(avroWorkerConfig(late));
+      await sleep(4_000);
+      assert.equal(waiting.child.exitCode, null, 'still running while the registry is down');
+      assert.match(waiting.output, /waiting to register the output schema/);
+      await schemaRegistry.start();
+      await waiting.waitReady();
+      const id = await registerSchema(registry, `${late.input}-value`, transactionSchemaV1());
+      const events = Array.from({ length: 20 }, (_, i) => fraudEvent(2_000 + i));
+      await produceMessages(
+        late.input,
+        await Promise.all(
+          events.map(async (event) => ({ key: event.id, value: await registry.encode(id, event) })),
+        ),
+      );
+      const { predictions } = await readOutputs(late, events.length);
+      assert.equal(predictions.length, events.length);
+    } finally {
+      await schemaRegistry.start();
+      waiting?.child.kill('SIGKILL');
+      await deletePipelineTopics(late);
+    }
+  });
 });
