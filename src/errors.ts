@@ -8,12 +8,6 @@
 /** The pipeline stage where an event failed; travels as a dead-letter header. */
 export type FailureStage = 'decode' | 'featurize' | 'cache' | 'infer' | 'postprocess' | 'encode';
 
-export interface EventLocation {
-  topic: string;
-  partition: number;
-  offset: string;
-}
-
 export abstract class WorkerError extends Error {
   abstract readonly retriable: boolean;
   constructor(message: string, options?: { cause?: unknown }) {

@@ -68,10 +68,6 @@ export class InferencePool {
     return pool;
   }
 
-  get pending(): number {
-    return this.queue.length + this.slots.filter((slot) => slot.job).length;
-  }
-
   /**
    * Runs `batchSize` rows (row-major in `rows`) and returns the output tensor's data. When `rows`
    * spans its whole buffer, that buffer is transferred to the thread: the caller must not reuse it.
