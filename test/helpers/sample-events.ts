@@ -9,17 +9,10 @@
  * `models/<name>/example-event.json` files.
  */
 
-/** mulberry32: tiny, fast, fixed-seed 32-bit PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../src/cli/sample-events.js';
+
+/** mulberry32, the worker's own seeded PRNG (src/cli/sample-events.ts): floats in [0, 1). */
+export const mulberry32 = seededRandom;
 
 /** Mixes a stream seed and an event index into one well-spread 32-bit seed. */
 function eventSeed(streamSeed: number, index: number): number {
