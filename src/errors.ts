@@ -54,6 +54,36 @@ export class InferenceError extends WorkerError {
   readonly retriable = false;
 }
 
+/** Why a produce failed, as far as the client says; decides whether resending can help. */
+export type ProduceFailureReason =
+  'transient' | 'too-large' | 'authorization' | 'unknown-topic' | 'invalid-record' | 'other';
+
+/** The broker did not acknowledge a produce. */
+export class ProduceFailedError extends WorkerError {
+  readonly retriable: boolean;
+  constructor(
+    readonly reason: ProduceFailureReason,
+    message: string,
+    options?: { cause?: unknown; retriable?: boolean },
+  ) {
+    super(message, options);
+    this.retriable = options?.retriable ?? reason === 'transient';
+  }
+}
+
+/** The client did not perform a commit (not a member now, or the request failed): retry later. */
+export class CommitFailedError extends WorkerError {
+  readonly retriable = true;
+}
+
+/**
+ * Kafka refuses this worker in a way no retry will fix (authentication, authorization, a codec the
+ * client cannot read). The worker stops with a message naming the cause and the fix.
+ */
+export class KafkaFatalError extends WorkerError {
+  readonly retriable = false;
+}
+
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { Consumer } from 'kafkajs';
 import { validateConfig } from '../config/load-config.js';
-import { createKafka } from '../kafka/kafka-client.js';
+import { toolConnection } from '../kafka/create-transport.js';
+import { withTopicAdmin } from '../kafka/topic-admin.js';
+import { followTopics } from '../kafka/topic-follower.js';
+import type { Logger } from '../observability/logger.js';
 import { readModelManifest } from '../model/model-manifest.js';
 import { createLogger } from '../observability/logger.js';
 import { WorkerMetrics } from '../observability/metrics.js';
@@ -30,17 +32,14 @@ export async function demoCommand(options: {
   const run = `demo-${randomBytes(3).toString('hex')}`;
   const topics = { input: `${run}-transactions`, output: `${run}-predictions`, dlq: `${run}-dlq` };
   const logger = createLogger('warn');
-  const kafka = createKafka({ clientId: 'kafka-infer-demo', brokers }, logger);
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: [
-      { topic: topics.input, numPartitions: PARTITIONS },
-      { topic: topics.output, numPartitions: PARTITIONS },
-      { topic: topics.dlq, numPartitions: 1 },
-    ],
-  });
+  const connection = toolConnection({ clientId: 'kafka-infer-demo', brokers });
+  await withTopicAdmin(connection, logger, (admin) =>
+    admin.create([
+      { topic: topics.input, partitions: PARTITIONS },
+      { topic: topics.output, partitions: PARTITIONS },
+      { topic: topics.dlq, partitions: 1 },
+    ]),
+  );
   say(
     `topics: ${topics.input} (${PARTITIONS} partitions) -> ${topics.output}, dead letters -> ${topics.dlq}`,
   );
@@ -63,10 +62,11 @@ export async function demoCommand(options: {
   const identity = worker.modelIdentity!;
   say(`worker: model ${identity.name} v${identity.version} on ${identity.provider}`);
 
-  const outputs = await collectOutputs(kafka.consumer({ groupId: `${run}-reader` }), [
-    topics.output,
-    topics.dlq,
-  ]);
+  const outputs = await collectOutputs(
+    toolConnection({ clientId: 'kafka-infer-demo', brokers, groupId: `${run}-reader` }),
+    [topics.output, topics.dlq],
+    logger,
+  );
   const manifest = readModelManifest(MODEL_DIR);
   const firstRequired = manifest.features.find((feature) => feature.required)?.name ?? 'amount';
   const events = function* () {
@@ -89,9 +89,10 @@ export async function demoCommand(options: {
     await new Promise((r) => setTimeout(r, 100));
   const elapsedMs = outputs.lastAt - produceStart;
   await worker.stop();
-  await outputs.consumer.disconnect();
-  await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
-  await admin.disconnect();
+  await outputs.stop();
+  await withTopicAdmin(connection, logger, (admin) => admin.delete(Object.values(topics))).catch(
+    () => undefined,
+  );
 
   say('\nsome predictions:');
   for (const record of outputs.samples) {
@@ -117,31 +118,37 @@ export async function demoCommand(options: {
   return outputs.received() === count ? 0 : 1;
 }
 
-async function collectOutputs(consumer: Consumer, topics: string[]) {
+async function collectOutputs(
+  connection: ReturnType<typeof toolConnection>,
+  topics: string[],
+  logger: Logger,
+) {
   const state = {
-    consumer,
     predictions: 0,
     deadLetters: 0,
     lastAt: Date.now(),
     latenciesMs: [] as number[],
     samples: [] as PredictionRecord[],
     received: () => state.predictions + state.deadLetters,
+    stop: () => Promise.resolve(),
   };
-  await consumer.connect();
-  await consumer.subscribe({ topics, fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ topic, message }) => {
+  const follower = await followTopics(
+    connection,
+    { topics, fromBeginning: true },
+    (topic, _partition, record) => {
       state.lastAt = Date.now();
       if (topic === topics[1]) {
         state.deadLetters++;
         return;
       }
       state.predictions++;
-      const record = JSON.parse(message.value!.toString()) as PredictionRecord;
-      state.latenciesMs.push(Number(message.timestamp) - record.eventTimestamp);
-      if (state.samples.length < 5) state.samples.push(record);
+      const prediction = JSON.parse(record.value!.toString()) as PredictionRecord;
+      state.latenciesMs.push(record.timestamp - prediction.eventTimestamp);
+      if (state.samples.length < 5) state.samples.push(prediction);
     },
-  });
+    logger,
+  );
+  state.stop = follower.stop;
   return state;
 }
 

@@ -2,10 +2,10 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SingleBar, Presets } from 'cli-progress';
-import { Partitioners, type Message } from 'kafkajs';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { readAvroSchema } from '../codec/avro-codec.js';
-import { createKafka } from '../kafka/kafka-client.js';
+import { createTransport, toolConnection } from '../kafka/create-transport.js';
+import type { OutgoingRecord } from '../kafka/transport.js';
 import { readModelManifest } from '../model/model-manifest.js';
 import { createLogger } from '../observability/logger.js';
 import { sampleEvent } from './sample-events.js';
@@ -58,14 +58,11 @@ export async function produceEvents(
     encode?: (event: Record<string, unknown>) => Promise<Buffer>;
   },
 ): Promise<number> {
-  const kafka = createKafka(
-    { clientId: 'kafka-infer-produce', brokers: (options.brokers ?? '127.0.0.1:9092').split(',') },
-    createLogger('warn'),
-  );
-  const producer = kafka.producer({
-    allowAutoTopicCreation: false,
-    createPartitioner: Partitioners.DefaultPartitioner,
+  const connection = toolConnection({
+    clientId: 'kafka-infer-produce',
+    brokers: (options.brokers ?? '127.0.0.1:9092').split(','),
   });
+  const producer = createTransport(connection, createLogger('warn')).producer();
   await producer.connect();
   const bar = options.quiet
     ? undefined
@@ -73,10 +70,10 @@ export async function produceEvents(
   bar?.start(options.total ?? 0, 0);
   const started = performance.now();
   let sent = 0;
-  let chunk: Message[] = [];
+  let chunk: OutgoingRecord[] = [];
   const flush = async (): Promise<void> => {
     if (chunk.length === 0) return;
-    await producer.send({ topic, acks: -1, messages: chunk });
+    await producer.send(chunk);
     sent += chunk.length;
     chunk = [];
     bar?.update(sent);
@@ -86,7 +83,7 @@ export async function produceEvents(
   try {
     for await (const event of events) {
       const value = options.encode ? await options.encode(event) : JSON.stringify(event);
-      chunk.push({ key: String(event.id ?? sent + chunk.length), value });
+      chunk.push({ topic, key: String(event.id ?? sent + chunk.length), value, headers: {} });
       if (chunk.length >= Math.min(CHUNK, Math.max(1, Math.floor(options.rate / 20))))
         await flush();
     }

@@ -1,5 +1,6 @@
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import { createKafka } from '../kafka/kafka-client.js';
+import { toolConnection } from '../kafka/create-transport.js';
+import { followTopics } from '../kafka/topic-follower.js';
 import { createLogger } from '../observability/logger.js';
 
 export interface TailOptions {
@@ -15,34 +16,36 @@ export interface TailOptions {
 export async function tailCommand(options: TailOptions): Promise<number> {
   if (!options.topic) throw new Error('tail needs --topic');
   const limit = options.count ? Number(options.count) : Infinity;
-  const kafka = createKafka(
-    { clientId: 'kafka-infer-tail', brokers: (options.brokers ?? '127.0.0.1:9092').split(',') },
-    createLogger('warn'),
-  );
-  const consumer = kafka.consumer({ groupId: `kafka-infer-tail-${process.pid}-${Date.now()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [options.topic], fromBeginning: options.from !== 'latest' });
+  const connection = toolConnection({
+    clientId: 'kafka-infer-tail',
+    brokers: (options.brokers ?? '127.0.0.1:9092').split(','),
+    groupId: `kafka-infer-tail-${process.pid}-${Date.now()}`,
+  });
   const registry = options.registry ? new SchemaRegistry({ host: options.registry }) : undefined;
   let printed = 0;
-  await new Promise<void>((resolve) => {
-    const stop = (): void => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    void consumer.run({
-      eachMessage: async ({ partition, message }) => {
-        if (printed >= limit) return;
-        const headers = Object.fromEntries(
-          Object.entries(message.headers ?? {}).map(([name, value]) => [name, value?.toString()]),
-        );
-        const value = await decodeValue(message.value, registry);
-        process.stdout.write(
-          `${JSON.stringify({ partition, offset: message.offset, key: message.key?.toString(), headers, value })}\n`,
-        );
-        if (++printed >= limit) resolve();
-      },
-    });
-  });
-  await consumer.disconnect();
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  process.once('SIGINT', done);
+  process.once('SIGTERM', done);
+  const follower = await followTopics(
+    connection,
+    { topics: [options.topic], fromBeginning: options.from !== 'latest' },
+    async (_topic, partition, record) => {
+      if (printed >= limit) return;
+      const headers = Object.fromEntries(
+        Object.entries(record.headers).map(([name, value]) => [name, value.toString()]),
+      );
+      const value = await decodeValue(record.value, registry);
+      process.stdout.write(
+        `${JSON.stringify({ partition, offset: record.offset, key: record.key?.toString(), headers, value })}\n`,
+      );
+      if (++printed >= limit) done();
+    },
+    createLogger('warn'),
+  );
+  const failure = await Promise.race([finished.then(() => undefined), follower.failed]);
+  await follower.stop();
+  if (failure) throw failure;
   return 0;
 }
 

@@ -14,14 +14,116 @@ const stringList = z.preprocess(
 
 const positiveInt = z.number().int().min(1);
 
-export const kafkaSchema = z
-  .object({
-    /** Bootstrap brokers. Default: ["127.0.0.1:9092"]. */
-    brokers: stringList.default(['127.0.0.1:9092']),
-    /** Client id sent to the broker. Default: "kafka-inference-worker". */
-    clientId: z.string().min(1).default('kafka-inference-worker'),
-    /** Consumer group; every worker of one deployment shares it. Required. */
-    groupId: z.string().min(1),
+/** TLS to a server (broker, registry, Redis). Files are PEM. */
+export const tlsSchema = z.strictObject({
+  /** CA certificate(s) that sign the server's certificate. Default: the system's trust store. */
+  caFile: z.string().min(1).optional(),
+  /** Client certificate, for mutual TLS. Default: none. */
+  certFile: z.string().min(1).optional(),
+  /** Client private key, for mutual TLS. Default: none. */
+  keyFile: z.string().min(1).optional(),
+  /** Passphrase of keyFile, if it is encrypted (or keyPasswordFile). Default: none. */
+  keyPassword: z.string().min(1).optional(),
+  /** A file holding the passphrase of keyFile, e.g. a mounted secret. Default: none. */
+  keyPasswordFile: z.string().min(1).optional(),
+  /**
+   * Check that the server's certificate names the host connected to. Turn off only for a test
+   * cluster whose certificates name no host. Default: true.
+   */
+  verifyHostname: z.boolean().default(true),
+});
+
+/** SASL authentication to the brokers. Secrets come from the environment or files, never only YAML. */
+export const saslSchema = z
+  .strictObject({
+    /** "plain", "scram-sha-256", "scram-sha-512" or "oauthbearer" (OIDC, librdkafka only). */
+    mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer']),
+    /** User name (plain, scram). */
+    username: z.string().min(1).optional(),
+    /** Password (plain, scram); better set by INFER_KAFKA__SASL__PASSWORD or passwordFile. */
+    password: z.string().min(1).optional(),
+    /** A file holding the password, e.g. a mounted Kubernetes secret. */
+    passwordFile: z.string().min(1).optional(),
+    /** OAUTHBEARER: the OIDC token endpoint (client-credentials grant). */
+    oauthTokenEndpointUrl: z.url().optional(),
+    /** OAUTHBEARER: client id. */
+    oauthClientId: z.string().min(1).optional(),
+    /** OAUTHBEARER: client secret; better set by environment or oauthClientSecretFile. */
+    oauthClientSecret: z.string().min(1).optional(),
+    /** OAUTHBEARER: a file holding the client secret. */
+    oauthClientSecretFile: z.string().min(1).optional(),
+    /** OAUTHBEARER: requested scope. Default: none. */
+    oauthScope: z.string().min(1).optional(),
+  })
+  .refine((sasl) => sasl.mechanism === 'oauthbearer' || sasl.username !== undefined, {
+    message: 'expected a username for this SASL mechanism',
+    path: ['username'],
+  })
+  .refine(
+    (sasl) =>
+      sasl.mechanism === 'oauthbearer' ||
+      sasl.password !== undefined ||
+      sasl.passwordFile !== undefined,
+    { message: 'expected password or passwordFile for this SASL mechanism', path: ['password'] },
+  )
+  .refine(
+    (sasl) =>
+      sasl.mechanism !== 'oauthbearer' ||
+      (sasl.oauthTokenEndpointUrl !== undefined &&
+        sasl.oauthClientId !== undefined &&
+        (sasl.oauthClientSecret !== undefined || sasl.oauthClientSecretFile !== undefined)),
+    {
+      message:
+        'expected oauthTokenEndpointUrl, oauthClientId and oauthClientSecret (or oauthClientSecretFile)',
+      path: ['oauthTokenEndpointUrl'],
+    },
+  );
+
+/** How to reach the cluster and behave as a group member; shared by the worker and the CLI tools. */
+export const kafkaConnectionSchema = z.object({
+  /**
+   * Kafka client library: "librdkafka" (@confluentinc/kafka-javascript: every compression codec,
+   * static membership, cooperative rebalancing, heartbeats off the JS thread), "kafkajs" (pure
+   * JavaScript, gzip and snappy only), or "auto": librdkafka when its native module loads, else
+   * kafkajs with a warning. Default: "auto".
+   */
+  client: z.enum(['auto', 'librdkafka', 'kafkajs']).default('auto'),
+  /** Bootstrap brokers. Default: ["127.0.0.1:9092"]. */
+  brokers: stringList.default(['127.0.0.1:9092']),
+  /** Client id sent to the broker. Default: "kafka-inference-worker". */
+  clientId: z.string().min(1).default('kafka-inference-worker'),
+  /** Consumer group; every worker of one deployment shares it. Required. */
+  groupId: z.string().min(1),
+  /**
+   * Static membership (librdkafka): a stable id per replica, e.g. the pod name. A restarted
+   * member with the same id gets its partitions back without a rebalance. Default: none.
+   */
+  groupInstanceId: z.string().min(1).optional(),
+  /** TLS to the brokers (SSL, or SASL_SSL with sasl). Default: plaintext. */
+  ssl: tlsSchema.optional(),
+  /** SASL authentication (SASL_PLAINTEXT, or SASL_SSL with ssl). Default: none. */
+  sasl: saslSchema.optional(),
+  /** Compression of produced records: none, gzip, snappy, lz4, zstd. Default: "none". */
+  compression: z.enum(['none', 'gzip', 'snappy', 'lz4', 'zstd']).default('none'),
+  /**
+   * Extra librdkafka properties for consumer and producer alike, e.g. { "socket.keepalive.enable":
+   * true }; they override the worker's own. Ignored by kafkajs. Default: {}.
+   */
+  librdkafka: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  /** Start from the earliest offset when the group has no committed offset. Default: true. */
+  fromBeginning: z.boolean().default(true),
+  /** Broker-side session timeout. Default: 30000. */
+  sessionTimeoutMs: positiveInt.default(30_000),
+  /** How often the member heartbeats while work is in flight. Default: 3000. */
+  heartbeatIntervalMs: positiveInt.default(3_000),
+  /** Longest the broker holds a fetch open when there is no data. Default: 500. */
+  fetchMaxWaitMs: positiveInt.max(30_000).default(500),
+  /** Upper bound on one fetch per partition, in bytes. Default: 1048576. */
+  maxBytesPerPartition: positiveInt.default(1_048_576),
+});
+
+export const kafkaSchema = kafkaConnectionSchema
+  .extend({
     /** Input topics by name. One of inputTopics / inputTopicPattern is required. */
     inputTopics: stringList.optional(),
     /** Input topics by regular expression, e.g. "^transactions\\..*$". */
@@ -34,16 +136,6 @@ export const kafkaSchema = z
     outputTopic: z.string().min(1),
     /** Where bad input goes, with the reason in headers. Required. */
     deadLetterTopic: z.string().min(1),
-    /** Start from the earliest offset when the group has no committed offset. Default: true. */
-    fromBeginning: z.boolean().default(true),
-    /** Broker-side session timeout. Default: 30000. */
-    sessionTimeoutMs: positiveInt.default(30_000),
-    /** How often the member heartbeats while work is in flight. Default: 3000. */
-    heartbeatIntervalMs: positiveInt.default(3_000),
-    /** Longest the broker holds a fetch open when there is no data. Default: 500. */
-    fetchMaxWaitMs: positiveInt.max(30_000).default(500),
-    /** Upper bound on one fetch per partition, in bytes. Default: 1048576. */
-    maxBytesPerPartition: positiveInt.default(1_048_576),
   })
   .refine((kafka) => Boolean(kafka.inputTopics) !== Boolean(kafka.inputTopicPattern), {
     message: 'expected exactly one of inputTopics or inputTopicPattern',
@@ -165,6 +257,14 @@ export const codecSchema = z.object({
 export const schemaRegistrySchema = z.object({
   /** Base URL of a Confluent-compatible registry, e.g. "http://127.0.0.1:8081". Required for avro. */
   url: z.url(),
+  /** Basic-auth user (Confluent Cloud: the API key). Default: none. */
+  username: z.string().min(1).optional(),
+  /** Basic-auth password; better set by environment or passwordFile. Default: none. */
+  password: z.string().min(1).optional(),
+  /** A file holding the basic-auth password. Default: none. */
+  passwordFile: z.string().min(1).optional(),
+  /** CA certificate(s) for an https registry with a private CA. Default: the system's. */
+  caFile: z.string().min(1).optional(),
   /** First backoff when the registry is unreachable; doubles up to delivery.maxRetryBackoffMs. Default: 500. */
   retryBackoffMs: positiveInt.default(500),
 });
@@ -172,8 +272,19 @@ export const schemaRegistrySchema = z.object({
 export const cacheSchema = z.object({
   /** Serve repeated inputs (redeliveries) from the cache. Default: true. */
   enabled: z.boolean().default(true),
-  /** Redis URL, e.g. "redis://127.0.0.1:6379". Default: none, an in-process LRU is used. */
+  /**
+   * Redis URL, e.g. "redis://127.0.0.1:6379" or "rediss://host:6380" (TLS). Default: none, an
+   * in-process LRU is used.
+   */
   redisUrl: z.string().min(1).optional(),
+  /** Redis ACL user name. Default: from the URL, or none. */
+  redisUsername: z.string().min(1).optional(),
+  /** Redis password; better set by environment or redisPasswordFile. Default: from the URL. */
+  redisPassword: z.string().min(1).optional(),
+  /** A file holding the Redis password. Default: none. */
+  redisPasswordFile: z.string().min(1).optional(),
+  /** TLS to Redis (also implied by a rediss:// URL). Default: none. */
+  redisTls: tlsSchema.optional(),
   /** Time to live of a cached prediction. Default: 86400 (one day). */
   ttlSeconds: positiveInt.default(86_400),
   /** Key by this event field (an event id) instead of a hash of the feature row. Default: none. */
@@ -216,12 +327,16 @@ export const workerConfigSchema = z
 
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;
 export type KafkaOptions = WorkerConfig['kafka'];
+export type KafkaConnectionOptions = z.infer<typeof kafkaConnectionSchema>;
 export type ModelOptions = WorkerConfig['model'];
 export type BatchingOptions = WorkerConfig['batching'];
 export type FlowControlOptions = WorkerConfig['flowControl'];
 export type DeliveryOptions = WorkerConfig['delivery'];
 export type CodecOptions = WorkerConfig['codec'];
 export type CacheOptions = WorkerConfig['cache'];
+export type TlsOptions = z.infer<typeof tlsSchema>;
+export type SaslOptions = z.infer<typeof saslSchema>;
+export type SchemaRegistryOptions = NonNullable<WorkerConfig['schemaRegistry']>;
 
 function isValidRegExp(source: string): boolean {
   try {

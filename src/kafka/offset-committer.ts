@@ -2,12 +2,9 @@ import type { Logger } from 'pino';
 import { errorMessage } from '../errors.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { PartitionLane } from '../pipeline/partition-lane.js';
+import type { TopicPartitionOffset } from './transport.js';
 
-export interface TopicPartitionOffset {
-  topic: string;
-  partition: number;
-  offset: string;
-}
+export type { TopicPartitionOffset } from './transport.js';
 
 /**
  * Commits each lane's acknowledged prefix, coalesced over a short window. A failed commit is

@@ -1,5 +1,5 @@
-import type { IHeaders } from 'kafkajs';
 import type { PoisonInputError } from '../errors.js';
+import type { RecordHeaders } from '../kafka/transport.js';
 import type { Prediction } from '../model/postprocessor.js';
 import type { ModelIdentity } from './output-records.js';
 
@@ -18,7 +18,7 @@ export interface InFlightEvent {
   offset: string;
   key: Buffer | null;
   value: Buffer | null;
-  headers: IHeaders;
+  headers: RecordHeaders;
   /** Broker timestamp of the input record, ms since epoch. */
   timestamp: number;
   /** When this worker accepted it (performance.now()), for the latency histogram. */

@@ -1,18 +1,18 @@
-import {
-  Partitioners,
-  type Consumer,
-  type EachBatchPayload,
-  type KafkaMessage,
-  type Producer,
-} from 'kafkajs';
 import type { Logger } from 'pino';
 import { createPredictionCache } from '../cache/create-prediction-cache.js';
 import type { PredictionCache } from '../cache/prediction-cache.js';
 import { createCodecs } from '../codec/codec-set.js';
 import type { WorkerConfig } from '../config/worker-config.js';
 import { errorMessage } from '../errors.js';
-import { createKafka } from '../kafka/kafka-client.js';
+import { createTransport } from '../kafka/create-transport.js';
 import { OffsetCommitter } from '../kafka/offset-committer.js';
+import type {
+  ConsumedRecord,
+  ConsumerTransport,
+  FetchedBatch,
+  ProducerTransport,
+  TopicPartition,
+} from '../kafka/transport.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { BatchExecution } from './batch-execution.js';
 import { EventPreparation } from './event-preparation.js';
@@ -39,15 +39,13 @@ export class InferenceWorker {
   private readonly flow: FlowControl;
   private readonly inference: InferenceStage;
   private readonly serving: ModelServing;
-  private consumer!: Consumer;
-  private producer!: Producer;
+  private consumer: ConsumerTransport | undefined;
+  private producer: ProducerTransport | undefined;
   private flusher!: OutputFlusher;
   private committer!: OffsetCommitter;
   private cache: PredictionCache | undefined;
   private preparation!: EventPreparation;
   private batches!: BatchExecution;
-  private heartbeat: (() => Promise<void>) | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private markStopped!: () => void;
@@ -117,23 +115,12 @@ export class InferenceWorker {
     this.cache = createPredictionCache(this.config.cache, this.metrics, this.logger);
     await this.cache?.ready(CACHE_READY_TIMEOUT_MS);
 
-    const kafka = createKafka(options, this.logger);
-    // Keyed outputs land by the Java client's murmur2 partitioning, like any other producer's.
-    this.producer = kafka.producer({
-      allowAutoTopicCreation: false,
-      idempotent: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
-    this.consumer = kafka.consumer({
-      groupId: options.groupId,
-      sessionTimeout: options.sessionTimeoutMs,
-      heartbeatInterval: options.heartbeatIntervalMs,
-      maxBytesPerPartition: options.maxBytesPerPartition,
-      maxWaitTimeInMs: options.fetchMaxWaitMs,
-      allowAutoTopicCreation: false,
-    });
+    const transport = createTransport(options, this.logger);
+    this.logger.info({ transport: transport.name }, 'kafka transport');
+    const producer = (this.producer = transport.producer());
+    const consumer = (this.consumer = transport.consumer());
     this.flusher = new OutputFlusher(
-      this.producer,
+      producer,
       {
         output: options.outputTopic,
         deadLetter: options.deadLetterTopic,
@@ -170,42 +157,30 @@ export class InferenceWorker {
       this.logger,
     );
     this.committer = new OffsetCommitter(
-      (offsets) => this.consumer.commitOffsets(offsets),
+      (offsets) => consumer.commit(offsets),
       this.config.delivery.commitIntervalMs,
       this.metrics,
       this.logger,
     );
-    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) =>
-      this.onGroupJoin(payload.memberAssignment),
-    );
-    // kafkajs has no onPartitionsRevoked: commit what is acknowledged as the rebalance starts,
-    // while this generation may still commit, so the next owner redelivers less.
-    this.consumer.on(this.consumer.events.REBALANCING, () => void this.committer.flush());
-    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
-      this.logger.error(
-        { err: errorMessage(payload.error), restart: payload.restart },
-        'consumer crashed',
-      );
-      if (payload.restart) return; // kafkajs rejoins by itself
-      // Not restarting: stop (committing what is acknowledged) so the process exits non-zero and
-      // its supervisor restarts it, instead of idling as a member that consumes nothing.
-      this.failure = payload.error;
-      void this.stop();
-    });
 
-    await this.producer.connect();
-    await this.consumer.connect();
-    const topics = options.inputTopics ?? [new RegExp(options.inputTopicPattern!)];
-    await this.consumer.subscribe({ topics, fromBeginning: options.fromBeginning });
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: (payload) => this.onFetchedBatch(payload),
-    });
-    this.heartbeatTimer = setInterval(
-      () => void this.heartbeatWhileBusy(),
-      options.heartbeatIntervalMs,
+    await producer.connect();
+    await consumer.run(
+      {
+        topics: options.inputTopics ?? new RegExp(options.inputTopicPattern!),
+        fromBeginning: options.fromBeginning,
+      },
+      {
+        onBatch: (batch) => this.onFetchedBatch(batch),
+        onAssigned: (partitions) => this.onAssigned(partitions),
+        onRevoked: (partitions) => this.onRevoked(partitions),
+        onFatal: (error) => {
+          this.logger.error({ err: errorMessage(error) }, 'kafka consumer failed; stopping');
+          // Stop (committing what is acknowledged) so the process exits non-zero and its
+          // supervisor restarts it, instead of idling as a member that consumes nothing.
+          this.failure ??= error;
+          void this.stop();
+        },
+      },
     );
     this.state = 'running';
   }
@@ -227,7 +202,7 @@ export class InferenceWorker {
     this.state = 'draining';
     const deadline = Date.now() + this.config.shutdown.deadlineMs;
     if (wasRunning) {
-      this.pauseEverything();
+      this.consumer?.pauseAll();
       for (const version of this.serving.router.all()) version.cut();
       while (this.totalInFlight() > 0 && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 20));
@@ -246,7 +221,6 @@ export class InferenceWorker {
       await this.committer.flush();
     }
     this.committer?.stop();
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     for (const [label, close] of [
       ['consumer', () => this.consumer?.disconnect()],
       ['producer', () => this.producer?.disconnect()],
@@ -264,59 +238,54 @@ export class InferenceWorker {
     this.markStopped();
   }
 
-  private async onFetchedBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, isRunning, isStale, heartbeat } = payload;
-    this.heartbeat = heartbeat;
+  /** Accepts a fetched batch in offset order; resolves with how many records it took. */
+  private async onFetchedBatch(batch: FetchedBatch): Promise<number> {
     const lane = this.laneFor(batch.topic, batch.partition);
-    const stillOurs = () => isRunning() && !isStale() && this.state === 'running' && !lane.revoked;
-    for (const message of batch.messages) {
+    const stillOurs = () => batch.isCurrent() && this.state === 'running' && !lane.revoked;
+    let taken = 0;
+    for (const record of batch.records) {
       if (!stillOurs()) break;
-      if (lane.alreadyAccepted(message.offset)) {
-        resolveOffset(message.offset); // refetched after a rejoin; it is already in flight
+      if (lane.alreadyAccepted(record.offset)) {
+        taken++; // refetched after a seek; it is already in flight
         continue;
       }
       // Backpressure: hold this batch (and so the fetch loop) until acknowledgements free room.
-      // Pausing partitions instead would idle kafkajs for a whole maxWaitTime once all are paused.
       if (!this.flow.canAccept(lane, this.totalInFlight())) {
         this.metrics.backpressureWaits.inc();
         this.metrics.backpressureActive.set(1);
         while (stillOurs() && !this.flow.canAccept(lane, this.totalInFlight())) {
           await this.flow.waitForRoom(this.config.kafka.heartbeatIntervalMs);
-          await heartbeat();
         }
         this.metrics.backpressureActive.set(0);
         if (!stillOurs()) break;
       }
-      this.accept(lane, batch.topic, batch.partition, message);
-      resolveOffset(message.offset);
+      this.accept(lane, batch.topic, batch.partition, record);
+      taken++;
     }
     this.metrics.inFlight.set(this.totalInFlight());
-    await heartbeat();
+    return taken;
   }
 
   private accept(
     lane: PartitionLane,
     topic: string,
     partition: number,
-    message: KafkaMessage,
+    record: ConsumedRecord,
   ): void {
     const event: InFlightEvent = {
       topic,
       partition,
-      offset: message.offset,
-      key: message.key,
-      value: message.value,
-      headers: message.headers ?? {},
-      timestamp: Number(message.timestamp),
+      offset: record.offset,
+      key: record.key,
+      value: record.value,
+      headers: record.headers,
+      timestamp: record.timestamp,
       acceptedAt: performance.now(),
     };
     lane.accept(event);
     this.metrics.eventsConsumed.inc({ topic });
     // The version is chosen now, in offset order, so that a swap splits a partition exactly once.
-    const version = this.serving.router.route(
-      message.key,
-      `${topic}/${partition}/${message.offset}`,
-    );
+    const version = this.serving.router.route(record.key, `${topic}/${partition}/${record.offset}`);
     const shadow = this.serving.router.shadow?.version;
     version.reserve();
     shadow?.reserve();
@@ -337,25 +306,35 @@ export class InferenceWorker {
     this.flow.released();
   }
 
-  private onGroupJoin(assignment: Record<string, number[]>): void {
+  private onAssigned(partitions: TopicPartition[]): void {
     this.joinedGroup = true;
     this.metrics.rebalances.inc();
-    const owned = new Set(
-      Object.entries(assignment).flatMap(([topic, partitions]) =>
-        partitions.map((p) => laneKey(topic, p)),
-      ),
-    );
-    for (const [key, lane] of this.lanes) {
-      if (owned.has(key)) continue;
+    this.logger.info({ partitions }, 'partitions assigned');
+  }
+
+  /**
+   * Partitions going to another member (or lost): commit what is acknowledged while this
+   * generation may still commit, so the next owner redelivers less, then drop their state.
+   */
+  private async onRevoked(partitions: TopicPartition[]): Promise<void> {
+    // Out of the map at once: records fetched after a rejoin start new lanes, never these.
+    const leaving: PartitionLane[] = [];
+    for (const { topic, partition } of partitions) {
+      const lane = this.lanes.get(laneKey(topic, partition));
+      if (!lane) continue;
+      this.lanes.delete(lane.key);
+      leaving.push(lane);
+    }
+    if (leaving.length === 0) return;
+    await this.committer.flush();
+    for (const lane of leaving) {
       const dropped = lane.revoke();
-      this.lanes.delete(key);
       this.logger.info(
-        { lane: key, dropped },
+        { lane: lane.key, dropped },
         'partition revoked; its uncommitted events will be redelivered',
       );
     }
     this.flow.released();
-    this.logger.info({ assignment }, 'joined consumer group');
   }
 
   private laneFor(topic: string, partition: number): PartitionLane {
@@ -368,26 +347,9 @@ export class InferenceWorker {
     return lane;
   }
 
-  /** Shutdown: stop fetching everywhere while in-flight work drains. */
-  private pauseEverything(): void {
-    const topics = new Set([...this.lanes.values()].map((lane) => lane.topic));
-    for (const topic of this.config.kafka.inputTopics ?? []) topics.add(topic);
-    this.consumer.pause([...topics].map((topic) => ({ topic })));
-  }
-
   private totalInFlight(): number {
     let total = 0;
     for (const lane of this.lanes.values()) total += lane.inFlight;
     return total;
-  }
-
-  /** kafkajs heartbeats only between batches; keep the membership alive while work is pending. */
-  private async heartbeatWhileBusy(): Promise<void> {
-    if (!this.heartbeat || this.totalInFlight() === 0) return;
-    try {
-      await this.heartbeat();
-    } catch (error) {
-      this.logger.debug({ err: errorMessage(error) }, 'heartbeat failed (the runner will rejoin)');
-    }
   }
 }

@@ -1,8 +1,8 @@
-import type { Message, Producer, TopicMessages } from 'kafkajs';
 import type { Logger } from 'pino';
 import { retryWithBackoff, type BackoffOptions } from '../batch/backoff.js';
 import type { PredictionEncoder } from '../codec/event-decoder.js';
 import { PoisonInputError, errorMessage } from '../errors.js';
+import type { OutgoingRecord, ProducerTransport } from '../kafka/transport.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { InFlightEvent } from './in-flight-event.js';
 import type { Prediction } from '../model/postprocessor.js';
@@ -11,6 +11,7 @@ import {
   predictionHeaders,
   predictionRecord,
   type ModelIdentity,
+  type OutputMessage,
 } from './output-records.js';
 import type { PartitionLane } from './partition-lane.js';
 
@@ -33,7 +34,7 @@ export class OutputFlusher {
   private readonly active = new Set<Promise<void>>();
 
   constructor(
-    private readonly producer: Producer,
+    private readonly producer: ProducerTransport,
     private readonly topics: OutputTopics,
     private readonly encoder: PredictionEncoder<unknown>,
     private readonly backoff: BackoffOptions,
@@ -90,9 +91,9 @@ export class OutputFlusher {
   }
 
   private async send(events: InFlightEvent[]): Promise<void> {
-    const byTopic = new Map<string, Message[]>();
-    const add = (topic: string, message: Message): void => {
-      byTopic.set(topic, [...(byTopic.get(topic) ?? []), message]);
+    const records: OutgoingRecord[] = [];
+    const add = (topic: string, message: OutputMessage): void => {
+      records.push({ topic, ...message });
     };
     for (const event of events) {
       if (event.shadow && event.shadow !== 'none' && this.topics.shadow) {
@@ -111,11 +112,7 @@ export class OutputFlusher {
       }
       add(this.topics.deadLetter, deadLetterMessage(event, outcome.error));
     }
-    const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({
-      topic,
-      messages,
-    }));
-    await this.producer.sendBatch({ acks: -1, topicMessages });
+    await this.producer.send(records);
   }
 
   /** The prediction record, encoded; a record the output schema rejects is poison (stage encode). */
@@ -123,7 +120,7 @@ export class OutputFlusher {
     event: InFlightEvent,
     prediction: Prediction,
     model: ModelIdentity,
-  ): Promise<Message | PoisonInputError> {
+  ): Promise<OutputMessage | PoisonInputError> {
     try {
       const value = await this.encoder.encode(predictionRecord(event, prediction, model));
       return { key: event.key, value, headers: predictionHeaders(event, model) };

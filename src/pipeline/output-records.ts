@@ -1,7 +1,11 @@
-import type { IHeaders, Message } from 'kafkajs';
 import { errorClass, type PoisonInputError } from '../errors.js';
 import type { Prediction } from '../model/postprocessor.js';
+import type { OutgoingRecord } from '../kafka/transport.js';
 import type { InFlightEvent } from './in-flight-event.js';
+
+/** An output record before its topic is chosen. */
+export type OutputMessage = Omit<OutgoingRecord, 'topic'>;
+type OutputHeaders = OutgoingRecord['headers'];
 
 /** Headers every prediction carries: where it came from and what produced it. */
 export const PREDICTION_HEADERS = {
@@ -71,8 +75,8 @@ export function predictionRecord(
   };
 }
 
-export function predictionHeaders(event: InFlightEvent, model: ModelIdentity): IHeaders {
-  const headers: IHeaders = {
+export function predictionHeaders(event: InFlightEvent, model: ModelIdentity): OutputHeaders {
+  const headers: OutputHeaders = {
     [PREDICTION_HEADERS.sourceTopic]: event.topic,
     [PREDICTION_HEADERS.sourcePartition]: String(event.partition),
     [PREDICTION_HEADERS.sourceOffset]: event.offset,
@@ -88,7 +92,7 @@ export function predictionHeaders(event: InFlightEvent, model: ModelIdentity): I
 }
 
 /** The original key, value and headers, plus why and where it failed. */
-export function deadLetterMessage(event: InFlightEvent, error: PoisonInputError): Message {
+export function deadLetterMessage(event: InFlightEvent, error: PoisonInputError): OutputMessage {
   return {
     key: event.key,
     value: event.value,

@@ -1,0 +1,486 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { KafkaConnectionOptions } from '../config/worker-config.js';
+import {
+  CommitFailedError,
+  KafkaFatalError,
+  ProduceFailedError,
+  errorMessage,
+  type ProduceFailureReason,
+} from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import {
+  RD,
+  type RdHeaders,
+  type RdKafkaConsumer,
+  type RdKafkaError,
+  type RdKafkaModule,
+  type RdMessage,
+  type RdProducer,
+  type RdTopicPartition,
+} from './librdkafka-binding.js';
+import { librdkafkaSecurity } from './security.js';
+import type {
+  ConsumedRecord,
+  ConsumerHandlers,
+  ConsumerSubscription,
+  ConsumerTransport,
+  KafkaTransport,
+  OutgoingRecord,
+  ProducerTransport,
+  RecordHeaders,
+  TopicPartitionOffset,
+} from './transport.js';
+import { partitionKey } from './transport.js';
+
+/** Records asked for per poll; a poll returns sooner when fewer are queued. */
+const RECORDS_PER_POLL = 1_000;
+/** How long a poll waits for the first record, so that a stop is noticed quickly. */
+const POLL_TIMEOUT_MS = 100;
+const CONNECT_TIMEOUT_MS = 30_000;
+const DISCONNECT_FLUSH_MS = 10_000;
+
+/** Error codes that no retry with the same configuration can fix. */
+const FATAL_CODES = new Set<number>([
+  RD.AUTHENTICATION,
+  RD.SSL,
+  RD.FATAL,
+  RD.SASL_AUTHENTICATION_FAILED,
+  RD.TOPIC_AUTHORIZATION_FAILED,
+  RD.GROUP_AUTHORIZATION_FAILED,
+  RD.CLUSTER_AUTHORIZATION_FAILED,
+]);
+
+/**
+ * librdkafka through @confluentinc/kafka-javascript's own API: every compression codec,
+ * cooperative-sticky rebalancing, static membership, and heartbeats on librdkafka's own thread,
+ * so a busy event loop does not cost the membership.
+ */
+export class LibrdkafkaTransport implements KafkaTransport {
+  readonly name = 'librdkafka';
+  private readonly common: Record<string, string | number | boolean>;
+
+  constructor(
+    private readonly rdkafka: RdKafkaModule,
+    private readonly options: KafkaConnectionOptions,
+    private readonly logger: Logger,
+  ) {
+    this.common = {
+      'bootstrap.servers': options.brokers.join(','),
+      'client.id': options.clientId,
+      ...librdkafkaSecurity(options),
+    };
+  }
+
+  consumer(): ConsumerTransport {
+    const { options } = this;
+    const config = {
+      ...this.common,
+      'group.id': options.groupId,
+      ...(options.groupInstanceId ? { 'group.instance.id': options.groupInstanceId } : {}),
+      'partition.assignment.strategy': 'cooperative-sticky',
+      'enable.auto.commit': false,
+      'enable.auto.offset.store': false,
+      'session.timeout.ms': options.sessionTimeoutMs,
+      'heartbeat.interval.ms': options.heartbeatIntervalMs,
+      'fetch.wait.max.ms': options.fetchMaxWaitMs,
+      'max.partition.fetch.bytes': options.maxBytesPerPartition,
+      // Prefetched records are bounded in bytes; the pipeline's in-flight caps bound the rest.
+      'queued.max.messages.kbytes': 32_768,
+      'allow.auto.create.topics': false,
+      ...options.librdkafka,
+    };
+    const topicConfig = { 'auto.offset.reset': options.fromBeginning ? 'earliest' : 'latest' };
+    return new LibrdkafkaConsumer(this.rdkafka, config, topicConfig, this.logger);
+  }
+
+  producer(): ProducerTransport {
+    const config = {
+      ...this.common,
+      acks: 'all',
+      // Ordered, and no duplicates from librdkafka's own retries.
+      'enable.idempotence': true,
+      'linger.ms': 5,
+      'compression.codec': this.options.compression,
+      // Keyed outputs land by the Java client's murmur2 partitioning, like any other producer's.
+      partitioner: 'murmur2_random',
+      dr_cb: true,
+      ...this.options.librdkafka,
+    };
+    return new LibrdkafkaProducer(this.rdkafka, config, this.logger);
+  }
+}
+
+class LibrdkafkaConsumer implements ConsumerTransport {
+  private readonly client: RdKafkaConsumer;
+  private readonly assigned = new Set<string>();
+  /** A revocation in progress: the next poll waits for it (commit, then unassign). */
+  private rebalancing: Promise<void> = Promise.resolve();
+  private handlers: ConsumerHandlers | undefined;
+  private closing = false;
+  private loop: Promise<void> = Promise.resolve();
+  private disconnecting: Promise<void> | undefined;
+  private lastError: RdKafkaError | undefined;
+
+  constructor(
+    rdkafka: RdKafkaModule,
+    config: Record<string, string | number | boolean>,
+    topicConfig: Record<string, string>,
+    private readonly logger: Logger,
+  ) {
+    this.client = new rdkafka.KafkaConsumer(
+      {
+        ...config,
+        rebalance_cb: (err: RdKafkaError, partitions: RdTopicPartition[]) =>
+          this.onRebalance(err, partitions),
+      },
+      topicConfig,
+    );
+    this.client.on('event.error', (error) => this.onClientError(error));
+  }
+
+  async run(subscription: ConsumerSubscription, handlers: ConsumerHandlers): Promise<void> {
+    this.handlers = handlers;
+    await connect(this.client, () => this.lastError);
+    this.client.setDefaultConsumeTimeout(POLL_TIMEOUT_MS);
+    this.client.setDefaultIsTimeoutOnlyForFirstMessage(true);
+    this.client.subscribe(
+      subscription.topics instanceof RegExp
+        ? [toLibrdkafkaPattern(subscription.topics)]
+        : subscription.topics,
+    );
+    this.loop = this.pollLoop(handlers);
+  }
+
+  private async pollLoop(handlers: ConsumerHandlers): Promise<void> {
+    try {
+      await this.pollUntilClosed(handlers);
+    } catch (error) {
+      // A handler that throws is a bug, not a reason to stop consuming silently.
+      handlers.onFatal(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  private async pollUntilClosed(handlers: ConsumerHandlers): Promise<void> {
+    while (!this.closing) {
+      await this.rebalancing;
+      let messages: RdMessage[];
+      try {
+        messages = await this.poll();
+      } catch (error) {
+        if (this.closing) return;
+        if (isFatal(error)) {
+          handlers.onFatal(fatalError('consumer', error as RdKafkaError));
+          return;
+        }
+        this.logger.warn({ err: errorMessage(error) }, 'poll failed; retrying');
+        await sleep(200);
+        continue;
+      }
+      for (const [key, batch] of byPartition(messages)) {
+        if (!this.assigned.has(key) || this.closing) continue;
+        const first = batch[0]!;
+        const records = batch.map(toConsumedRecord);
+        const taken = await handlers.onBatch({
+          topic: first.topic,
+          partition: first.partition,
+          records,
+          highWatermark: this.highWatermark(first.topic, first.partition),
+          isCurrent: () => !this.closing && this.assigned.has(key),
+        });
+        if (taken < records.length && !this.closing && this.assigned.has(key)) {
+          await this.seek({
+            topic: first.topic,
+            partition: first.partition,
+            offset: batch[taken]!.offset,
+          });
+        }
+      }
+    }
+  }
+
+  private poll(): Promise<RdMessage[]> {
+    return new Promise((resolve, reject) =>
+      this.client.consume(RECORDS_PER_POLL, (err, messages) =>
+        err ? reject(err) : resolve(messages),
+      ),
+    );
+  }
+
+  private seek(tp: RdTopicPartition): Promise<void> {
+    return new Promise((resolve) =>
+      this.client.seek(tp, 5_000, (err) => {
+        if (err) this.logger.warn({ err: errorMessage(err), ...tp }, 'seek failed');
+        resolve();
+      }),
+    );
+  }
+
+  /** librdkafka serves rebalances during a poll; revocation waits for the worker's last commit. */
+  private onRebalance(err: RdKafkaError, partitions: RdTopicPartition[]): void {
+    const cooperative = this.client.rebalanceProtocol() === 'COOPERATIVE';
+    const handlers = this.handlers!;
+    const tps = partitions.map(({ topic, partition }) => ({ topic, partition }));
+    if (err.code === RD.ASSIGN_PARTITIONS) {
+      try {
+        if (cooperative) this.client.incrementalAssign(partitions);
+        else this.client.assign(partitions);
+      } catch (error) {
+        this.logger.error({ err: errorMessage(error) }, 'assign failed');
+        return;
+      }
+      for (const tp of tps) this.assigned.add(partitionKey(tp));
+      handlers.onAssigned(tps);
+      return;
+    }
+    if (err.code !== RD.REVOKE_PARTITIONS) {
+      this.logger.error({ err: errorMessage(err) }, 'rebalance failed');
+      return;
+    }
+    for (const tp of tps) this.assigned.delete(partitionKey(tp));
+    const release = (): void => {
+      try {
+        if (cooperative) this.client.incrementalUnassign(partitions);
+        else this.client.unassign();
+      } catch (error) {
+        if (this.client.isConnected()) {
+          this.logger.warn({ err: errorMessage(error) }, 'unassign failed');
+        }
+      }
+    };
+    if (this.closing) {
+      // Closing: the worker has committed already; librdkafka waits on this unassign.
+      release();
+      void handlers.onRevoked(tps);
+      return;
+    }
+    this.rebalancing = handlers
+      .onRevoked(tps)
+      .catch((error: unknown) =>
+        this.logger.warn({ err: errorMessage(error) }, 'revocation handler failed'),
+      )
+      .finally(release);
+  }
+
+  private onClientError(error: RdKafkaError): void {
+    this.lastError = error;
+    if (isFatal(error) && this.handlers && !this.closing) {
+      this.handlers.onFatal(fatalError('consumer', error));
+      return;
+    }
+    this.logger.warn({ err: errorMessage(error), code: error.code }, 'kafka consumer error');
+  }
+
+  private highWatermark(topic: string, partition: number): string | undefined {
+    try {
+      return String(this.client.getWatermarkOffsets(topic, partition).highOffset);
+    } catch {
+      return undefined;
+    }
+  }
+
+  commit(offsets: TopicPartitionOffset[]): Promise<void> {
+    if (!this.client.isConnected()) {
+      return Promise.reject(new CommitFailedError('commit failed: the consumer is not connected'));
+    }
+    const rd = offsets.map(({ topic, partition, offset }) => ({
+      topic,
+      partition,
+      offset: Number(offset),
+    }));
+    return new Promise((resolve, reject) =>
+      this.client.commitCb(rd, (err) =>
+        err
+          ? reject(new CommitFailedError(`commit failed: ${errorMessage(err)}`, { cause: err }))
+          : resolve(),
+      ),
+    );
+  }
+
+  pauseAll(): void {
+    this.closing = true; // the poll loop ends; nothing more is fetched or handed over
+  }
+
+  disconnect(): Promise<void> {
+    this.disconnecting ??= (async () => {
+      this.closing = true;
+      await this.loop;
+      await this.rebalancing;
+      if (!this.client.isConnected()) return;
+      await new Promise<void>((resolve) =>
+        this.client.disconnect((err) => {
+          if (err) this.logger.warn({ err: errorMessage(err) }, 'consumer close failed');
+          resolve();
+        }),
+      );
+    })();
+    return this.disconnecting;
+  }
+}
+
+/** Settles once every record of one send() has its delivery report. */
+class DeliveryTracker {
+  private remaining: number;
+  private failure: RdKafkaError | undefined;
+  readonly done: Promise<void>;
+  private finish!: () => void;
+
+  constructor(count: number) {
+    this.remaining = count;
+    this.done = new Promise((resolve) => (this.finish = resolve));
+    if (count === 0) this.finish();
+  }
+
+  settle(error: RdKafkaError | null): void {
+    if (error && !this.failure) this.failure = error;
+    if (--this.remaining === 0) this.finish();
+  }
+
+  get error(): RdKafkaError | undefined {
+    return this.failure;
+  }
+}
+
+class LibrdkafkaProducer implements ProducerTransport {
+  private readonly client: RdProducer;
+  private lastError: RdKafkaError | undefined;
+
+  constructor(
+    rdkafka: RdKafkaModule,
+    config: Record<string, string | number | boolean>,
+    private readonly logger: Logger,
+  ) {
+    this.client = new rdkafka.Producer(config);
+    this.client.on('event.error', (error) => {
+      this.lastError = error;
+      this.logger.warn({ err: errorMessage(error), code: error.code }, 'kafka producer error');
+    });
+    this.client.on('delivery-report', (err, report) =>
+      (report.opaque as DeliveryTracker).settle(err),
+    );
+  }
+
+  async connect(): Promise<void> {
+    await connect(this.client, () => this.lastError);
+    // Delivery reports are served on librdkafka's background thread, not by a JS timer.
+    this.client.setPollInBackground(true);
+  }
+
+  async send(records: OutgoingRecord[]): Promise<void> {
+    const tracker = new DeliveryTracker(records.length);
+    for (let i = 0; i < records.length;) {
+      const { topic, key, value, headers } = records[i]!;
+      try {
+        this.client.produce(
+          topic,
+          null,
+          typeof value === 'string' ? Buffer.from(value) : value,
+          key,
+          null,
+          tracker,
+          toRdHeaders(headers),
+        );
+        i++;
+      } catch (error) {
+        const code = (error as RdKafkaError).code;
+        if (code === RD.QUEUE_FULL) {
+          await sleep(5); // the background poller is draining it
+          continue;
+        }
+        // Never handed to librdkafka: count it as failed so the tracker still settles.
+        tracker.settle(error as RdKafkaError);
+        i++;
+      }
+    }
+    await tracker.done;
+    if (tracker.error) throw produceFailure(tracker.error);
+  }
+
+  disconnect(): Promise<void> {
+    if (!this.client.isConnected()) return Promise.resolve();
+    return new Promise((resolve) =>
+      this.client.flush(DISCONNECT_FLUSH_MS, () => this.client.disconnect(() => resolve())),
+    );
+  }
+}
+
+function produceFailure(error: RdKafkaError): ProduceFailedError {
+  const reasons: Partial<Record<number, ProduceFailureReason>> = {
+    [RD.MSG_SIZE_TOO_LARGE]: 'too-large',
+    [RD.TOPIC_AUTHORIZATION_FAILED]: 'authorization',
+    [RD.CLUSTER_AUTHORIZATION_FAILED]: 'authorization',
+    [RD.UNKNOWN_TOPIC_OR_PART]: 'unknown-topic',
+    [RD.INVALID_RECORD]: 'invalid-record',
+  };
+  const reason = reasons[error.code] ?? (error.isFatal ? 'other' : 'transient');
+  return new ProduceFailedError(reason, `produce failed: ${errorMessage(error)}`, {
+    cause: error,
+  });
+}
+
+/** Connects a client; an authentication or TLS failure is fatal and says so. */
+function connect(
+  client: { connect: RdKafkaConsumer['connect'] },
+  lastError: () => RdKafkaError | undefined,
+): Promise<void> {
+  return new Promise((resolve, reject) =>
+    client.connect({ timeout: CONNECT_TIMEOUT_MS }, (err) => {
+      if (!err) return resolve();
+      const cause = lastError() ?? err;
+      reject(
+        isFatal(cause)
+          ? fatalError('connection', cause)
+          : new Error(`cannot connect to Kafka: ${errorMessage(cause)}`, { cause }),
+      );
+    }),
+  );
+}
+
+function isFatal(error: unknown): boolean {
+  const rd = error as Partial<RdKafkaError>;
+  return rd.isFatal === true || (typeof rd.code === 'number' && FATAL_CODES.has(rd.code));
+}
+
+function fatalError(what: string, error: RdKafkaError): KafkaFatalError {
+  return new KafkaFatalError(`Kafka ${what} refused: ${errorMessage(error)}`, { cause: error });
+}
+
+/** librdkafka treats a topic name that starts with "^" as a regular expression. */
+function toLibrdkafkaPattern(pattern: RegExp): string {
+  return pattern.source.startsWith('^') ? pattern.source : `^${pattern.source}`;
+}
+
+/** Groups a poll's messages by partition, keeping each partition's order. */
+function byPartition(messages: RdMessage[]): Map<string, RdMessage[]> {
+  const groups = new Map<string, RdMessage[]>();
+  for (const message of messages) {
+    const key = partitionKey(message);
+    const group = groups.get(key);
+    if (group) group.push(message);
+    else groups.set(key, [message]);
+  }
+  return groups;
+}
+
+function toConsumedRecord(message: RdMessage): ConsumedRecord {
+  return {
+    offset: String(message.offset),
+    key: typeof message.key === 'string' ? Buffer.from(message.key) : (message.key ?? null),
+    value: message.value,
+    headers: fromRdHeaders(message.headers),
+    timestamp: message.timestamp ?? 0,
+  };
+}
+
+function fromRdHeaders(headers: RdHeaders | undefined): RecordHeaders {
+  const result: RecordHeaders = {};
+  for (const header of headers ?? []) {
+    for (const [name, value] of Object.entries(header)) {
+      result[name] = Buffer.isBuffer(value) ? value : Buffer.from(value);
+    }
+  }
+  return result;
+}
+
+function toRdHeaders(headers: Record<string, Buffer | string>): RdHeaders {
+  return Object.entries(headers).map(([name, value]) => ({ [name]: value }));
+}
