@@ -245,6 +245,24 @@ export function logTail(file: string, lines: number): string {
 }
 
 /** True when `command` is on PATH. */
+/** Installs Debian packages with apt-get (via sudo when we are not root); `who` names the caller. */
+export function aptInstall(who: string, packages: readonly string[]): void {
+  if (!onPath('apt-get')) {
+    throw new Error(
+      `${who}: ${packages.join(' ')} missing and there is no apt-get to install them`,
+    );
+  }
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const apt = (args: string[]): void => {
+    if (process.getuid?.() === 0) runOrThrow('apt-get', args, env);
+    else if (onPath('sudo'))
+      runOrThrow('sudo', ['-n', '--preserve-env=DEBIAN_FRONTEND', 'apt-get', ...args], env);
+    else throw new Error(`${who}: apt-get needs root (no sudo found) for ${packages.join(' ')}`);
+  };
+  apt(['update']);
+  apt(['install', '-y', '--no-install-recommends', ...packages]);
+}
+
 export function onPath(command: string): boolean {
   // Passed as $1, not spliced into the script: a JAVA_HOME with spaces or quotes stays one word.
   return (

@@ -31,7 +31,7 @@ const DATA_DIR = join(STACK_DIR, 'kafka-data');
 const CONF_DIR = join(STACK_DIR, 'kafka');
 const SERVER_PROPERTIES = join(CONF_DIR, 'server.properties');
 const LOG4J_PROPERTIES = join(CONF_DIR, 'log4j.properties');
-const TOOLS_LOG4J_PROPERTIES = join(CONF_DIR, 'tools-log4j.properties');
+export const TOOLS_LOG4J_PROPERTIES = join(CONF_DIR, 'tools-log4j.properties');
 const PID_FILE = join(CONF_DIR, 'kafka.pid');
 const START_LOCK = join(CONF_DIR, 'start.lock');
 const LOG_FILE = join(CONF_DIR, 'kafka.log');
@@ -82,12 +82,13 @@ log4j.appender.stderr.layout=org.apache.log4j.PatternLayout
 log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n
 `;
 
-function javaBinary(): string {
+export function javaBinary(): string {
   const home = process.env.JAVA_HOME;
   return home ? join(home, 'bin', 'java') : 'java';
 }
 
-function jvmArgs(log4jConfig: string): string[] {
+/** JVM options and Kafka's classpath (the Maven-resolved jars), for the broker and its tools. */
+export function jvmArgs(log4jConfig: string): string[] {
   const heap = (process.env.KAFKA_HEAP_OPTS ?? '-Xms256m -Xmx768m').split(/\s+/).filter(Boolean);
   return [
     ...heap,
@@ -103,7 +104,7 @@ function jvmArgs(log4jConfig: string): string[] {
 }
 
 /** Kafka's cluster ids are 16 random bytes in URL-safe base64; the CLI rejects ids starting with '-'. */
-function newClusterId(): string {
+export function newClusterId(): string {
   for (;;) {
     const id = randomBytes(16).toString('base64url');
     if (!id.startsWith('-')) return id;

@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import { STACK_DIR, type StackComponent } from './component.js';
 import {
+  aptInstall,
   isProcessAlive,
   launchDaemon,
   onPath,
   runningPid,
-  runOrThrow,
   stopDaemon,
   waitUntilReady,
   withStartLock,
@@ -46,15 +46,6 @@ function ping(timeoutMs = 1_000): Promise<boolean> {
   });
 }
 
-/** apt-get, via sudo when we are not root. */
-function apt(args: string[]): void {
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  if (process.getuid?.() === 0) runOrThrow('apt-get', args, env);
-  else if (onPath('sudo'))
-    runOrThrow('sudo', ['-n', '--preserve-env=DEBIAN_FRONTEND', 'apt-get', ...args], env);
-  else throw new Error('redis: redis-server is missing and apt-get needs root (no sudo found)');
-}
-
 export const redis: StackComponent = {
   name: 'redis',
   endpoint: `${REDIS_HOST}:${REDIS_PORT}`,
@@ -63,11 +54,7 @@ export const redis: StackComponent = {
   async install(): Promise<void> {
     if (onPath('redis-server')) return;
     if (await ping()) return; // someone else's Redis is serving; nothing to install
-    if (!onPath('apt-get')) {
-      throw new Error('redis: redis-server is not installed and there is no apt-get to install it');
-    }
-    apt(['update']);
-    apt(['install', '-y', '--no-install-recommends', 'redis-server']);
+    aptInstall('redis', ['redis-server']);
     if (!onPath('redis-server'))
       throw new Error('redis: apt-get installed redis-server but it is not on PATH');
   },

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { STACK_DIR, type StackComponent } from './component.js';
 import { logTail, withStartLock } from './daemon.js';
 import { kafka } from './kafka.js';
+import { ensureLibrdkafka } from './librdkafka.js';
 import { redis } from './redis.js';
 import { schemaRegistry } from './registry.js';
 
@@ -58,6 +59,7 @@ let stackUp: Promise<void> | undefined;
  */
 export function ensureStackUp(): Promise<void> {
   stackUp ??= (async () => {
+    ensureLibrdkafka();
     for (const component of COMPONENTS) {
       const started = Date.now();
       if (await bringUp(component)) {
@@ -85,8 +87,24 @@ function select(names: readonly string[]): StackComponent[] {
 
 class UsageError extends Error {}
 
+/** The worker's default Kafka transport needs its native module; build it here when missing. */
+function nativeModule(): number {
+  const started = Date.now();
+  try {
+    const state = ensureLibrdkafka();
+    console.log(
+      `${'librdkafka'.padEnd(16)} ${state.padEnd(10)} ${'node module'.padEnd(38)} ${seconds(Date.now() - started)}`,
+    );
+    return 0;
+  } catch (err) {
+    console.error(`stack: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}
+
 async function up(components: StackComponent[]): Promise<number> {
   const total = Date.now();
+  if (nativeModule() !== 0) return 1;
   for (const component of components) {
     const started = Date.now();
     try {
@@ -135,6 +153,7 @@ async function status(components: StackComponent[]): Promise<number> {
 }
 
 async function install(components: StackComponent[]): Promise<number> {
+  if (nativeModule() !== 0) return 1;
   for (const component of components) {
     const started = Date.now();
     try {

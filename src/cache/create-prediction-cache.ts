@@ -1,4 +1,7 @@
 import type { Logger } from 'pino';
+import type { RedisOptions } from 'ioredis';
+import { readSecret } from '../config/secrets.js';
+import { tlsConnectionOptions } from '../config/tls-options.js';
 import type { CacheOptions } from '../config/worker-config.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { InProcessLruCache } from './in-process-lru-cache.js';
@@ -15,6 +18,7 @@ export function createPredictionCache(
   if (options.redisUrl) {
     return new RedisPredictionCache(
       options.redisUrl,
+      redisConnectionOptions(options),
       options.ttlSeconds,
       options.commandTimeoutMs,
       metrics,
@@ -22,4 +26,18 @@ export function createPredictionCache(
     );
   }
   return new InProcessLruCache(options.maxEntries, options.ttlSeconds * 1000);
+}
+
+/** User, password and TLS from their own keys, so that no secret must sit in the URL. */
+function redisConnectionOptions(options: CacheOptions): RedisOptions {
+  const password = readSecret(
+    options.redisPassword,
+    options.redisPasswordFile,
+    'cache.redisPasswordFile',
+  );
+  return {
+    ...(options.redisUsername ? { username: options.redisUsername } : {}),
+    ...(password ? { password } : {}),
+    ...(options.redisTls ? { tls: tlsConnectionOptions(options.redisTls, 'cache.redisTls') } : {}),
+  };
 }

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { errorMessage } from '../errors.js';
 import type { Prediction } from '../model/postprocessor.js';
@@ -18,12 +18,15 @@ export class RedisPredictionCache implements PredictionCache {
 
   constructor(
     url: string,
+    /** Credentials and TLS beside the URL (they win over the URL's). */
+    connection: RedisOptions,
     private readonly ttlSeconds: number,
     commandTimeoutMs: number,
     private readonly metrics: WorkerMetrics,
     private readonly logger: Logger,
   ) {
     this.redis = new Redis(url, {
+      ...connection,
       enableOfflineQueue: false,
       commandTimeout: commandTimeoutMs,
       maxRetriesPerRequest: 0,

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { ConfigError, ModelLoadError, errorMessage } from '../errors.js';
+import { ConfigError, KafkaFatalError, ModelLoadError, errorMessage } from '../errors.js';
 import { runWorker } from './run-worker.js';
 
 const USAGE = `kafka-infer <command> [options]
@@ -50,7 +50,10 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    const known = error instanceof ConfigError || error instanceof ModelLoadError;
+    const known =
+      error instanceof ConfigError ||
+      error instanceof ModelLoadError ||
+      error instanceof KafkaFatalError;
     process.stderr.write(`kafka-infer: ${known ? error.message : errorMessage(error)}\n`);
     if (!known && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
     process.exit(known ? 78 : 1);

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { loadConfig } from '../config/load-config.js';
-import { ModelLoadError, errorMessage } from '../errors.js';
+import { ConfigError, KafkaFatalError, ModelLoadError, errorMessage } from '../errors.js';
 import { startHealthServer } from '../observability/health-server.js';
 import { createLogger } from '../observability/logger.js';
 import { WorkerMetrics } from '../observability/metrics.js';
@@ -40,12 +40,19 @@ export async function runWorker(configPath: string | undefined): Promise<number>
     await worker.start();
     logger.info({ groupId: config.kafka.groupId, pid: process.pid }, 'worker running');
     await worker.stopped;
+    if (worker.failure instanceof KafkaFatalError) throw worker.failure; // exit 78 with its reason
     return worker.failure ? 1 : 0;
   } catch (error) {
     logger.fatal({ err: errorMessage(error) }, 'worker failed');
     await worker.stop().catch(() => undefined);
-    // Start-up errors (a model that cannot load) reach main, which prints them and exits 78.
-    if (error instanceof ModelLoadError) throw error;
+    // Start-up errors no restart can fix (a model that cannot load, a refused credential, an
+    // unreadable secret file) reach main, which prints them and exits 78.
+    if (
+      error instanceof ModelLoadError ||
+      error instanceof KafkaFatalError ||
+      error instanceof ConfigError
+    )
+      throw error;
     return 1;
   } finally {
     server?.close();

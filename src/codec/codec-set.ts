@@ -1,6 +1,8 @@
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { Agent } from 'node:https';
 import type { Logger } from 'pino';
-import type { WorkerConfig } from '../config/worker-config.js';
+import { readConfigFile, readSecret } from '../config/secrets.js';
+import type { SchemaRegistryOptions, WorkerConfig } from '../config/worker-config.js';
 import { errorMessage } from '../errors.js';
 import { AvroEventDecoder, AvroPredictionEncoder, readAvroSchema } from './avro-codec.js';
 import type { EventDecoder, PredictionEncoder } from './event-decoder.js';
@@ -19,7 +21,7 @@ export async function createCodecs(
 ): Promise<CodecSet> {
   const { codec } = config;
   const registry = config.schemaRegistry
-    ? new SchemaRegistry({ host: config.schemaRegistry.url, clientId: config.kafka.clientId })
+    ? createRegistryClient(config.schemaRegistry, config.kafka.clientId)
     : undefined;
   const avroDecoder = registry
     ? new AvroEventDecoder(
@@ -50,4 +52,29 @@ export async function createCodecs(
       (codec.inputByTopic[topic] ?? codec.input) === 'avro' ? avroDecoder! : jsonEventDecoder,
     encoder,
   };
+}
+
+/** A registry client with basic auth and a private CA when configured. */
+export function createRegistryClient(
+  options: SchemaRegistryOptions,
+  clientId: string,
+): SchemaRegistry {
+  const password = readSecret(
+    options.password,
+    options.passwordFile,
+    'schemaRegistry.passwordFile',
+  );
+  return new SchemaRegistry({
+    host: options.url,
+    clientId,
+    ...(options.username ? { auth: { username: options.username, password: password ?? '' } } : {}),
+    ...(options.caFile
+      ? {
+          agent: new Agent({
+            keepAlive: true,
+            ca: readConfigFile(options.caFile, 'schemaRegistry.caFile'),
+          }),
+        }
+      : {}),
+  });
 }

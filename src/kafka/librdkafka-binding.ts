@@ -28,6 +28,13 @@ export interface RdTopicPartition {
   offset?: number;
 }
 
+/** A librdkafka log line; severity is syslog's (3 error, 4 warning, 6 info, 7 debug). */
+export interface RdLog {
+  severity: number;
+  fac: string;
+  message: string;
+}
+
 type Config = Record<string, string | number | boolean | ((...args: never[]) => void)>;
 
 interface RdClient {

@@ -14,6 +14,7 @@ import {
   type RdKafkaConsumer,
   type RdKafkaError,
   type RdKafkaModule,
+  type RdLog,
   type RdMessage,
   type RdProducer,
   type RdTopicPartition,
@@ -38,6 +39,9 @@ const RECORDS_PER_POLL = 1_000;
 const POLL_TIMEOUT_MS = 100;
 const CONNECT_TIMEOUT_MS = 30_000;
 const DISCONNECT_FLUSH_MS = 10_000;
+
+/** librdkafka's log lines for a login or certificate that no retry can fix. */
+const REFUSED_LOGIN = /SASL authentication error|SSL handshake failed|certificate verify failed/;
 
 /** Error codes that no retry with the same configuration can fix. */
 const FATAL_CODES = new Set<number>([
@@ -67,6 +71,8 @@ export class LibrdkafkaTransport implements KafkaTransport {
     this.common = {
       'bootstrap.servers': options.brokers.join(','),
       'client.id': options.clientId,
+      // Without it the binding emits no event.error, and a refused login looks like a timeout.
+      event_cb: true,
       ...librdkafkaSecurity(options),
     };
   }
@@ -417,13 +423,41 @@ function produceFailure(error: RdKafkaError): ProduceFailedError {
   });
 }
 
-/** Connects a client; an authentication or TLS failure is fatal and says so. */
+/**
+ * Connects a client. An authentication or TLS failure is fatal and says so at once, instead of
+ * surfacing as a connect timeout.
+ */
 function connect(
-  client: { connect: RdKafkaConsumer['connect'] },
+  client: {
+    connect: RdKafkaConsumer['connect'];
+    on(event: 'event.error', listener: (error: RdKafkaError) => void): unknown;
+    on(event: 'event.log', listener: (log: RdLog) => void): unknown;
+  },
   lastError: () => RdKafkaError | undefined,
 ): Promise<void> {
-  return new Promise((resolve, reject) =>
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const refuse = (error: KafkaFatalError): void => {
+      if (settled) return;
+      settled = true;
+      reject(error);
+    };
+    client.on('event.error', (error) => {
+      if (isFatal(error)) refuse(fatalError('connection', error));
+    });
+    // librdkafka reports a refused login or certificate only as a log line (then retries forever).
+    client.on('event.log', (log) => {
+      if (log.severity <= 3 && REFUSED_LOGIN.test(log.message)) {
+        refuse(
+          new KafkaFatalError(
+            `Kafka connection refused: ${log.message.replace(/^\[thrd:[^\]]*\]: /, '')}`,
+          ),
+        );
+      }
+    });
     client.connect({ timeout: CONNECT_TIMEOUT_MS }, (err) => {
+      if (settled) return;
+      settled = true;
       if (!err) return resolve();
       const cause = lastError() ?? err;
       reject(
@@ -431,8 +465,8 @@ function connect(
           ? fatalError('connection', cause)
           : new Error(`cannot connect to Kafka: ${errorMessage(cause)}`, { cause }),
       );
-    }),
-  );
+    });
+  });
 }
 
 function isFatal(error: unknown): boolean {

@@ -10,6 +10,7 @@ import {
   waitFor,
   type ReadRecord,
 } from './kafka-test-helpers.js';
+import type { TransportName } from './transports.js';
 
 /** The topics and group of one test's pipeline, unique per test. */
 export interface PipelineTopics {
@@ -17,21 +18,27 @@ export interface PipelineTopics {
   output: string;
   deadLetter: string;
   groupId: string;
+  /** The worker's kafka.client for this test; the config default (auto) when absent. */
+  client?: TransportName;
 }
 
 export async function createPipelineTopics(
   prefix: string,
   inputPartitions: number,
+  client?: TransportName,
+  /** Topic configs of the output topic, e.g. LogAppendTime to time outputs by the broker. */
+  outputConfig: Record<string, string> = {},
 ): Promise<PipelineTopics> {
-  const input = uniqueName(`${prefix}-in`);
+  const input = uniqueName(`${prefix}${client ? `-${client}` : ''}-in`);
   const topics = {
+    client,
     input,
     output: `${input}-out`,
     deadLetter: `${input}-dlq`,
     groupId: `${input}-group`,
   };
   await createTopic(topics.input, inputPartitions);
-  await createTopic(topics.output, inputPartitions);
+  await createTopic(topics.output, inputPartitions, outputConfig);
   await createTopic(topics.deadLetter, 1);
   return topics;
 }
@@ -52,6 +59,7 @@ export function workerConfigFor(
       inputTopics: [topics.input],
       outputTopic: topics.output,
       deadLetterTopic: topics.deadLetter,
+      ...(topics.client ? { client: topics.client } : {}),
       ...overrides.kafka,
     },
     model: { path: modelPath, device: 'cpu', ...overrides.model },
@@ -137,4 +145,15 @@ export async function waitForCommittedToEnd(
       message: () => `committed offsets ${committed} to reach the end offsets ${end}`,
     },
   );
+}
+
+/** The output topic's timestamps are the broker's append times (no client clock counts). */
+export const LOG_APPEND_TIME = { 'message.timestamp.type': 'LogAppendTime' };
+
+/** The longest pause between consecutive outputs, by their broker timestamps, in ms. */
+export function longestGapMs(records: ReadRecord[]): number {
+  const times = records.map((record) => Number(record.timestamp)).sort((a, b) => a - b);
+  let gap = 0;
+  for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i]! - times[i - 1]!);
+  return gap;
 }

@@ -14,6 +14,7 @@ import {
   type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
 import { fraudEvent } from '../helpers/sample-events.js';
+import { TRANSPORTS } from '../helpers/transports.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 
 /** Bad events by kind: the raw value, the stage that must reject it and a word of the reason. */
@@ -52,55 +53,57 @@ const BAD_KINDS: { value: string; stage: string; reason: RegExp }[] = [
   },
 ];
 
-describe('worker: bad input goes to the dead-letter topic and never stalls a partition', () => {
-  let topics: PipelineTopics;
-  let worker: WorkerProcess;
+for (const client of TRANSPORTS) {
+  describe(`${client}: worker: bad input goes to the dead-letter topic and never stalls a partition`, () => {
+    let topics: PipelineTopics;
+    let worker: WorkerProcess;
 
-  before(async () => {
-    await ensureStackUp();
-    topics = await createPipelineTopics('bad-input', 3);
-  });
-  after(async () => {
-    if (worker) await worker.kill('SIGKILL');
-    await deletePipelineTopics(topics);
-  });
+    before(async () => {
+      await ensureStackUp();
+      topics = await createPipelineTopics('bad-input', 3, client);
+    });
+    after(async () => {
+      if (worker) await worker.kill('SIGKILL');
+      await deletePipelineTopics(topics);
+    });
 
-  it('dead-letters each bad event with its reason and original bytes, predicts every good one', async () => {
-    const messages: Message[] = [];
-    const badKeys = new Map<string, (typeof BAD_KINDS)[number]>();
-    for (let i = 0; i < 600; i++) {
-      if (i % 25 === 7) {
-        const kind = BAD_KINDS[badKeys.size % BAD_KINDS.length]!;
-        const key = `bad-${i}`;
-        badKeys.set(key, kind);
-        messages.push({ key, value: kind.value, headers: { origin: `test-${i}` } });
-      } else {
-        messages.push(jsonMessage(fraudEvent(i)));
+    it('dead-letters each bad event with its reason and original bytes, predicts every good one', async () => {
+      const messages: Message[] = [];
+      const badKeys = new Map<string, (typeof BAD_KINDS)[number]>();
+      for (let i = 0; i < 600; i++) {
+        if (i % 25 === 7) {
+          const kind = BAD_KINDS[badKeys.size % BAD_KINDS.length]!;
+          const key = `bad-${i}`;
+          badKeys.set(key, kind);
+          messages.push({ key, value: kind.value, headers: { origin: `test-${i}` } });
+        } else {
+          messages.push(jsonMessage(fraudEvent(i)));
+        }
       }
-    }
-    worker = await WorkerProcess.start(workerConfigFor(topics, 'models/fraud-mlp/1'));
-    await worker.waitReady();
-    await produceMessages(topics.input, messages, 100);
+      worker = await WorkerProcess.start(workerConfigFor(topics, 'models/fraud-mlp/1'));
+      await worker.waitReady();
+      await produceMessages(topics.input, messages, 100);
 
-    const { predictions, deadLetters } = await readOutputs(topics, messages.length);
-    assert.equal(deadLetters.length, badKeys.size);
-    assert.equal(predictions.length, messages.length - badKeys.size);
-    for (const record of deadLetters) {
-      const key = record.key!.toString();
-      const kind = badKeys.get(key);
-      assert.ok(kind, `dead letter ${key} is one of the bad events`);
-      assert.equal(record.value.toString(), kind.value, 'original value kept byte for byte');
-      assert.equal(header(record, 'origin'), `test-${key.slice(4)}`, 'original headers kept');
-      assert.equal(header(record, 'dlq.error.stage'), kind.stage);
-      assert.match(header(record, 'dlq.error.message') ?? '', kind.reason);
-      assert.equal(header(record, 'dlq.error.class'), 'PoisonInputError');
-      assert.equal(header(record, 'dlq.source.topic'), topics.input);
-      assert.match(header(record, 'dlq.source.offset') ?? '', /^\d+$/);
-      assert.ok(!Number.isNaN(Date.parse(header(record, 'dlq.timestamp') ?? '')));
-    }
-    for (const record of predictions) assert.ok(!badKeys.has(record.key!.toString()));
+      const { predictions, deadLetters } = await readOutputs(topics, messages.length);
+      assert.equal(deadLetters.length, badKeys.size);
+      assert.equal(predictions.length, messages.length - badKeys.size);
+      for (const record of deadLetters) {
+        const key = record.key!.toString();
+        const kind = badKeys.get(key);
+        assert.ok(kind, `dead letter ${key} is one of the bad events`);
+        assert.equal(record.value.toString(), kind.value, 'original value kept byte for byte');
+        assert.equal(header(record, 'origin'), `test-${key.slice(4)}`, 'original headers kept');
+        assert.equal(header(record, 'dlq.error.stage'), kind.stage);
+        assert.match(header(record, 'dlq.error.message') ?? '', kind.reason);
+        assert.equal(header(record, 'dlq.error.class'), 'PoisonInputError');
+        assert.equal(header(record, 'dlq.source.topic'), topics.input);
+        assert.match(header(record, 'dlq.source.offset') ?? '', /^\d+$/);
+        assert.ok(!Number.isNaN(Date.parse(header(record, 'dlq.timestamp') ?? '')));
+      }
+      for (const record of predictions) assert.ok(!badKeys.has(record.key!.toString()));
 
-    await waitForCommittedToEnd(topics, 15_000);
-    assert.equal(await worker.metric('inference_dead_letters_total'), badKeys.size);
+      await waitForCommittedToEnd(topics, 15_000);
+      assert.equal(await worker.metric('inference_dead_letters_total'), badKeys.size);
+    });
   });
-});
+}

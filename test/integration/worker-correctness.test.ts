@@ -14,77 +14,80 @@ import {
 } from '../helpers/pipeline-fixture.js';
 import { encodeRow, loadReferenceModel } from '../helpers/reference-model.js';
 import { fraudEvent } from '../helpers/sample-events.js';
+import { TRANSPORTS } from '../helpers/transports.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 
 const MODEL = 'models/fraud-mlp/1';
 const EVENTS = 10_000;
 
-describe('worker: every event gets exactly one correct prediction, in partition order', () => {
-  let topics: PipelineTopics;
-  let worker: WorkerProcess;
+for (const client of TRANSPORTS) {
+  describe(`${client}: worker: every event gets exactly one correct prediction, in partition order`, () => {
+    let topics: PipelineTopics;
+    let worker: WorkerProcess;
 
-  before(async () => {
-    await ensureStackUp();
-    topics = await createPipelineTopics('correct', 6);
-  });
-  after(async () => {
-    if (worker) await worker.kill('SIGKILL');
-    await deletePipelineTopics(topics);
-  });
+    before(async () => {
+      await ensureStackUp();
+      topics = await createPipelineTopics('correct', 6, client);
+    });
+    after(async () => {
+      if (worker) await worker.kill('SIGKILL');
+      await deletePipelineTopics(topics);
+    });
 
-  it('predicts 10,000 events over 6 partitions like the reference, keys kept, offsets committed', async () => {
-    const events = Array.from({ length: EVENTS }, (_, i) => fraudEvent(i));
-    // Small, uneven batches: the answer must not depend on batch composition.
-    worker = await WorkerProcess.start(
-      workerConfigFor(topics, MODEL, { batching: { maxBatchSize: 37, maxBatchDelayMs: 3 } }),
-    );
-    await worker.waitReady();
-    await produceMessages(
-      topics.input,
-      events.map((event) => jsonMessage(event, { traceparent: `00-${event.id}` })),
-    );
+    it('predicts 10,000 events over 6 partitions like the reference, keys kept, offsets committed', async () => {
+      const events = Array.from({ length: EVENTS }, (_, i) => fraudEvent(i));
+      // Small, uneven batches: the answer must not depend on batch composition.
+      worker = await WorkerProcess.start(
+        workerConfigFor(topics, MODEL, { batching: { maxBatchSize: 37, maxBatchDelayMs: 3 } }),
+      );
+      await worker.waitReady();
+      await produceMessages(
+        topics.input,
+        events.map((event) => jsonMessage(event, { traceparent: `00-${event.id}` })),
+      );
 
-    const { predictions, deadLetters } = await readOutputs(topics, EVENTS);
-    assert.equal(deadLetters.length, 0, 'no good event is dead-lettered');
-    assert.equal(predictions.length, EVENTS, 'one prediction per event, no duplicates');
+      const { predictions, deadLetters } = await readOutputs(topics, EVENTS);
+      assert.equal(deadLetters.length, 0, 'no good event is dead-lettered');
+      assert.equal(predictions.length, EVENTS, 'one prediction per event, no duplicates');
 
-    const reference = loadReferenceModel(MODEL);
-    const byId = new Map(events.map((event) => [event.id, event]));
-    const expected = reference.predict(
-      events.map((event) => encodeRow(reference.json, event as never)),
-    );
-    const indexOf = new Map(events.map((event, i) => [event.id, i]));
-    const seenSources = new Set<string>();
-    for (const record of predictions) {
-      const key = record.key!.toString();
-      const value = JSON.parse(record.value.toString());
-      assert.ok(byId.has(key), `prediction key ${key} is an input key`);
-      assert.equal(header(record, 'model.name'), 'fraud-mlp');
-      assert.equal(header(record, 'model.version'), '1');
-      assert.equal(header(record, 'traceparent'), `00-${key}`, 'traceparent is propagated');
-      assert.equal(value.source.topic, topics.input);
-      seenSources.add(`${value.source.partition}@${value.source.offset}`);
-      const probabilities = expected[indexOf.get(key)!]!;
-      for (const { label, probability } of value.topK) {
-        const index = label === 'legit' ? 0 : 1;
-        assert.ok(
-          Math.abs(probability - probabilities[index]!) < 1e-5,
-          `${key} ${label}: ${probability} vs ${probabilities[index]}`,
-        );
+      const reference = loadReferenceModel(MODEL);
+      const byId = new Map(events.map((event) => [event.id, event]));
+      const expected = reference.predict(
+        events.map((event) => encodeRow(reference.json, event as never)),
+      );
+      const indexOf = new Map(events.map((event, i) => [event.id, i]));
+      const seenSources = new Set<string>();
+      for (const record of predictions) {
+        const key = record.key!.toString();
+        const value = JSON.parse(record.value.toString());
+        assert.ok(byId.has(key), `prediction key ${key} is an input key`);
+        assert.equal(header(record, 'model.name'), 'fraud-mlp');
+        assert.equal(header(record, 'model.version'), '1');
+        assert.equal(header(record, 'traceparent'), `00-${key}`, 'traceparent is propagated');
+        assert.equal(value.source.topic, topics.input);
+        seenSources.add(`${value.source.partition}@${value.source.offset}`);
+        const probabilities = expected[indexOf.get(key)!]!;
+        for (const { label, probability } of value.topK) {
+          const index = label === 'legit' ? 0 : 1;
+          assert.ok(
+            Math.abs(probability - probabilities[index]!) < 1e-5,
+            `${key} ${label}: ${probability} vs ${probabilities[index]}`,
+          );
+        }
+        assert.equal(value.label, probabilities[0]! >= probabilities[1]! ? 'legit' : 'fraud');
       }
-      assert.equal(value.label, probabilities[0]! >= probabilities[1]! ? 'legit' : 'fraud');
-    }
-    assert.equal(seenSources.size, EVENTS, 'every input offset has its own prediction');
+      assert.equal(seenSources.size, EVENTS, 'every input offset has its own prediction');
 
-    // Order: within each output partition, a source partition's offsets only increase.
-    const lastOffset = new Map<string, number>();
-    for (const record of predictions) {
-      const lane = `${record.partition}/${header(record, 'source.partition')}`;
-      const offset = Number(header(record, 'source.offset'));
-      assert.ok(offset > (lastOffset.get(lane) ?? -1), `order broken in ${lane} at ${offset}`);
-      lastOffset.set(lane, offset);
-    }
+      // Order: within each output partition, a source partition's offsets only increase.
+      const lastOffset = new Map<string, number>();
+      for (const record of predictions) {
+        const lane = `${record.partition}/${header(record, 'source.partition')}`;
+        const offset = Number(header(record, 'source.offset'));
+        assert.ok(offset > (lastOffset.get(lane) ?? -1), `order broken in ${lane} at ${offset}`);
+        lastOffset.set(lane, offset);
+      }
 
-    await waitForCommittedToEnd(topics, 15_000);
+      await waitForCommittedToEnd(topics, 15_000);
+    });
   });
-});
+}

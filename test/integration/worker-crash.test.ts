@@ -16,6 +16,7 @@ import {
 } from '../helpers/pipeline-fixture.js';
 import type { ReadRecord } from '../helpers/kafka-test-helpers.js';
 import { fraudEvent } from '../helpers/sample-events.js';
+import { TRANSPORTS } from '../helpers/transports.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 
 const MODEL = 'models/fraud-mlp/1';
@@ -37,98 +38,100 @@ function maxSourceOffsetByPartition(records: ReadRecord[]): Map<number, number> 
   return max;
 }
 
-describe('worker: SIGKILL mid-stream loses nothing; duplicates stay in the uncommitted window', () => {
-  let topics: PipelineTopics;
-  let worker: WorkerProcess | undefined;
+for (const client of TRANSPORTS) {
+  describe(`${client}: worker: SIGKILL mid-stream loses nothing; duplicates stay in the uncommitted window`, () => {
+    let topics: PipelineTopics;
+    let worker: WorkerProcess | undefined;
 
-  before(async () => {
-    await ensureStackUp();
-    topics = await createPipelineTopics('crash', PARTITIONS);
-  });
-  after(async () => {
-    if (worker) await worker.kill('SIGKILL');
-    await deletePipelineTopics(topics);
-  });
-
-  it(`survives ${KILLS} kill -9s: every offset predicted, duplicates identical and bounded`, async () => {
-    const config = workerConfigFor(topics, MODEL, {
-      kafka: FAST_EXPIRY,
-      // Slow inference down a little so that kills land with work in flight.
-      model: { debugInferenceDelayMs: 15 },
-      batching: { maxBatchSize: 64, maxBatchDelayMs: 5 },
-      delivery: { commitIntervalMs: 300 },
+    before(async () => {
+      await ensureStackUp();
+      topics = await createPipelineTopics('crash', PARTITIONS, client);
     });
-    const producer = produceInBackground(topics.input, EVENTS, 2_000, fraudEvent);
-    const windows = new Map<number, Window[]>();
+    after(async () => {
+      if (worker) await worker.kill('SIGKILL');
+      await deletePipelineTopics(topics);
+    });
 
-    for (let kill = 0; kill < KILLS; kill++) {
+    it(`survives ${KILLS} kill -9s: every offset predicted, duplicates identical and bounded`, async () => {
+      const config = workerConfigFor(topics, MODEL, {
+        kafka: FAST_EXPIRY,
+        // Slow inference down a little so that kills land with work in flight.
+        model: { debugInferenceDelayMs: 15 },
+        batching: { maxBatchSize: 64, maxBatchDelayMs: 5 },
+        delivery: { commitIntervalMs: 300 },
+      });
+      const producer = produceInBackground(topics.input, EVENTS, 2_000, fraudEvent);
+      const windows = new Map<number, Window[]>();
+
+      for (let kill = 0; kill < KILLS; kill++) {
+        worker = await WorkerProcess.start(config);
+        await worker.waitReady();
+        await sleep(1_000 + Math.random() * 1_500);
+        const status = await worker.kill('SIGKILL');
+        assert.equal(status.signal, 'SIGKILL');
+        worker = undefined;
+        // What the dead worker had committed, and how far its acknowledged outputs reached.
+        const committed = await committedOffsets(topics.groupId, topics.input);
+        const produced = maxSourceOffsetByPartition(await readAllMessages(topics.output));
+        for (let p = 0; p < PARTITIONS; p++) {
+          const from = committed[p] ?? 0;
+          const to = produced.get(p) ?? -1;
+          if (to >= from) windows.set(p, [...(windows.get(p) ?? []), { from, to }]);
+        }
+      }
       worker = await WorkerProcess.start(config);
       await worker.waitReady();
-      await sleep(1_000 + Math.random() * 1_500);
-      const status = await worker.kill('SIGKILL');
-      assert.equal(status.signal, 'SIGKILL');
-      worker = undefined;
-      // What the dead worker had committed, and how far its acknowledged outputs reached.
-      const committed = await committedOffsets(topics.groupId, topics.input);
-      const produced = maxSourceOffsetByPartition(await readAllMessages(topics.output));
+      assert.equal(await producer.done, EVENTS);
+
+      const { predictions, deadLetters } = await readOutputs(topics, EVENTS, 180_000);
+      assert.equal(deadLetters.length, 0);
+      const bySource = new Map<string, ReadRecord[]>();
+      for (const record of predictions) {
+        const source = sourceOf(record);
+        bySource.set(source, [...(bySource.get(source) ?? []), record]);
+      }
+      const end = await endOffsets(topics.input);
+      let inputs = 0;
       for (let p = 0; p < PARTITIONS; p++) {
-        const from = committed[p] ?? 0;
-        const to = produced.get(p) ?? -1;
-        if (to >= from) windows.set(p, [...(windows.get(p) ?? []), { from, to }]);
+        for (let offset = 0; offset < end[p]!; offset++) {
+          inputs++;
+          assert.ok(bySource.has(`${p}@${offset}`), `input ${p}@${offset} has a prediction`);
+        }
       }
-    }
-    worker = await WorkerProcess.start(config);
-    await worker.waitReady();
-    assert.equal(await producer.done, EVENTS);
+      assert.equal(inputs, EVENTS);
 
-    const { predictions, deadLetters } = await readOutputs(topics, EVENTS, 180_000);
-    assert.equal(deadLetters.length, 0);
-    const bySource = new Map<string, ReadRecord[]>();
-    for (const record of predictions) {
-      const source = sourceOf(record);
-      bySource.set(source, [...(bySource.get(source) ?? []), record]);
-    }
-    const end = await endOffsets(topics.input);
-    let inputs = 0;
-    for (let p = 0; p < PARTITIONS; p++) {
-      for (let offset = 0; offset < end[p]!; offset++) {
-        inputs++;
-        assert.ok(bySource.has(`${p}@${offset}`), `input ${p}@${offset} has a prediction`);
-      }
-    }
-    assert.equal(inputs, EVENTS);
-
-    let duplicates = 0;
-    let windowTotal = 0;
-    for (const list of windows.values()) for (const w of list) windowTotal += w.to - w.from + 1;
-    for (const [source, records] of bySource) {
-      if (records.length === 1) continue;
-      duplicates += records.length - 1;
-      const [partition, offset] = source.split('@').map(Number) as [number, number];
-      const inWindow = (windows.get(partition) ?? []).some(
-        (w) => offset >= w.from && offset <= w.to,
-      );
-      assert.ok(inWindow, `duplicate ${source} lies in an uncommitted window at a kill`);
-      const predictionOf = (r: ReadRecord) => {
-        const { label, confidence, topK, model, modelVersion } = JSON.parse(r.value.toString());
-        return { key: r.key!.toString(), label, confidence, topK, model, modelVersion };
-      };
-      for (const record of records.slice(1)) {
-        assert.deepEqual(
-          predictionOf(record),
-          predictionOf(records[0]!),
-          `duplicate ${source} is identical`,
+      let duplicates = 0;
+      let windowTotal = 0;
+      for (const list of windows.values()) for (const w of list) windowTotal += w.to - w.from + 1;
+      for (const [source, records] of bySource) {
+        if (records.length === 1) continue;
+        duplicates += records.length - 1;
+        const [partition, offset] = source.split('@').map(Number) as [number, number];
+        const inWindow = (windows.get(partition) ?? []).some(
+          (w) => offset >= w.from && offset <= w.to,
         );
+        assert.ok(inWindow, `duplicate ${source} lies in an uncommitted window at a kill`);
+        const predictionOf = (r: ReadRecord) => {
+          const { label, confidence, topK, model, modelVersion } = JSON.parse(r.value.toString());
+          return { key: r.key!.toString(), label, confidence, topK, model, modelVersion };
+        };
+        for (const record of records.slice(1)) {
+          assert.deepEqual(
+            predictionOf(record),
+            predictionOf(records[0]!),
+            `duplicate ${source} is identical`,
+          );
+        }
       }
-    }
-    assert.ok(
-      duplicates <= windowTotal,
-      `${duplicates} duplicates within ${windowTotal} uncommitted offsets`,
-    );
-    process.stdout.write(
-      `# crash test: ${KILLS} kills, ${duplicates} duplicates, uncommitted windows ${windowTotal} offsets\n`,
-    );
+      assert.ok(
+        duplicates <= windowTotal,
+        `${duplicates} duplicates within ${windowTotal} uncommitted offsets`,
+      );
+      process.stdout.write(
+        `# crash test: ${KILLS} kills, ${duplicates} duplicates, uncommitted windows ${windowTotal} offsets\n`,
+      );
 
-    await waitForCommittedToEnd(topics, 20_000);
+      await waitForCommittedToEnd(topics, 20_000);
+    });
   });
-});
+}
