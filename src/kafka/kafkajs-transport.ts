@@ -191,7 +191,12 @@ class KafkajsConsumer implements ConsumerTransport {
 
   pauseAll(): void {
     const topics = new Set([...this.assigned].map((key) => parsePartitionKey(key).topic));
-    this.consumer.pause([...topics].map((topic) => ({ topic })));
+    try {
+      this.consumer.pause([...topics].map((topic) => ({ topic })));
+    } catch (error) {
+      // A consumer that crashed (or never ran) fetches nothing: there is nothing to pause.
+      this.logger.debug({ err: errorMessage(error) }, 'pause skipped');
+    }
   }
 
   disconnect(): Promise<void> {

@@ -92,7 +92,7 @@ async function main(): Promise<void> {
     print(passThroughTable(passThrough));
   }
 
-  let workers: { fraud: WorkerRun; embedding: WorkerRun } | undefined;
+  let workers: { fraud: WorkerRun; fraudKafkajs: WorkerRun; embedding: WorkerRun } | undefined;
   if (sections.has('worker')) {
     workers = await benchWorkerThroughput(
       settings.fraudEvents,
@@ -108,7 +108,7 @@ async function main(): Promise<void> {
         'reach the end offsets (startup not included, shown apart).',
     );
     print();
-    print(workerTable([workers.fraud, workers.embedding]));
+    print(workerTable([workers.fraud, workers.fraudKafkajs, workers.embedding]));
   }
 
   if (sections.has('cache')) {
@@ -141,9 +141,15 @@ async function main(): Promise<void> {
       ['ratio', 'value', 'numerator', 'denominator'],
       [
         [
-          'worker(fraud) events/s ÷ pass-through events/s',
+          'worker(fraud, librdkafka transport) events/s ÷ pass-through events/s',
           ratio(workers?.fraud.eventsPerSecond ?? NaN, passThrough?.eventsPerSecond ?? NaN),
           withUnit(workers?.fraud.eventsPerSecond ?? NaN, 'events/s'),
+          withUnit(passThrough?.eventsPerSecond ?? NaN, 'events/s'),
+        ],
+        [
+          'worker(fraud, kafkajs transport) events/s ÷ pass-through events/s',
+          ratio(workers?.fraudKafkajs.eventsPerSecond ?? NaN, passThrough?.eventsPerSecond ?? NaN),
+          withUnit(workers?.fraudKafkajs.eventsPerSecond ?? NaN, 'events/s'),
           withUnit(passThrough?.eventsPerSecond ?? NaN, 'events/s'),
         ],
         [

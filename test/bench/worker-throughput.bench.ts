@@ -8,6 +8,7 @@
 import type { Message } from 'kafkajs';
 import { jsonMessage, workerConfigFor } from '../helpers/pipeline-fixture.js';
 import { embeddingEvent, fraudEvent } from '../helpers/sample-events.js';
+import type { TransportName } from '../helpers/transports.js';
 import { EMBEDDING_MODEL, FRAUD_MODEL, type BenchModel } from './bench-models.js';
 import { markdownTable, fmt, progress } from './bench-table.js';
 import { prefilledInput, removePipeline } from './prefilled-input.js';
@@ -26,30 +27,33 @@ export async function benchWorkerThroughput(
   fraudEvents: number,
   embeddingEvents: number,
   timeoutMs: number,
-): Promise<{ fraud: WorkerRun; embedding: WorkerRun }> {
-  const fraud = await runOne(
-    FRAUD_MODEL,
-    Array.from({ length: fraudEvents }, (_, i) => jsonMessage(fraudEvent(i))),
-    timeoutMs,
-  );
+): Promise<{ fraud: WorkerRun; fraudKafkajs: WorkerRun; embedding: WorkerRun }> {
+  const fraudMessages = Array.from({ length: fraudEvents }, (_, i) => jsonMessage(fraudEvent(i)));
+  const fraud = await runOne(FRAUD_MODEL, fraudMessages, 'librdkafka', timeoutMs);
+  const fraudKafkajs = await runOne(FRAUD_MODEL, fraudMessages, 'kafkajs', timeoutMs);
   const embedding = await runOne(
     EMBEDDING_MODEL,
     Array.from({ length: embeddingEvents }, (_, i) => jsonMessage(embeddingEvent(i))),
+    'librdkafka',
     timeoutMs,
   );
-  return { fraud, embedding };
+  return { fraud, fraudKafkajs, embedding };
 }
 
 async function runOne(
   model: BenchModel,
   messages: readonly Message[],
+  client: TransportName,
   timeoutMs: number,
 ): Promise<WorkerRun> {
   const { topics, end } = await prefilledInput(`bench-worker-${model.label}`, messages);
   try {
-    progress(`worker ${model.label}`);
-    const config = workerConfigFor(topics, model.dir, WORKER_OPTIONS);
-    return { model: model.label, ...(await drainWithWorker(topics, end, config, timeoutMs)) };
+    progress(`worker ${model.label} on ${client}`);
+    const config = workerConfigFor(topics, model.dir, { ...WORKER_OPTIONS, kafka: { client } });
+    return {
+      model: `${model.label} (${client})`,
+      ...(await drainWithWorker(topics, end, config, timeoutMs)),
+    };
   } finally {
     await removePipeline(topics);
   }
