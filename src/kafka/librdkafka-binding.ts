@@ -37,23 +37,34 @@ export interface RdLog {
 
 type Config = Record<string, string | number | boolean | ((...args: never[]) => void)>;
 
-interface RdClient {
+interface ClientEvents {
+  'event.error': (err: RdKafkaError) => void;
+  'event.log': (log: RdLog) => void;
+}
+
+interface RdClient<Events extends ClientEvents> {
   connect(options: { timeout?: number }, cb: (err: RdKafkaError | null) => void): void;
   disconnect(cb: (err: RdKafkaError | null) => void): void;
   isConnected(): boolean;
-  on(event: 'event.error', listener: (err: RdKafkaError) => void): this;
-  on(
-    event: 'event.log',
-    listener: (log: { severity: number; fac: string; message: string }) => void,
-  ): this;
+  on<E extends keyof Events>(event: E, listener: Events[E]): this;
 }
 
-export interface RdKafkaConsumer extends RdClient {
+interface ConsumerEvents extends ClientEvents {
+  /** A commit's outcome (config offset_commit_cb); `err` is set when any partition failed. */
+  'offset.commit': (err: RdKafkaError | null | undefined, offsets: RdTopicPartition[]) => void;
+}
+
+interface ProducerEvents extends ClientEvents {
+  'delivery-report': (err: RdKafkaError | null, report: { opaque: unknown }) => void;
+}
+
+export interface RdKafkaConsumer extends RdClient<ConsumerEvents> {
   subscribe(topics: (string | RegExp)[]): void;
   consume(count: number, cb: (err: RdKafkaError | null, messages: RdMessage[]) => void): void;
   setDefaultConsumeTimeout(ms: number): void;
   setDefaultIsTimeoutOnlyForFirstMessage(value: boolean): void;
-  commitCb(offsets: RdTopicPartition[], cb: (err: RdKafkaError | null) => void): void;
+  /** Queues a commit; its outcome arrives later as an 'offset.commit' event. */
+  commit(offsets: RdTopicPartition[]): void;
   incrementalAssign(partitions: RdTopicPartition[]): void;
   incrementalUnassign(partitions: RdTopicPartition[]): void;
   assign(partitions: RdTopicPartition[]): void;
@@ -66,7 +77,7 @@ export interface RdKafkaConsumer extends RdClient {
   getWatermarkOffsets(topic: string, partition: number): { highOffset: number; lowOffset: number };
 }
 
-export interface RdProducer extends RdClient {
+export interface RdProducer extends RdClient<ProducerEvents> {
   produce(
     topic: string,
     partition: number | null,
@@ -78,15 +89,6 @@ export interface RdProducer extends RdClient {
   ): void;
   setPollInBackground(value: boolean): void;
   flush(timeoutMs: number, cb: (err: RdKafkaError | null) => void): void;
-  on(
-    event: 'delivery-report',
-    listener: (err: RdKafkaError | null, report: { opaque: unknown }) => void,
-  ): this;
-  on(event: 'event.error', listener: (err: RdKafkaError) => void): this;
-  on(
-    event: 'event.log',
-    listener: (log: { severity: number; fac: string; message: string }) => void,
-  ): this;
 }
 
 export interface RdKafkaModule {

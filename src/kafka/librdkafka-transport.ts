@@ -19,6 +19,7 @@ import {
   type RdProducer,
   type RdTopicPartition,
 } from './librdkafka-binding.js';
+import { LibrdkafkaCommits } from './librdkafka-commits.js';
 import { librdkafkaSecurity } from './security.js';
 import type {
   ConsumedRecord,
@@ -119,10 +120,14 @@ export class LibrdkafkaTransport implements KafkaTransport {
 class LibrdkafkaConsumer implements ConsumerTransport {
   private readonly client: RdKafkaConsumer;
   private readonly assigned = new Set<string>();
-  /** A revocation in progress: the next poll waits for it (commit, then unassign). */
+  /** Revocations in progress (commit, then unassign); polling goes on meanwhile. */
   private rebalancing: Promise<void> = Promise.resolve();
+  private readonly commits = new LibrdkafkaCommits();
   private handlers: ConsumerHandlers | undefined;
+  /** Stopping: records are no longer handed over, but polls still serve commit results. */
   private closing = false;
+  /** Disconnecting: the poll loop has ended. */
+  private stopped = false;
   private loop: Promise<void> = Promise.resolve();
   private disconnecting: Promise<void> | undefined;
   private lastError: RdKafkaError | undefined;
@@ -138,10 +143,12 @@ class LibrdkafkaConsumer implements ConsumerTransport {
         ...config,
         rebalance_cb: (err: RdKafkaError, partitions: RdTopicPartition[]) =>
           this.onRebalance(err, partitions),
+        offset_commit_cb: true,
       },
       topicConfig,
     );
     this.client.on('event.error', (error) => this.onClientError(error));
+    this.client.on('offset.commit', (error, offsets) => this.commits.onResult(error, offsets));
   }
 
   async run(subscription: ConsumerSubscription, handlers: ConsumerHandlers): Promise<void> {
@@ -167,13 +174,14 @@ class LibrdkafkaConsumer implements ConsumerTransport {
   }
 
   private async pollUntilClosed(handlers: ConsumerHandlers): Promise<void> {
-    while (!this.closing) {
-      await this.rebalancing;
+    // Polls go on through revocations and a stop's drain: they serve the commit results that
+    // both wait for.
+    while (!this.stopped) {
       let messages: RdMessage[];
       try {
         messages = await this.poll();
       } catch (error) {
-        if (this.closing) return;
+        if (this.stopped) return;
         if (isFatal(error)) {
           handlers.onFatal(fatalError('consumer', error as RdKafkaError));
           return;
@@ -182,6 +190,7 @@ class LibrdkafkaConsumer implements ConsumerTransport {
         await sleep(200);
         continue;
       }
+      if (this.closing) continue; // left uncommitted for the next owner
       for (const [key, batch] of byPartition(messages)) {
         if (!this.assigned.has(key) || this.closing) continue;
         const first = batch[0]!;
@@ -253,14 +262,14 @@ class LibrdkafkaConsumer implements ConsumerTransport {
         }
       }
     };
-    if (this.closing) {
-      // Closing: the worker has committed already; librdkafka waits on this unassign.
+    if (this.stopped) {
+      // Disconnecting: the worker has committed already; librdkafka's close waits on this.
       release();
       void handlers.onRevoked(tps);
       return;
     }
-    this.rebalancing = handlers
-      .onRevoked(tps)
+    this.rebalancing = this.rebalancing
+      .then(() => handlers.onRevoked(tps))
       .catch((error: unknown) =>
         this.logger.warn({ err: errorMessage(error) }, 'revocation handler failed'),
       )
@@ -293,23 +302,24 @@ class LibrdkafkaConsumer implements ConsumerTransport {
       partition,
       offset: Number(offset),
     }));
-    return new Promise((resolve, reject) =>
-      this.client.commitCb(rd, (err) =>
-        err
-          ? reject(new CommitFailedError(`commit failed: ${errorMessage(err)}`, { cause: err }))
-          : resolve(),
-      ),
-    );
+    return this.commits.commit(rd, (queued) => this.client.commit(queued));
   }
 
   pauseAll(): void {
-    this.closing = true; // the poll loop ends; nothing more is fetched or handed over
+    this.closing = true; // nothing more is handed over
+    try {
+      this.client.pause(this.client.assignments()); // nor fetched
+    } catch {
+      // not connected: nothing is fetched anyway
+    }
   }
 
   disconnect(): Promise<void> {
     this.disconnecting ??= (async () => {
       this.closing = true;
+      this.stopped = true;
       await this.loop;
+      this.commits.close('the consumer is closing');
       await this.rebalancing;
       if (!this.client.isConnected()) return;
       await new Promise<void>((resolve) =>

@@ -64,9 +64,12 @@ describe('worker: a broker restart mid-stream means waiting and retrying, not lo
     assert.equal(deadLetters.length, 0);
     const sources = new Set(predictions.map((r) => sourceOf(r)));
     assert.equal(sources.size, EVENTS, 'every input offset has a prediction');
+    // Commits sent into the outage must fail and be retried, not count as done.
     await waitForCommittedToEnd(topics, 60_000);
+    const failedCommits = await worker.metric('inference_offset_commits_total{result="failed"}');
     process.stdout.write(
-      `# broker restart: ${predictions.length - EVENTS} duplicates from the uncommitted window\n`,
+      `# broker restart: ${predictions.length - EVENTS} duplicates from the uncommitted window, ` +
+        `${failedCommits} failed commits retried\n`,
     );
     assert.equal(worker.child.exitCode, null, 'still running');
   });
