@@ -5,27 +5,67 @@ export interface MicroBatcherOptions {
   maxBatchDelayMs: number;
 }
 
+/** A cut batch: its items, and their rows written back to back into one model input matrix. */
+export class RowBatch<T> {
+  readonly items: T[] = [];
+  private readonly matrix: Float32Array;
+
+  constructor(
+    readonly width: number,
+    capacity: number,
+  ) {
+    this.matrix = new Float32Array(width * capacity);
+  }
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  /** The rows of every item, row-major: a view, not a copy. */
+  rows(): Float32Array {
+    return this.matrix.subarray(0, this.items.length * this.width);
+  }
+
+  row(index: number): Float32Array {
+    return this.matrix.subarray(index * this.width, (index + 1) * this.width);
+  }
+
+  /** Writes the next row with `write`; the item joins only when `write` did not throw. */
+  add(item: T, write: (target: Float32Array, offset: number) => void): void {
+    write(this.matrix, this.items.length * this.width);
+    this.items.push(item);
+  }
+}
+
+/** Writes one item's row into `target` at `offset`; throws to refuse the item. */
+export type RowWriter = (target: Float32Array, offset: number) => void;
+
 /**
  * Collects items from every partition into batches (Triton-style dynamic batching): a batch is
- * cut at maxBatchSize items or maxBatchDelayMs after its first item. Items keep their own
- * identity (the caller's tag), so results route back to the partition they came from.
+ * cut at maxBatchSize items or maxBatchDelayMs after its first item. Each item's row is written
+ * straight into the batch's input matrix, so a batch goes to the model without per-row copies.
+ * Items keep their own identity (the caller's tag), so results route back to where they came from.
  */
 export class MicroBatcher<T> {
-  private pending: T[] = [];
+  private pending: RowBatch<T>;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly options: MicroBatcherOptions,
-    private readonly onBatch: (items: T[]) => void,
-  ) {}
-
-  get size(): number {
-    return this.pending.length;
+    private readonly rowWidth: number,
+    private readonly onBatch: (batch: RowBatch<T>) => void,
+  ) {
+    this.pending = this.nextBatch();
   }
 
-  add(item: T): void {
-    this.pending.push(item);
-    if (this.pending.length >= this.options.maxBatchSize) {
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** Adds `item` with its row; when `writeRow` throws, nothing is added and the error propagates. */
+  add(item: T, writeRow: RowWriter = () => {}): void {
+    this.pending.add(item, writeRow);
+    if (this.pending.size >= this.options.maxBatchSize) {
       this.cut();
     } else if (!this.timer) {
       this.timer = setTimeout(() => this.cut(), this.options.maxBatchDelayMs);
@@ -36,9 +76,13 @@ export class MicroBatcher<T> {
   cut(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.pending.length === 0) return;
+    if (this.pending.size === 0) return;
     const batch = this.pending;
-    this.pending = [];
+    this.pending = this.nextBatch();
     this.onBatch(batch);
+  }
+
+  private nextBatch(): RowBatch<T> {
+    return new RowBatch<T>(this.rowWidth, this.options.maxBatchSize);
   }
 }

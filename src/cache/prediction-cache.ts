@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { Prediction } from '../model/postprocessor.js';
 
 /**
@@ -28,8 +28,13 @@ export function predictionCacheKey(
   const identity =
     eventId !== undefined
       ? `id:${eventId}`
-      : createHash('sha256')
-          .update(new Uint8Array(row.buffer, row.byteOffset, row.byteLength))
-          .digest('base64url');
+      : sha256(new Uint8Array(row.buffer, row.byteOffset, row.byteLength));
   return `${prefix}:${model.name}:${model.version}:${identity}`;
+}
+
+/** One-shot hashing (Node ≥ 20.12) skips the Hash object a row key would otherwise allocate. */
+function sha256(bytes: Uint8Array): string {
+  return typeof crypto.hash === 'function'
+    ? crypto.hash('sha256', bytes, 'base64url')
+    : crypto.createHash('sha256').update(bytes).digest('base64url');
 }

@@ -3,6 +3,7 @@ import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import type { RawAvroSchema } from '@kafkajs/confluent-schema-registry/dist/@types.js';
 import { retryWithBackoff, type BackoffOptions } from '../batch/backoff.js';
 import { ModelLoadError, PoisonInputError, RetriableError, errorMessage } from '../errors.js';
+import type { PredictionRecord } from '../pipeline/output-records.js';
 import type { EventDecoder, PredictionEncoder } from './event-decoder.js';
 
 /** Confluent wire format: magic byte 0, then a 4-byte big-endian schema id, then the Avro body. */
@@ -71,7 +72,7 @@ export class AvroEventDecoder implements EventDecoder {
 }
 
 /** Encodes predictions with the output schema registered once under "<topic>-value". */
-export class AvroPredictionEncoder implements PredictionEncoder<unknown> {
+export class AvroPredictionEncoder implements PredictionEncoder<PredictionRecord> {
   private constructor(
     private readonly registry: SchemaRegistry,
     readonly schemaId: number,
@@ -108,7 +109,7 @@ export class AvroPredictionEncoder implements PredictionEncoder<unknown> {
     }
   }
 
-  encode(prediction: unknown): Promise<Buffer> {
+  encode(prediction: PredictionRecord): Promise<Buffer> {
     return this.registry.encode(this.schemaId, prediction);
   }
 }

@@ -5,13 +5,14 @@ import { readConfigFile, readSecret } from '../config/secrets.js';
 import type { SchemaRegistryOptions, WorkerConfig } from '../config/worker-config.js';
 import { errorMessage } from '../errors.js';
 import { AvroEventDecoder, AvroPredictionEncoder, readAvroSchema } from './avro-codec.js';
+import type { PredictionRecord } from '../pipeline/output-records.js';
 import type { EventDecoder, PredictionEncoder } from './event-decoder.js';
 import { jsonEventDecoder, jsonPredictionEncoder } from './json-codec.js';
 
 /** The decoders of the input topics and the encoder of the output topic, as configured. */
 export interface CodecSet {
   decoderFor(topic: string): EventDecoder;
-  encoder: PredictionEncoder<unknown>;
+  encoder: PredictionEncoder<PredictionRecord>;
 }
 
 /** Builds the codecs; with Avro output, registers the output schema once, here at start-up. */

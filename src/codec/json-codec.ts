@@ -1,5 +1,7 @@
 import { PoisonInputError } from '../errors.js';
+import type { PredictionRecord } from '../pipeline/output-records.js';
 import type { EventDecoder, PredictionEncoder } from './event-decoder.js';
+import { predictionJson } from './prediction-json.js';
 
 /** Decodes a JSON event value into a record; anything but a JSON object is poison. */
 export function decodeJsonRecord(value: Buffer | null): Record<string, unknown> {
@@ -23,6 +25,6 @@ export function decodeJsonRecord(value: Buffer | null): Record<string, unknown> 
 
 export const jsonEventDecoder: EventDecoder = { decode: decodeJsonRecord };
 
-export const jsonPredictionEncoder: PredictionEncoder<unknown> = {
-  encode: (value) => Buffer.from(JSON.stringify(value)),
+export const jsonPredictionEncoder: PredictionEncoder<PredictionRecord> = {
+  encode: (record) => Buffer.from(predictionJson(record)),
 };

@@ -526,5 +526,7 @@ function fromRdHeaders(headers: RdHeaders | undefined): RecordHeaders {
 }
 
 function toRdHeaders(headers: Record<string, Buffer | string>): RdHeaders {
-  return Object.entries(headers).map(([name, value]) => ({ [name]: value }));
+  const result: RdHeaders = [];
+  for (const name in headers) result.push({ [name]: headers[name]! });
+  return result;
 }

@@ -16,7 +16,7 @@ export class Featurizer {
   /** Writes the row for `record` into `target` at `offset` (a batch buffer), or a fresh row. */
   encode(
     record: Record<string, unknown>,
-    target = new Float32Array(this.width),
+    target: Float32Array = new Float32Array(this.width),
     offset = 0,
   ): Float32Array {
     let position = offset;

@@ -69,8 +69,8 @@ export class InferencePool {
   }
 
   /**
-   * Runs `batchSize` rows (row-major in `rows`) and returns the output tensor's data. When `rows`
-   * spans its whole buffer, that buffer is transferred to the thread: the caller must not reuse it.
+   * Runs `batchSize` rows (row-major in `rows`) and returns the output tensor's data. The thread
+   * gets a copy, so the caller may run the same rows again (a retry, or halves of a failed batch).
    */
   run(rows: Float32Array, batchSize: number): Promise<Float32Array> {
     if (this.closed) return Promise.reject(new RetriableError('inference pool is closed'));
@@ -153,7 +153,7 @@ export class InferencePool {
       const job = this.queue.shift();
       if (!job) return;
       slot.job = job;
-      const rows = job.rows.buffer.byteLength === job.rows.byteLength ? job.rows : job.rows.slice();
+      const rows = job.rows.slice();
       slot.worker.postMessage(
         {
           type: 'run',

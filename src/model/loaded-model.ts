@@ -1,4 +1,11 @@
 import type { ModelOptions } from '../config/worker-config.js';
+
+/** Which model answered: it names the output headers and the cache keys. */
+export interface ModelIdentity {
+  name: string;
+  version: string;
+  provider: string;
+}
 import { Featurizer } from './featurizer.js';
 import { InferencePool, type InferenceStats } from './inference-pool.js';
 import { readModelManifest, type ModelManifest } from './model-manifest.js';
@@ -6,6 +13,8 @@ import { postprocess, type Prediction } from './postprocessor.js';
 
 /** One model version, loaded, validated and warm: its manifest, featurizer and sessions. */
 export class LoadedModel {
+  private cachedIdentity: ModelIdentity | undefined;
+
   private constructor(
     readonly directory: string,
     readonly manifest: ModelManifest,
@@ -44,12 +53,14 @@ export class LoadedModel {
     );
   }
 
-  get identity(): { name: string; version: string; provider: string } {
-    return {
+  /** Fixed once loaded (the provider is known then), so it can key per-model caches. */
+  get identity(): ModelIdentity {
+    this.cachedIdentity ??= {
       name: this.manifest.name,
       version: this.manifest.version,
       provider: this.pool.provider,
     };
+    return this.cachedIdentity;
   }
 
   /** Runs rows (row-major, `count` rows) and returns one prediction per row. */

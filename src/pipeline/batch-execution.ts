@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
+import type { RowBatch } from '../batch/micro-batcher.js';
 import type { PredictionCache } from '../cache/prediction-cache.js';
 import { PoisonInputError, errorMessage } from '../errors.js';
 import type { Prediction } from '../model/postprocessor.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
-import type { InFlightEvent } from './in-flight-event.js';
-import type { InferenceStage } from './inference-stage.js';
+import type { InferenceStage, RowResult } from './inference-stage.js';
 import type { PartitionLane } from './partition-lane.js';
 import type { PendingRow, ServingVersion } from './serving-version.js';
 
@@ -17,35 +17,36 @@ export class BatchExecution {
   constructor(
     private readonly inference: InferenceStage,
     private readonly cache: PredictionCache | undefined,
-    /** The live lane of an event; undefined once its partition was revoked. */
-    private readonly laneOf: (event: InFlightEvent) => PartitionLane | undefined,
     private readonly onOutcomes: (lane: PartitionLane) => void,
     private readonly metrics: WorkerMetrics,
     private readonly logger: Logger,
   ) {}
 
-  async run(version: ServingVersion, rows: PendingRow[]): Promise<void> {
+  async run(version: ServingVersion, batch: RowBatch<PendingRow>): Promise<void> {
     const identity = version.identity;
+    const rows = batch.items;
     const cached = await this.lookUp(rows);
-    const misses = rows.filter((_, index) => !cached[index]);
-    let computed: (Prediction | PoisonInputError)[] = [];
+    const misses: number[] = [];
+    for (let index = 0; index < rows.length; index++) if (!cached[index]) misses.push(index);
+    let computed: RowResult[] = [];
     try {
       if (misses.length > 0) {
-        computed = await this.inference.run(
-          version.model,
-          misses.map((row) => row.row),
-        );
+        const input = misses.length === rows.length ? batch.rows() : gather(batch, misses);
+        computed = await this.inference.run(version.model, input, misses.length);
       }
     } catch (error) {
       // Only reachable when shutdown abandoned retries; those events stay uncommitted.
       this.logger.warn({ err: errorMessage(error), rows: misses.length }, 'batch abandoned');
       return;
     }
-    const results = new Map(misses.map((row, index) => [row, computed[index]!]));
+    const results: (RowResult | undefined)[] = cached.slice();
+    misses.forEach((index, position) => (results[index] = computed[position]));
     const toCache: [string, Prediction][] = [];
+    let previous: PartitionLane | undefined;
     const touched = new Set<PartitionLane>();
-    rows.forEach((row, index) => {
-      const result = cached[index] ?? results.get(row)!;
+    for (let index = 0; index < rows.length; index++) {
+      const row = rows[index]!;
+      const result = results[index]!;
       const failed = result instanceof PoisonInputError;
       if (!failed && !cached[index] && row.cacheKey) toCache.push([row.cacheKey, result]);
       const { event } = row;
@@ -56,20 +57,28 @@ export class BatchExecution {
           ? { type: 'dead-letter', error: result }
           : { type: 'prediction', prediction: result, model: identity };
       }
-      const lane = this.laneOf(event);
-      if (lane) touched.add(lane);
-    });
-    this.cache?.setMany(toCache);
+      const lane = event.lane;
+      if (lane !== previous && !lane.revoked) touched.add(lane);
+      previous = lane;
+    }
+    if (toCache.length > 0) this.cache?.setMany(toCache);
     for (const lane of touched) this.onOutcomes(lane);
   }
 
   /** One lookup per batch; entries are predictions for cached rows, undefined for misses. */
   private async lookUp(rows: PendingRow[]): Promise<(Prediction | undefined)[]> {
-    if (!this.cache) return rows.map(() => undefined);
+    if (!this.cache) return new Array<undefined>(rows.length);
     const cached = await this.cache.getMany(rows.map((row) => row.cacheKey!));
     const hits = cached.filter(Boolean).length;
     this.metrics.cacheLookups.inc({ result: 'hit' }, hits);
     this.metrics.cacheLookups.inc({ result: 'miss' }, rows.length - hits);
     return cached;
   }
+}
+
+/** The rows at `indexes`, copied together into one input matrix. */
+function gather(batch: RowBatch<PendingRow>, indexes: number[]): Float32Array {
+  const matrix = new Float32Array(indexes.length * batch.width);
+  indexes.forEach((index, position) => matrix.set(batch.row(index), position * batch.width));
+  return matrix;
 }

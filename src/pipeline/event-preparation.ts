@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { retryWithBackoff, type BackoffOptions } from '../batch/backoff.js';
 import { predictionCacheKey } from '../cache/prediction-cache.js';
 import type { CodecSet } from '../codec/codec-set.js';
+import type { EventDecoder } from '../codec/event-decoder.js';
 import type { CacheOptions } from '../config/worker-config.js';
 import { PoisonInputError, RetriableError, errorMessage } from '../errors.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
@@ -25,68 +26,125 @@ export interface EventPreparationOptions {
 
 /**
  * Decode → featurize → join a version's batch, for one event already routed to its version(s).
- * Bad input becomes a dead-letter outcome; a registry outage is waited out with backoff, so
- * nothing is dead-lettered or committed past it.
+ * A decoder that answers synchronously (JSON) costs no promise: the row is written into the
+ * batch at once. Bad input becomes a dead-letter outcome; a registry
+ * outage is waited out with backoff, so nothing is dead-lettered or committed past it.
  */
 export class EventPreparation {
   constructor(private readonly options: EventPreparationOptions) {}
 
-  async prepare(
-    lane: PartitionLane,
+  prepare(event: InFlightEvent, version: ServingVersion, shadow: ServingVersion | undefined): void {
+    let decoded: DecodeResult;
+    try {
+      decoded = this.options.codecs.decoderFor(event.topic).decode(event.value);
+    } catch (error) {
+      if (!(error instanceof RetriableError)) {
+        this.fail(event, error, version, shadow);
+        return;
+      }
+      decoded = Promise.reject(error);
+    }
+    if (decoded instanceof Promise) {
+      void this.prepareLater(event, version, shadow, decoded);
+      return;
+    }
+    this.join(event, decoded, version, shadow);
+  }
+
+  private async prepareLater(
     event: InFlightEvent,
     version: ServingVersion,
     shadow: ServingVersion | undefined,
+    firstAttempt: Promise<Record<string, unknown>>,
   ): Promise<void> {
     let record: Record<string, unknown>;
     try {
-      record = await this.decode(lane, event);
-      version.add(this.pendingRow(version, event, record, 'primary'));
+      record = await this.decodeWithRetry(event, firstAttempt);
     } catch (error) {
-      version.release();
-      shadow?.release();
-      if (error instanceof PoisonInputError) {
-        event.outcome = { type: 'dead-letter', error };
-        event.shadow = 'none';
-        this.options.onDeadLetter(lane);
-      } else {
-        // Only when retrying stopped (shutdown or revocation): the event stays uncommitted.
-        this.options.logger.warn(
-          { err: errorMessage(error), lane: lane.key, offset: event.offset },
-          'event abandoned',
-        );
-      }
+      this.fail(event, error, version, shadow);
+      return;
+    }
+    this.join(event, record, version, shadow);
+  }
+
+  /** Featurizes `record` into the batch of `version` (and of the shadow, when one runs). */
+  private join(
+    event: InFlightEvent,
+    record: Record<string, unknown>,
+    version: ServingVersion,
+    shadow: ServingVersion | undefined,
+  ): void {
+    try {
+      this.add(version, event, record, 'primary');
+    } catch (error) {
+      this.fail(event, error, version, shadow);
       return;
     }
     if (!shadow) return;
     try {
-      shadow.add(this.pendingRow(shadow, event, record, 'shadow'));
+      this.add(shadow, event, record, 'shadow');
     } catch {
       shadow.release();
       event.shadow = 'none'; // the shadow's features reject what the primary accepted
     }
   }
 
-  private pendingRow(
+  private fail(
+    event: InFlightEvent,
+    error: unknown,
+    version: ServingVersion,
+    shadow: ServingVersion | undefined,
+  ): void {
+    version.release();
+    shadow?.release();
+    if (error instanceof PoisonInputError) {
+      event.outcome = { type: 'dead-letter', error };
+      event.shadow = 'none';
+      this.options.onDeadLetter(event.lane);
+    } else {
+      // Only when retrying stopped (shutdown or revocation): the event stays uncommitted.
+      this.options.logger.warn(
+        { err: errorMessage(error), lane: event.lane.key, offset: event.offset },
+        'event abandoned',
+      );
+    }
+  }
+
+  private add(
     version: ServingVersion,
     event: InFlightEvent,
     record: Record<string, unknown>,
     role: PendingRow['role'],
-  ): PendingRow {
-    const row = version.model.featurizer.encode(record);
+  ): void {
+    const { featurizer } = version.model;
     const cache = this.options.cache;
-    if (!cache) return { event, row, role };
-    const id = cache.keyField !== undefined ? record[cache.keyField] : undefined;
-    const eventId = id != null ? String(id) : undefined;
-    return {
-      event,
-      row,
-      role,
-      cacheKey: predictionCacheKey(cache.keyPrefix, version.identity, row, eventId),
-    };
+    const pending: PendingRow = { event, role };
+    version.add(pending, (target, offset) => {
+      featurizer.encode(record, target, offset);
+      if (!cache) return;
+      const id = cache.keyField !== undefined ? record[cache.keyField] : undefined;
+      pending.cacheKey = predictionCacheKey(
+        cache.keyPrefix,
+        version.identity,
+        target.subarray(offset, offset + featurizer.width),
+        id != null ? String(id) : undefined,
+      );
+    });
   }
 
-  private decode(lane: PartitionLane, event: InFlightEvent): Promise<Record<string, unknown>> {
+  /** Awaits the first attempt; a retriable failure is retried with backoff. */
+  private async decodeWithRetry(
+    event: InFlightEvent,
+    firstAttempt: Promise<Record<string, unknown>>,
+  ): Promise<Record<string, unknown>> {
+    try {
+      return await firstAttempt;
+    } catch (error) {
+      if (!(error instanceof RetriableError)) throw error;
+      this.options.metrics.decodeRetries.inc();
+    }
     const decoder = this.options.codecs.decoderFor(event.topic);
+    const lane = event.lane;
     return retryWithBackoff(async () => decoder.decode(event.value), {
       ...this.options.decodeBackoff,
       isRetriable: (error) => error instanceof RetriableError,
@@ -103,3 +161,5 @@ export class EventPreparation {
     });
   }
 }
+
+type DecodeResult = ReturnType<EventDecoder['decode']>;

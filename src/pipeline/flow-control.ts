@@ -12,9 +12,17 @@ export class FlowControl {
   constructor(private readonly options: FlowControlOptions) {}
 
   canAccept(lane: PartitionLane, totalInFlight: number): boolean {
-    return (
-      lane.inFlight < this.options.maxInFlightPerPartition &&
-      totalInFlight < this.options.maxInFlightTotal
+    return this.room(lane, totalInFlight) > 0;
+  }
+
+  /** How many more events `lane` may accept now. */
+  room(lane: PartitionLane, totalInFlight: number): number {
+    return Math.max(
+      0,
+      Math.min(
+        this.options.maxInFlightPerPartition - lane.inFlight,
+        this.options.maxInFlightTotal - totalInFlight,
+      ),
     );
   }
 

@@ -2,6 +2,7 @@ import type { PoisonInputError } from '../errors.js';
 import type { RecordHeaders } from '../kafka/transport.js';
 import type { Prediction } from '../model/postprocessor.js';
 import type { ModelIdentity } from './output-records.js';
+import type { PartitionLane } from './partition-lane.js';
 
 /** What became of one input event: a prediction, or a reason to dead-letter it. */
 export type Outcome =
@@ -13,6 +14,8 @@ export type Outcome =
  * source tag {topic, partition, offset} through cross-partition batching.
  */
 export interface InFlightEvent {
+  /** The lane that accepted it; revoked when its partition left this member. */
+  lane: PartitionLane;
   topic: string;
   partition: number;
   offset: string;

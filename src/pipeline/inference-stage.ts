@@ -19,10 +19,11 @@ export class InferenceStage {
     private readonly logger: Logger,
   ) {}
 
-  async run(model: LoadedModel, rows: Float32Array[]): Promise<RowResult[]> {
+  /** Runs `count` rows, row-major in `rows`. */
+  async run(model: LoadedModel, rows: Float32Array, count: number): Promise<RowResult[]> {
     try {
       return await retryWithBackoff(
-        () => model.predict(stack(rows, model.featurizer.width), rows.length),
+        () => model.predict(rows, count),
         {
           ...this.backoff,
           isRetriable: (error) => !(error instanceof InferenceError),
@@ -36,19 +37,14 @@ export class InferenceStage {
       );
     } catch (error) {
       if (!(error instanceof InferenceError)) throw error;
-      if (rows.length === 1)
+      if (count === 1)
         return [new PoisonInputError('infer', `model failed on this row: ${error.message}`)];
-      const half = Math.ceil(rows.length / 2);
+      const half = Math.ceil(count / 2);
+      const split = half * model.featurizer.width;
       return [
-        ...(await this.run(model, rows.slice(0, half))),
-        ...(await this.run(model, rows.slice(half))),
+        ...(await this.run(model, rows.subarray(0, split), half)),
+        ...(await this.run(model, rows.subarray(split), count - half)),
       ];
     }
   }
-}
-
-function stack(rows: Float32Array[], width: number): Float32Array {
-  const matrix = new Float32Array(rows.length * width);
-  rows.forEach((row, index) => matrix.set(row, index * width));
-  return matrix;
 }

@@ -148,10 +148,6 @@ export class InferenceWorker {
     this.batches = new BatchExecution(
       this.inference,
       this.cache,
-      (event) => {
-        const lane = this.lanes.get(laneKey(event.topic, event.partition));
-        return lane && !lane.revoked ? lane : undefined;
-      },
       (lane) => this.flusher.schedule(lane),
       this.metrics,
       this.logger,
@@ -242,37 +238,41 @@ export class InferenceWorker {
   private async onFetchedBatch(batch: FetchedBatch): Promise<number> {
     const lane = this.laneFor(batch.topic, batch.partition);
     const stillOurs = () => batch.isCurrent() && this.state === 'running' && !lane.revoked;
+    const { records } = batch;
     let taken = 0;
-    for (const record of batch.records) {
-      if (!stillOurs()) break;
+    let accepted = 0;
+    let room = 0;
+    while (taken < records.length && stillOurs()) {
+      const record = records[taken]!;
       if (lane.alreadyAccepted(record.offset)) {
         taken++; // refetched after a seek; it is already in flight
         continue;
       }
-      // Backpressure: hold this batch (and so the fetch loop) until acknowledgements free room.
-      if (!this.flow.canAccept(lane, this.totalInFlight())) {
+      if (room === 0) room = this.flow.room(lane, this.totalInFlight());
+      if (room === 0) {
+        // Backpressure: hold this batch (and so the fetch loop) until acknowledgements free room.
         this.metrics.backpressureWaits.inc();
         this.metrics.backpressureActive.set(1);
-        while (stillOurs() && !this.flow.canAccept(lane, this.totalInFlight())) {
+        while (stillOurs() && (room = this.flow.room(lane, this.totalInFlight())) === 0) {
           await this.flow.waitForRoom(this.config.kafka.heartbeatIntervalMs);
         }
         this.metrics.backpressureActive.set(0);
-        if (!stillOurs()) break;
+        continue;
       }
-      this.accept(lane, batch.topic, batch.partition, record);
+      this.accept(lane, record);
+      room--;
       taken++;
+      accepted++;
     }
+    if (accepted > 0) this.metrics.eventsConsumed.inc({ topic: batch.topic }, accepted);
     this.metrics.inFlight.set(this.totalInFlight());
     return taken;
   }
 
-  private accept(
-    lane: PartitionLane,
-    topic: string,
-    partition: number,
-    record: ConsumedRecord,
-  ): void {
+  private accept(lane: PartitionLane, record: ConsumedRecord): void {
+    const { topic, partition } = lane;
     const event: InFlightEvent = {
+      lane,
       topic,
       partition,
       offset: record.offset,
@@ -283,23 +283,29 @@ export class InferenceWorker {
       acceptedAt: performance.now(),
     };
     lane.accept(event);
-    this.metrics.eventsConsumed.inc({ topic });
     // The version is chosen now, in offset order, so that a swap splits a partition exactly once.
     const version = this.serving.router.route(record.key, `${topic}/${partition}/${record.offset}`);
     const shadow = this.serving.router.shadow?.version;
     version.reserve();
     shadow?.reserve();
-    void this.preparation.prepare(lane, event, version, shadow);
+    this.preparation.prepare(event, version, shadow);
   }
 
   private onAcknowledged(lane: PartitionLane, events: InFlightEvent[]): void {
     const now = performance.now();
+    const predictedBy = new Map<string, number>();
     for (const event of events) {
       const outcome = event.outcome!;
-      if (outcome.type === 'dead-letter')
+      if (outcome.type === 'dead-letter') {
         this.metrics.deadLetters.inc({ stage: outcome.error.stage });
-      else this.metrics.predictionsProduced.inc({ model_version: outcome.model.version });
+      } else {
+        const version = outcome.model.version;
+        predictedBy.set(version, (predictedBy.get(version) ?? 0) + 1);
+      }
       this.metrics.eventSeconds.observe((now - event.acceptedAt) / 1000);
+    }
+    for (const [version, count] of predictedBy) {
+      this.metrics.predictionsProduced.inc({ model_version: version }, count);
     }
     this.committer.markDirty(lane);
     this.metrics.inFlight.set(this.totalInFlight());

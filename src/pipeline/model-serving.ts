@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { RowBatch } from '../batch/micro-batcher.js';
 import type { BatchingOptions, ModelOptions } from '../config/worker-config.js';
 import { errorMessage } from '../errors.js';
 import { LoadedModel } from '../model/loaded-model.js';
@@ -7,7 +8,7 @@ import type { WorkerMetrics } from '../observability/metrics.js';
 import { ModelRouter } from './model-router.js';
 import { ServingVersion, type PendingRow } from './serving-version.js';
 
-type BatchHandler = (version: ServingVersion, rows: PendingRow[]) => Promise<void>;
+type BatchHandler = (version: ServingVersion, batch: RowBatch<PendingRow>) => Promise<void>;
 
 /**
  * The model versions this worker serves: the primary (hot-swapped when a newer version appears

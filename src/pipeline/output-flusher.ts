@@ -11,7 +11,7 @@ import {
   predictionHeaders,
   predictionRecord,
   type ModelIdentity,
-  type OutputMessage,
+  type PredictionRecord,
 } from './output-records.js';
 import type { PartitionLane } from './partition-lane.js';
 
@@ -36,7 +36,7 @@ export class OutputFlusher {
   constructor(
     private readonly producer: ProducerTransport,
     private readonly topics: OutputTopics,
-    private readonly encoder: PredictionEncoder<unknown>,
+    private readonly encoder: PredictionEncoder<PredictionRecord>,
     private readonly backoff: BackoffOptions,
     private readonly keepRetrying: () => boolean,
     private readonly onAcknowledged: (lane: PartitionLane, events: InFlightEvent[]) => void,
@@ -92,46 +92,65 @@ export class OutputFlusher {
 
   private async send(events: InFlightEvent[]): Promise<void> {
     const records: OutgoingRecord[] = [];
-    const add = (topic: string, message: OutputMessage): void => {
-      records.push({ topic, ...message });
-    };
+    const predictedAt = Date.now();
     for (const event of events) {
       if (event.shadow && event.shadow !== 'none' && this.topics.shadow) {
         const { prediction, model } = event.shadow;
-        const message = await this.predictionMessage(event, prediction, model);
-        if (!(message instanceof PoisonInputError)) add(this.topics.shadow, message);
+        const record = this.outputRecord(this.topics.shadow, event, prediction, model, predictedAt);
+        const message = record instanceof Promise ? await record : record;
+        if (!(message instanceof PoisonInputError)) records.push(message);
       }
       let outcome = event.outcome!;
       if (outcome.type === 'prediction') {
-        const message = await this.predictionMessage(event, outcome.prediction, outcome.model);
+        const { prediction, model } = outcome;
+        const record = this.outputRecord(this.topics.output, event, prediction, model, predictedAt);
+        const message = record instanceof Promise ? await record : record;
         if (!(message instanceof PoisonInputError)) {
-          add(this.topics.output, message);
+          records.push(message);
           continue;
         }
         outcome = event.outcome = { type: 'dead-letter', error: message };
       }
-      add(this.topics.deadLetter, deadLetterMessage(event, outcome.error));
+      records.push({ topic: this.topics.deadLetter, ...deadLetterMessage(event, outcome.error) });
     }
     await this.producer.send(records);
   }
 
-  /** The prediction record, encoded; a record the output schema rejects is poison (stage encode). */
-  private async predictionMessage(
+  /**
+   * The prediction's output record, synchronous when the encoder is (JSON). A record the output
+   * schema rejects is poison (stage encode).
+   */
+  private outputRecord(
+    topic: string,
     event: InFlightEvent,
     prediction: Prediction,
     model: ModelIdentity,
-  ): Promise<OutputMessage | PoisonInputError> {
+    predictedAt: number,
+  ): OutgoingRecord | PoisonInputError | Promise<OutgoingRecord | PoisonInputError> {
+    const toRecord = (value: Buffer): OutgoingRecord => ({
+      topic,
+      key: event.key,
+      value,
+      headers: predictionHeaders(event, model),
+    });
     try {
-      const value = await this.encoder.encode(predictionRecord(event, prediction, model));
-      return { key: event.key, value, headers: predictionHeaders(event, model) };
+      const value = this.encoder.encode(predictionRecord(event, prediction, model, predictedAt));
+      return value instanceof Promise
+        ? value.then(toRecord, (error: unknown) => encodeFailure(error))
+        : toRecord(value);
     } catch (error) {
-      if (!isSchemaViolation(error)) throw error; // e.g. the registry is unreachable: retry
-      return new PoisonInputError(
-        'encode',
-        `prediction does not fit the output schema: ${errorMessage(error)}`,
-      );
+      return encodeFailure(error);
     }
   }
+}
+
+/** An output schema violation is poison; anything else (the registry is down) is retried. */
+function encodeFailure(error: unknown): PoisonInputError {
+  if (!isSchemaViolation(error)) throw error;
+  return new PoisonInputError(
+    'encode',
+    `prediction does not fit the output schema: ${errorMessage(error)}`,
+  );
 }
 
 function isSchemaViolation(error: unknown): boolean {

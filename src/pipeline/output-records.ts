@@ -1,4 +1,5 @@
 import { errorClass, type PoisonInputError } from '../errors.js';
+import type { ModelIdentity } from '../model/loaded-model.js';
 import type { Prediction } from '../model/postprocessor.js';
 import type { OutgoingRecord } from '../kafka/transport.js';
 import type { InFlightEvent } from './in-flight-event.js';
@@ -49,16 +50,13 @@ export interface PredictionRecord {
   predictedAt: number;
 }
 
-export interface ModelIdentity {
-  name: string;
-  version: string;
-  provider: string;
-}
+export type { ModelIdentity };
 
 export function predictionRecord(
   event: InFlightEvent,
   prediction: Prediction,
   model: ModelIdentity,
+  predictedAt = Date.now(),
 ): PredictionRecord {
   const classification = prediction.kind === 'classification' ? prediction : undefined;
   return {
@@ -71,7 +69,7 @@ export function predictionRecord(
     interval: prediction.kind === 'regression' ? (prediction.interval ?? null) : null,
     source: { topic: event.topic, partition: event.partition, offset: event.offset },
     eventTimestamp: event.timestamp,
-    predictedAt: Date.now(),
+    predictedAt,
   };
 }
 

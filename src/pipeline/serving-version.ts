@@ -1,12 +1,11 @@
-import { MicroBatcher } from '../batch/micro-batcher.js';
+import { MicroBatcher, type RowBatch, type RowWriter } from '../batch/micro-batcher.js';
 import type { BatchingOptions } from '../config/worker-config.js';
 import type { LoadedModel } from '../model/loaded-model.js';
 import type { InFlightEvent } from './in-flight-event.js';
 
-/** A featurized event waiting for its batch on one model version. */
+/** A featurized event waiting for its batch on one model version (its row is in the batch). */
 export interface PendingRow {
   event: InFlightEvent;
-  row: Float32Array;
   /** "primary" rows answer the event; "shadow" rows only feed the shadow topic. */
   role: 'primary' | 'shadow';
   /** Prediction cache key, when a cache is configured. */
@@ -29,11 +28,11 @@ export class ServingVersion {
   constructor(
     readonly model: LoadedModel,
     batching: BatchingOptions,
-    onBatch: (version: ServingVersion, rows: PendingRow[]) => Promise<void>,
+    onBatch: (version: ServingVersion, batch: RowBatch<PendingRow>) => Promise<void>,
   ) {
-    this.batcher = new MicroBatcher(batching, (rows) => {
+    this.batcher = new MicroBatcher(batching, model.featurizer.width, (batch) => {
       this.running++;
-      void onBatch(this, rows).finally(() => {
+      void onBatch(this, batch).finally(() => {
         this.running--;
         this.wakeIfSettled();
       });
@@ -49,9 +48,14 @@ export class ServingVersion {
     this.reserved++;
   }
 
-  add(row: PendingRow): void {
+  /**
+   * Adds a reserved event's row, written by `writeRow` straight into the batch. When `writeRow`
+   * throws (the features reject the event), nothing is added, the reservation stands and the
+   * error propagates: the caller releases it.
+   */
+  add(row: PendingRow, writeRow: RowWriter): void {
+    this.batcher.add(row, writeRow);
     this.reserved--;
-    this.batcher.add(row);
     if (this.retiring) this.batcher.cut(); // no new rows will join: do not wait for the delay
     this.wakeIfSettled();
   }

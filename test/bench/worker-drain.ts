@@ -41,10 +41,11 @@ export async function drainWithWorker(
   end: PartitionOffsets,
   config: Record<string, unknown>,
   timeoutMs: number,
+  nodeArgs: string[] = [],
 ): Promise<WorkerDrain> {
   const events = Object.values(end).reduce((sum, offset) => sum + offset, 0);
   const spawnedAt = Date.now();
-  const worker = await WorkerProcess.start(config);
+  const worker = await WorkerProcess.start(config, {}, nodeArgs);
   live.add(worker);
   try {
     await worker.waitReady(timeoutMs);

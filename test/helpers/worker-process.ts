@@ -36,6 +36,7 @@ export class WorkerProcess {
   static async start(
     config: Record<string, unknown>,
     env: NodeJS.ProcessEnv = {},
+    nodeArgs: string[] = [],
   ): Promise<WorkerProcess> {
     const metricsPort = await freePort();
     const file = join(mkdtempSync(join(tmpdir(), 'worker-')), 'config.json');
@@ -45,7 +46,7 @@ export class WorkerProcess {
       port: metricsPort,
     };
     writeFileSync(file, JSON.stringify({ ...config, observability }));
-    const child = spawn(process.execPath, [CLI, 'worker', '--config', file], {
+    const child = spawn(process.execPath, [...nodeArgs, CLI, 'worker', '--config', file], {
       env: { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

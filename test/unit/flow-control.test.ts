@@ -13,6 +13,7 @@ function laneWithInFlight(count: number): PartitionLane {
   const lane = new PartitionLane('in', 0);
   for (let i = 0; i < count; i++) {
     lane.accept({
+      lane,
       topic: 'in',
       partition: 0,
       offset: String(i),

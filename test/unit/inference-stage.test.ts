@@ -50,10 +50,11 @@ class FakeModel {
 }
 
 /** Row i is [i, 10 i, 0.5] (prediction 11 i + 0.5), or POISON for the listed indexes. */
-function rowsOf(count: number, poisoned: number[] = []): Float32Array[] {
-  return Array.from({ length: count }, (_, i) =>
-    Float32Array.from(poisoned.includes(i) ? [POISON, 0, 0] : [i, 10 * i, 0.5]),
+function rowsOf(count: number, poisoned: number[] = []): [Float32Array, number] {
+  const rows = Array.from({ length: count }, (_, i) =>
+    poisoned.includes(i) ? [POISON, 0, 0] : [i, 10 * i, 0.5],
   );
+  return [Float32Array.from(rows.flat()), count];
 }
 
 function stage(running: () => boolean = () => true): InferenceStage {
@@ -78,14 +79,14 @@ function assertResults(results: RowResult[], count: number, poisoned: number[]):
 describe('InferenceStage', () => {
   test('a healthy batch: one call, every row predicted in order', async () => {
     const model = new FakeModel();
-    const results = await stage().run(model.asLoadedModel(), rowsOf(5));
+    const results = await stage().run(model.asLoadedModel(), ...rowsOf(5));
     assert.deepEqual(model.calls, [5]);
     assertResults(results, 5, []);
   });
 
   test('one poisoned row in 8: bisected, only that row fails', async () => {
     const model = new FakeModel();
-    const results = await stage().run(model.asLoadedModel(), rowsOf(8, [5]));
+    const results = await stage().run(model.asLoadedModel(), ...rowsOf(8, [5]));
     assertResults(results, 8, [5]);
     // [0-7] fails; [0-3] ok; [4-7] fails; [4,5] fails; [4] ok; [5] fails; [6,7] ok.
     assert.deepEqual(model.calls, [8, 4, 4, 2, 1, 1, 2]);
@@ -94,19 +95,19 @@ describe('InferenceStage', () => {
   test('several poisoned rows in an odd batch', async () => {
     const model = new FakeModel();
     const poisoned = [0, 6, 7, 12];
-    const results = await stage().run(model.asLoadedModel(), rowsOf(13, poisoned));
+    const results = await stage().run(model.asLoadedModel(), ...rowsOf(13, poisoned));
     assertResults(results, 13, poisoned);
   });
 
   test('every row poisoned: every row fails', async () => {
     const model = new FakeModel();
-    const results = await stage().run(model.asLoadedModel(), rowsOf(3, [0, 1, 2]));
+    const results = await stage().run(model.asLoadedModel(), ...rowsOf(3, [0, 1, 2]));
     assertResults(results, 3, [0, 1, 2]);
   });
 
   test('a single poisoned row fails after one call', async () => {
     const model = new FakeModel();
-    const results = await stage().run(model.asLoadedModel(), rowsOf(1, [0]));
+    const results = await stage().run(model.asLoadedModel(), ...rowsOf(1, [0]));
     assertResults(results, 1, [0]);
     assert.deepEqual(model.calls, [1]);
   });
@@ -117,7 +118,7 @@ describe('InferenceStage', () => {
       new RetriableError('inference thread exited while running a batch'),
       new RetriableError('inference pool is closed'),
     );
-    const results = await stage().run(model.asLoadedModel(), rowsOf(4));
+    const results = await stage().run(model.asLoadedModel(), ...rowsOf(4));
     assert.deepEqual(model.calls, [4, 4, 4], 'two failures, then success, never split');
     assertResults(results, 4, []);
   });
@@ -134,7 +135,7 @@ describe('InferenceStage', () => {
       }
       return predict(matrix, count);
     };
-    const results = await stage().run(model.asLoadedModel(), rowsOf(4, [3]));
+    const results = await stage().run(model.asLoadedModel(), ...rowsOf(4, [3]));
     assertResults(results, 4, [3]);
     assert.deepEqual(model.calls, [4, 2, 2, 2, 1, 1]);
   });
@@ -144,7 +145,7 @@ describe('InferenceStage', () => {
     const failure = new RetriableError('inference pool closed');
     model.failures.push(failure);
     await assert.rejects(
-      stage(() => false).run(model.asLoadedModel(), rowsOf(3)),
+      stage(() => false).run(model.asLoadedModel(), ...rowsOf(3)),
       (error) => error === failure,
     );
     assert.deepEqual(model.calls, [3]);
@@ -155,7 +156,7 @@ describe('InferenceStage', () => {
     const bug = new TypeError('cannot read properties of undefined');
     model.failures.push(bug);
     await assert.rejects(
-      stage(() => false).run(model.asLoadedModel(), rowsOf(2)),
+      stage(() => false).run(model.asLoadedModel(), ...rowsOf(2)),
       (error) => error === bug,
     );
     assert.deepEqual(model.calls, [2]);
@@ -163,9 +164,9 @@ describe('InferenceStage', () => {
 
   test('the rows passed in are not modified', async () => {
     const model = new FakeModel();
-    const rows = rowsOf(4, [1]);
-    const copies = rows.map((row) => Float32Array.from(row));
-    await stage().run(model.asLoadedModel(), rows);
-    assert.deepEqual(rows, copies);
+    const [rows, count] = rowsOf(4, [1]);
+    const copy = Float32Array.from(rows);
+    await stage().run(model.asLoadedModel(), rows, count);
+    assert.deepEqual(rows, copy);
   });
 });

@@ -24,6 +24,7 @@ function ackedLane(topic: string, partition: number, lastOffset: number): Partit
 function acknowledgeUpTo(lane: PartitionLane, lastOffset: number): void {
   lane.acknowledged([
     {
+      lane,
       topic: lane.topic,
       partition: lane.partition,
       offset: String(lastOffset),

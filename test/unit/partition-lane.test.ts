@@ -11,6 +11,7 @@ import { PartitionLane, laneKey } from '../../src/pipeline/partition-lane.js';
 
 function event(offset: number | string): InFlightEvent {
   return {
+    lane: new PartitionLane('in', 3),
     topic: 'in',
     partition: 3,
     offset: String(offset),

@@ -13,6 +13,7 @@ function fakeModel() {
   const state = { closed: 0 };
   const model = {
     identity: { name: 'm', version: '1', provider: 'cpu' },
+    featurizer: { width: 1 },
     close: async () => {
       state.closed++;
     },
@@ -22,7 +23,7 @@ function fakeModel() {
 
 function row(offset: number): PendingRow {
   const event = { topic: 't', partition: 0, offset: String(offset) } as InFlightEvent;
-  return { event, row: new Float32Array(1), role: 'primary' };
+  return { event, role: 'primary' };
 }
 
 describe('ServingVersion', () => {
@@ -32,20 +33,20 @@ describe('ServingVersion', () => {
     const version = new ServingVersion(
       model,
       { maxBatchSize: 10, maxBatchDelayMs: 10_000, padToPreferredBatchSize: false },
-      async (_, rows) => {
+      async (_, batch) => {
         await sleep(20);
-        seen.push(rows.map((r) => r.event.offset));
+        seen.push(batch.items.map((r) => r.event.offset));
       },
     );
     version.reserve();
     version.reserve();
-    version.add(row(1));
+    version.add(row(1), () => {});
     let retired = false;
     const retiring = version.retire().then(() => (retired = true));
     await sleep(50);
     assert.equal(retired, false, 'a reserved row is still on its way');
     assert.equal(state.closed, 0);
-    version.add(row(2)); // its decode finished after the swap
+    version.add(row(2), () => {}); // its decode finished after the swap
     await retiring;
     assert.deepEqual(seen.flat().sort(), ['1', '2'], 'both rows ran on the retiring version');
     assert.equal(state.closed, 1);
