@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 /** Accepts a list or a comma-separated string (handy for environment overrides). */
@@ -171,8 +172,14 @@ export const modelSchema = z
     shadow: z.object({ version: versionName, topic: z.string().min(1) }).optional(),
     /** Execution provider: auto tries CUDA then falls back to CPU. Default: "auto". */
     device: z.enum(['auto', 'cpu', 'cuda', 'webgpu']).default('auto'),
-    /** Inference worker threads per model version, each with its own session. Default: 1. */
-    inferenceThreads: positiveInt.max(64).default(1),
+    /**
+     * Inference worker threads per model version, each with its own session, running batches in
+     * parallel: a number, or "auto" for the cores this process may use (at most 4). Default: "auto".
+     */
+    inferenceThreads: z
+      .union([z.literal('auto'), positiveInt.max(64)])
+      .transform((threads) => (threads === 'auto' ? autoInferenceThreads() : threads))
+      .prefault('auto'),
     /** ONNX Runtime intra-op threads per session. Default: 1. */
     intraOpThreads: positiveInt.max(256).default(1),
     /**
@@ -345,4 +352,9 @@ function isValidRegExp(source: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** One inference thread per core this process may use, at most 4 (sessions cost memory). */
+function autoInferenceThreads(): number {
+  return Math.max(1, Math.min(availableParallelism(), 4));
 }

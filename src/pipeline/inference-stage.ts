@@ -22,19 +22,16 @@ export class InferenceStage {
   /** Runs `count` rows, row-major in `rows`. */
   async run(model: LoadedModel, rows: Float32Array, count: number): Promise<RowResult[]> {
     try {
-      return await retryWithBackoff(
-        () => model.predict(rows, count),
-        {
-          ...this.backoff,
-          isRetriable: (error) => !(error instanceof InferenceError),
-          shouldContinue: this.isRunning,
-          onRetry: (error, attempt) =>
-            this.logger.warn(
-              { err: errorMessage(error), attempt },
-              'inference failed, retrying batch',
-            ),
-        },
-      );
+      return await retryWithBackoff(() => model.predict(rows, count), {
+        ...this.backoff,
+        isRetriable: (error) => !(error instanceof InferenceError),
+        shouldContinue: this.isRunning,
+        onRetry: (error, attempt) =>
+          this.logger.warn(
+            { err: errorMessage(error), attempt },
+            'inference failed, retrying batch',
+          ),
+      });
     } catch (error) {
       if (!(error instanceof InferenceError)) throw error;
       if (count === 1)
