@@ -16,7 +16,7 @@ import { EMBEDDING_MODEL } from './bench-models.js';
 import { markdownTable, fmt, progress, ratio } from './bench-table.js';
 import { prefilledInput, removePipeline } from './prefilled-input.js';
 import { drainWithWorker, type WorkerDrain } from './worker-drain.js';
-import { WORKER_OPTIONS } from './worker-throughput.bench.js';
+import { WORKER_OPTIONS } from './throughput.bench.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 

@@ -13,7 +13,7 @@ import { FRAUD_MODEL } from './bench-models.js';
 import { requireKafkaAndRedis } from './bench-stack.js';
 import { fmt, markdownTable, progress } from './bench-table.js';
 import { prefilledInput, removePipeline } from './prefilled-input.js';
-import { WORKER_OPTIONS } from './worker-throughput.bench.js';
+import { WORKER_OPTIONS } from './throughput.bench.js';
 import { drainWithWorker } from './worker-drain.js';
 
 interface ProfileNode {

@@ -10,7 +10,7 @@ import { sampleEvent } from '../helpers/sample-events.js';
 import { markdownTable, fmt, median, progress } from './bench-table.js';
 import type { BenchModel } from './bench-models.js';
 
-export const ORT_BATCH_SIZES = [1, 8, 32, 64, 128, 256] as const;
+export const ORT_BATCH_SIZES = [1, 8, 32, 64, 128, 256, 512] as const;
 
 export interface OrtMeasurement {
   model: string;

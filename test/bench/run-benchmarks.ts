@@ -1,40 +1,80 @@
 /**
- * The benchmark suite: `npm run bench` (after `npm run build`; the worker sections run the
- * compiled worker). Prints figures only, a markdown table per section and then the ratios; it
- * asserts nothing about timings. On a shared 2-core machine absolute numbers move with other
- * people's load, so compare the ratios, which are measured side by side in one run.
+ * The benchmark suite: `npm run bench` (after `npm run build`; the worker runs compiled, as a
+ * child process). Prints figures and ratios, and writes them as results.json, results.md and
+ * chart.png into BENCH_RESULTS_DIR; it asserts nothing about timings. On a shared 2-core machine
+ * absolute numbers move with other people's load, so compare the ratios, which are measured side
+ * by side in one run against the peers a user would pick instead.
  *
  * Sections run one after another, never two measurements at once; each creates its own topics
- * and group on the local stack (127.0.0.1) and deletes them afterwards. Counts and limits come
- * from the environment (see bench-settings.ts), e.g. BENCH_FRAUD_EVENTS=10000, and
- * BENCH_SECTIONS=ort,worker runs a subset.
+ * and groups on the local stack (127.0.0.1) and deletes them afterwards. Counts and limits come
+ * from the environment (bench-settings.ts); BENCH_SECTIONS=light,heavy runs a subset.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { jsonMessage } from '../helpers/pipeline-fixture.js';
+import { embeddingEvent, fraudEvent } from '../helpers/sample-events.js';
+import { benchChartPng } from './bench-chart.js';
 import { EMBEDDING_MODEL, FRAUD_MODEL } from './bench-models.js';
 import { benchSettings } from './bench-settings.js';
 import { requireKafkaAndRedis } from './bench-stack.js';
-import { fmt, markdownTable, progress, ratio } from './bench-table.js';
+import { fmt, markdownTable, progress } from './bench-table.js';
 import { benchCacheThroughput, cacheTable } from './cache-throughput.bench.js';
 import { environmentLine, loadAverage } from './environment.js';
-import { benchPassThrough, passThroughTable, type DrainMeasurement } from './pass-through.bench.js';
-import { benchRawOnnx, nearestBatch, rawOnnxTable, type OrtMeasurement } from './raw-onnx.bench.js';
+import { benchLatency, latencyTable, type LatencyRow } from './latency.bench.js';
+import { benchMemory, memoryTable, type MemoryResult } from './memory.bench.js';
+import { killLivePeers } from './python-peers.js';
+import { benchRawOnnx, rawOnnxTable, type OrtMeasurement } from './raw-onnx.bench.js';
+import {
+  benchThroughput,
+  throughputTable,
+  type Contender,
+  type ThroughputRow,
+} from './throughput.bench.js';
 import { killLiveWorkers } from './worker-drain.js';
-import { benchWorkerThroughput, workerTable, type WorkerRun } from './worker-throughput.bench.js';
 
 const COMPILED_WORKER = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
-function withUnit(value: number, unit: string): string {
-  return Number.isFinite(value) ? `${fmt(value)} ${unit}` : 'n/a';
+const LIGHT: readonly Contender[] = [
+  { kind: 'worker', label: 'worker (librdkafka)', client: 'librdkafka' },
+  { kind: 'worker', label: 'worker (kafkajs)', client: 'kafkajs' },
+  { kind: 'python', label: 'python per-event', mode: 'per-event' },
+  { kind: 'python', label: 'python per-poll', mode: 'per-poll' },
+  { kind: 'python', label: 'librdkafka pass-through', mode: 'passthrough' },
+  { kind: 'kafkajs-pass-through', label: 'kafkajs pass-through' },
+];
+
+const HEAVY: readonly Contender[] = [
+  { kind: 'worker', label: 'worker (librdkafka)', client: 'librdkafka' },
+  {
+    kind: 'worker',
+    label: 'worker, maxBatchSize 1',
+    client: 'librdkafka',
+    overrides: { batching: { maxBatchSize: 1 } },
+  },
+  { kind: 'python', label: 'python per-event', mode: 'per-event' },
+  { kind: 'python', label: 'python per-poll', mode: 'per-poll' },
+];
+
+const LATENCY_SHARES = [0.25, 0.5, 0.75];
+
+interface RatioRow {
+  ratio: string;
+  value: number;
+  target: string;
+  met: boolean | undefined;
 }
 
 function print(text = ''): void {
   process.stdout.write(`${text}\n`);
+  report.push(text);
 }
+const report: string[] = [];
 
 function abort(reason: string, code: number): never {
   progress(`aborting: ${reason}`);
   killLiveWorkers();
+  killLivePeers();
   process.exit(code);
 }
 
@@ -49,17 +89,16 @@ async function main(): Promise<void> {
   ).unref();
   process.once('SIGINT', () => abort('SIGINT', 130));
   process.once('SIGTERM', () => abort('SIGTERM', 143));
-
-  const needsKafka =
-    sections.has('pass-through') || sections.has('worker') || sections.has('cache');
-  if ((sections.has('worker') || sections.has('cache')) && !existsSync(COMPILED_WORKER)) {
+  if (!existsSync(COMPILED_WORKER)) {
     throw new Error(`${COMPILED_WORKER} is missing: run \`npm run build\` first`);
   }
-  if (needsKafka) await requireKafkaAndRedis();
+  if ([...sections].some((section) => section !== 'ort')) await requireKafkaAndRedis();
 
   print('# Benchmarks');
   print();
   print('Figures, not assertions. Compare the ratios: they are measured side by side in this run.');
+  if (settings.quick)
+    print('\n**BENCH_QUICK: tiny counts to prove the harness; the figures mean nothing.**');
 
   let ort: OrtMeasurement[] = [];
   if (sections.has('ort')) {
@@ -68,47 +107,88 @@ async function main(): Promise<void> {
       minCalls: settings.ortMinCalls,
     });
     print();
-    print('## 1. Raw ONNX Runtime (onnxruntime-node in-process, CPU, 1 intra-op thread)');
+    print('## Raw ONNX Runtime: the model limit');
     print();
     print(
-      `Median of ≥${settings.ortMinCalls} calls over ≥${settings.ortSecondsPerSize} s per batch ` +
-        'size, after warm-up; one tensor reused, so this is the model alone.',
+      'onnxruntime-node in-process, CPU, 1 intra-op thread; median of ' +
+        `≥${settings.ortMinCalls} calls over ≥${settings.ortSecondsPerSize} s per batch size, ` +
+        'after warm-up, one tensor reused.',
     );
     print();
     print(rawOnnxTable(ort));
   }
 
-  let passThrough: DrainMeasurement | undefined;
-  if (sections.has('pass-through')) {
-    passThrough = await benchPassThrough(settings.fraudEvents, settings.drainTimeoutMs);
+  const throughput: ThroughputRow[] = [];
+  if (sections.has('light')) {
+    const messages = Array.from({ length: settings.fraudEvents }, (_, i) =>
+      jsonMessage(fraudEvent(i)),
+    );
+    throughput.push(
+      ...(await benchThroughput(
+        FRAUD_MODEL,
+        'fraud-mlp',
+        messages,
+        LIGHT,
+        settings.drainTimeoutMs,
+      )),
+    );
+  }
+  if (sections.has('heavy')) {
+    const messages = Array.from({ length: settings.embeddingEvents }, (_, i) =>
+      jsonMessage(embeddingEvent(i)),
+    );
+    throughput.push(
+      ...(await benchThroughput(
+        EMBEDDING_MODEL,
+        'embedding-mlp',
+        messages,
+        HEAVY,
+        settings.drainTimeoutMs,
+      )),
+    );
+  }
+  if (throughput.length > 0) {
     print();
-    print('## 2. Kafka pass-through peer (kafkajs consume → produce acks=-1 → commit)');
+    print('## Throughput draining a backlog');
     print();
     print(
-      `${fmt(settings.fraudEvents)} pre-filled JSON fraud events; timed from group join until ` +
-        'the committed offsets reach the end offsets.',
+      `fraud-mlp (light): ${fmt(settings.fraudEvents)} events; embedding-mlp (heavy): ` +
+        `${fmt(settings.embeddingEvents)} events; 6 input partitions, pre-filled once and ` +
+        'drained by each contender with its own group and output topic. Rate = outputs ÷ the ' +
+        'span of their broker LogAppendTime. Worker: maxBatchSize 256, maxBatchDelayMs 5, other options default. Python peers: confluent-kafka + onnxruntime, produce, flush and commit once per poll of up to 500 (test/peers/bench_consumer.py).',
     );
     print();
-    print(passThroughTable(passThrough));
+    print(throughputTable(throughput));
   }
 
-  let workers: { fraud: WorkerRun; fraudKafkajs: WorkerRun; embedding: WorkerRun } | undefined;
-  if (sections.has('worker')) {
-    workers = await benchWorkerThroughput(
-      settings.fraudEvents,
-      settings.embeddingEvents,
+  let latency: LatencyRow[] = [];
+  const maxRate = rate(throughput, 'fraud-mlp', 'worker (librdkafka)');
+  if (sections.has('latency') && Number.isFinite(maxRate)) {
+    latency = await benchLatency(
+      maxRate,
+      LATENCY_SHARES,
+      settings.latencySeconds,
       settings.drainTimeoutMs,
     );
     print();
-    print('## 3. Worker end to end (compiled worker, child process)');
+    print('## Latency under open-loop load (fraud-mlp, worker on librdkafka)');
     print();
     print(
-      'device cpu, inferenceThreads 1, maxBatchSize 256, maxBatchDelayMs 5, other options ' +
-        'default; fresh topics and group; timed from group join until the committed offsets ' +
-        'reach the end offsets (startup not included, shown apart).',
+      `Each level sends fraud events for ${settings.latencySeconds} s at a fixed share of the ` +
+        `worker's maximum rate above (${fmt(maxRate)} events/s), whatever the worker does ` +
+        '(test/peers/rate_producer.py). Latency = prediction LogAppendTime − input timestamp.',
     );
     print();
-    print(workerTable([workers.fraud, workers.fraudKafkajs, workers.embedding]));
+    print(latencyTable(latency));
+  }
+
+  let memory: MemoryResult | undefined;
+  if (sections.has('memory')) {
+    memory = await benchMemory(settings.memoryEvents, settings.drainTimeoutMs * 4);
+    print();
+    print(`## Memory draining a ${fmt(settings.memoryEvents)}-event backlog (fraud-mlp)`);
+    print();
+    print(memoryTable(memory));
   }
 
   if (sections.has('cache')) {
@@ -118,66 +198,142 @@ async function main(): Promise<void> {
       settings.drainTimeoutMs,
     );
     print();
-    print('## 4. Prediction cache on a repeated-input stream (embedding-mlp/1)');
+    print('## Prediction cache on a repeated-input stream (embedding-mlp)');
     print();
     print(
       `${fmt(settings.cacheEvents)} events, embeddingEvent(i % ${settings.cacheDistinctRows}) ` +
-        'each with its own id; worker options as in section 3. "redis, warm" is a second pass ' +
-        'over the same stream with the same key prefix (what a redelivery finds).',
+        'each with its own id. "redis, warm" is a second pass over the same stream with the ' +
+        'same key prefix (what a redelivery finds).',
     );
     print();
     print(cacheTable(cache));
   }
 
+  const ratios = ratioRows(throughput, latency, memory, ort);
   print();
-  print('## Ratios');
+  print('## Ratios and targets');
   print();
-  const fraud256 = ort.find((r) => r.model === FRAUD_MODEL.label && r.batchSize === 256);
-  const embeddingAtMean = workers
-    ? nearestBatch(ort, EMBEDDING_MODEL.label, workers.embedding.meanBatchSize)
-    : undefined;
   print(
     markdownTable(
-      ['ratio', 'value', 'numerator', 'denominator'],
-      [
-        [
-          'worker(fraud, librdkafka transport) events/s ÷ pass-through events/s',
-          ratio(workers?.fraud.eventsPerSecond ?? NaN, passThrough?.eventsPerSecond ?? NaN),
-          withUnit(workers?.fraud.eventsPerSecond ?? NaN, 'events/s'),
-          withUnit(passThrough?.eventsPerSecond ?? NaN, 'events/s'),
-        ],
-        [
-          'worker(fraud, kafkajs transport) events/s ÷ pass-through events/s',
-          ratio(workers?.fraudKafkajs.eventsPerSecond ?? NaN, passThrough?.eventsPerSecond ?? NaN),
-          withUnit(workers?.fraudKafkajs.eventsPerSecond ?? NaN, 'events/s'),
-          withUnit(passThrough?.eventsPerSecond ?? NaN, 'events/s'),
-        ],
-        [
-          'worker(fraud) events/s ÷ raw ORT fraud rows/s @ batch 256',
-          ratio(workers?.fraud.eventsPerSecond ?? NaN, fraud256?.rowsPerSecond ?? NaN),
-          withUnit(workers?.fraud.eventsPerSecond ?? NaN, 'events/s'),
-          withUnit(fraud256?.rowsPerSecond ?? NaN, 'rows/s'),
-        ],
-        [
-          `worker(embedding) events/s ÷ raw ORT embedding rows/s @ batch ` +
-            `${embeddingAtMean?.batchSize ?? '?'} (nearest to the worker's mean batch ` +
-            `${fmt(workers?.embedding.meanBatchSize ?? NaN, 1)})`,
-          ratio(workers?.embedding.eventsPerSecond ?? NaN, embeddingAtMean?.rowsPerSecond ?? NaN),
-          withUnit(workers?.embedding.eventsPerSecond ?? NaN, 'events/s'),
-          withUnit(embeddingAtMean?.rowsPerSecond ?? NaN, 'rows/s'),
-        ],
-      ],
+      ['ratio', 'value', 'target', 'met'],
+      ratios.map((row) => [
+        row.ratio,
+        Number.isFinite(row.value)
+          ? row.ratio.includes('ms') || row.ratio.includes('MB')
+            ? fmt(row.value, 1)
+            : `${row.value.toPrecision(3)}×`
+          : 'n/a',
+        row.target,
+        row.met === undefined ? '' : row.met ? 'yes' : 'no',
+      ]),
     ),
   );
   print();
   print(environmentLine(loadAtStart));
-  progress(`done in ${((Date.now() - startedAt) / 1000).toFixed(0)} s`);
+
+  mkdirSync(settings.resultsDir, { recursive: true });
+  writeFileSync(
+    join(settings.resultsDir, 'results.json'),
+    `${JSON.stringify({ date: new Date().toISOString(), quick: settings.quick, ort, throughput, latency, memory, ratios }, null, 2)}\n`,
+  );
+  writeFileSync(join(settings.resultsDir, 'results.md'), `${report.join('\n')}\n`);
+  writeFileSync(
+    join(settings.resultsDir, 'chart.png'),
+    await benchChartPng(
+      throughput,
+      latency,
+      memory,
+      `kafka-inference-worker benchmark, ${new Date().toISOString().slice(0, 10)}`,
+    ),
+  );
+  progress(
+    `results in ${settings.resultsDir}; done in ${((Date.now() - startedAt) / 1000).toFixed(0)} s`,
+  );
+}
+
+function rate(rows: readonly ThroughputRow[], model: string, contender: string): number {
+  return (
+    rows.find((row) => row.model === model && row.contender === contender)?.eventsPerSecond ??
+    Number.NaN
+  );
+}
+
+function ratioRows(
+  throughput: readonly ThroughputRow[],
+  latency: readonly LatencyRow[],
+  memory: MemoryResult | undefined,
+  ort: readonly OrtMeasurement[],
+): RatioRow[] {
+  const light = (contender: string): number => rate(throughput, 'fraud-mlp', contender);
+  const heavy = (contender: string): number => rate(throughput, 'embedding-mlp', contender);
+  const atLeast = (name: string, value: number, target: number): RatioRow => ({
+    ratio: name,
+    value,
+    target: `≥ ${target}×`,
+    met: Number.isFinite(value) ? value >= target : undefined,
+  });
+  const info = (name: string, value: number): RatioRow => ({
+    ratio: name,
+    value,
+    target: '',
+    met: undefined,
+  });
+  const worker = light('worker (librdkafka)');
+  const half = latency.find((row) => row.share === 0.5);
+  const ort256 = ort.find((row) => row.model === FRAUD_MODEL.label && row.batchSize === 256);
+  const rows: RatioRow[] = [
+    atLeast(
+      'light: worker ÷ librdkafka pass-through',
+      worker / light('librdkafka pass-through'),
+      0.5,
+    ),
+    atLeast('light: worker ÷ python per-poll', worker / light('python per-poll'), 2),
+    atLeast('light: worker ÷ python per-event', worker / light('python per-event'), 3),
+    info(
+      'light: worker (kafkajs) ÷ kafkajs pass-through',
+      light('worker (kafkajs)') / light('kafkajs pass-through'),
+    ),
+    info('light: worker (librdkafka) ÷ worker (kafkajs)', worker / light('worker (kafkajs)')),
+    info(
+      'light: worker ÷ raw ORT rows/s at batch 256',
+      worker / (ort256?.rowsPerSecond ?? Number.NaN),
+    ),
+    atLeast(
+      'heavy: worker ÷ python per-poll',
+      heavy('worker (librdkafka)') / heavy('python per-poll'),
+      1.5,
+    ),
+    info(
+      'heavy: worker ÷ python per-event',
+      heavy('worker (librdkafka)') / heavy('python per-event'),
+    ),
+    atLeast(
+      'heavy: batching gain (tuned ÷ maxBatchSize 1)',
+      heavy('worker (librdkafka)') / heavy('worker, maxBatchSize 1'),
+      5,
+    ),
+  ];
+  rows.push({
+    ratio: 'latency: p99 at 50% of max, ms',
+    value: half?.p99 ?? Number.NaN,
+    target: half ? `≤ ${fmt(half.boundMs, 1)} ms (delay + 3 × batch p99 + 10)` : '',
+    met: half ? half.p99 <= half.boundMs : undefined,
+  });
+  rows.push({
+    ratio: 'memory: max RSS on the large backlog, MB',
+    value: memory?.maxRssMb ?? Number.NaN,
+    target: '≤ 300 MB',
+    met: memory ? memory.maxRssMb <= 300 : undefined,
+  });
+  rows.push(info('memory: last RSS sample, MB', memory?.lastRssMb ?? Number.NaN));
+  return rows;
 }
 
 main().then(
   () => process.exit(0),
   (error: unknown) => {
     killLiveWorkers();
+    killLivePeers();
     process.stderr.write(
       `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
     );

@@ -45,8 +45,7 @@ export async function drainWithWorker(
 ): Promise<WorkerDrain> {
   const events = Object.values(end).reduce((sum, offset) => sum + offset, 0);
   const spawnedAt = Date.now();
-  const worker = await WorkerProcess.start(config, {}, nodeArgs);
-  live.add(worker);
+  const worker = trackWorker(await WorkerProcess.start(config, {}, nodeArgs));
   try {
     await worker.waitReady(timeoutMs);
     const readyAt = Date.now();
@@ -74,8 +73,13 @@ export async function drainWithWorker(
     };
   } finally {
     await stopWorker(worker);
-    live.delete(worker);
   }
+}
+
+/** Registers a worker so that an aborted run kills it; stopWorker forgets it. */
+export function trackWorker(worker: WorkerProcess): WorkerProcess {
+  live.add(worker);
+  return worker;
 }
 
 /** The pino time (epoch ms) of the worker's first "joined consumer group" line, if logged. */
@@ -94,7 +98,8 @@ function joinTime(output: string): number | undefined {
 }
 
 /** SIGTERM (graceful: leaves the group), SIGKILL if it has not exited after 30 s. */
-async function stopWorker(worker: WorkerProcess): Promise<void> {
+export async function stopWorker(worker: WorkerProcess): Promise<void> {
+  live.delete(worker);
   if (worker.child.exitCode !== null || worker.child.signalCode !== null) return;
   worker.child.kill('SIGTERM');
   const timer = setTimeout(() => worker.child.kill('SIGKILL'), 30_000);

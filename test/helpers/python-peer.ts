@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { STACK_DIR } from '../../deploy/local/component.js';
 
@@ -13,13 +13,17 @@ const MARKER = join(VENV, '.installed');
  */
 export function pythonPeer(): string {
   const python = join(VENV, 'bin', 'python');
-  if (!existsSync(MARKER)) {
-    execFileSync('python3', ['-m', 'venv', VENV], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // The marker holds the requirements it was installed from, so a changed file reinstalls.
+  const wanted = readFileSync(REQUIREMENTS, 'utf8');
+  if (!existsSync(MARKER) || readFileSync(MARKER, 'utf8') !== wanted) {
+    if (!existsSync(python)) {
+      execFileSync('python3', ['-m', 'venv', VENV], { stdio: ['ignore', 'ignore', 'inherit'] });
+    }
     execFileSync(python, ['-m', 'pip', 'install', '-q', '-r', REQUIREMENTS], {
       stdio: ['ignore', 'ignore', 'inherit'],
       timeout: 300_000,
     });
-    execFileSync('touch', [MARKER]);
+    writeFileSync(MARKER, wanted);
   }
   return python;
 }

@@ -1,0 +1,139 @@
+/**
+ * Latency under open-loop load: the worker (tuned settings, librdkafka) on a fresh input while
+ * the Python rate producer sends fraud events at a fixed share of the worker's measured maximum
+ * rate, whatever the worker does. Latency per event is its prediction's LogAppendTime minus the
+ * input record's timestamp (set when the producer sent it); both are the broker host's clock.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  LOG_APPEND_TIME,
+  createPipelineTopics,
+  workerConfigFor,
+} from '../helpers/pipeline-fixture.js';
+import { endOffsets } from '../helpers/kafka-test-helpers.js';
+import { fraudEvent } from '../helpers/sample-events.js';
+import { WorkerProcess } from '../helpers/worker-process.js';
+import { FRAUD_MODEL } from './bench-models.js';
+import { fmt, markdownTable, progress } from './bench-table.js';
+import { waitUntilCommitted } from './drain-timer.js';
+import { INPUT_PARTITIONS, removePipeline } from './prefilled-input.js';
+import { produceAtRate, topicStats } from './python-peers.js';
+import { WORKER_OPTIONS } from './throughput.bench.js';
+import { stopWorker, trackWorker } from './worker-drain.js';
+
+export interface LatencyRow {
+  share: number;
+  targetRate: number;
+  achievedRate: number;
+  events: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  /** The worker's own p99 inference time per batch (its histogram's bucket bound), ms. */
+  batchP99Ms: number;
+  /** maxBatchDelayMs + 3 × batch p99 + 10 ms: the target p99 at half the maximum rate. */
+  boundMs: number;
+}
+
+export async function benchLatency(
+  maxRate: number,
+  shares: readonly number[],
+  secondsPerLoad: number,
+  timeoutMs: number,
+): Promise<LatencyRow[]> {
+  const rows: LatencyRow[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'bench-latency-'));
+  for (const share of shares) {
+    const rate = Math.max(1, Math.round(maxRate * share));
+    const events = Math.max(100, Math.round(rate * secondsPerLoad));
+    const file = join(dir, `events-${share}.jsonl`);
+    writeFileSync(
+      file,
+      Array.from({ length: events }, (_, i) => JSON.stringify(fraudEvent(i))).join('\n'),
+    );
+    const topics = await createPipelineTopics(
+      'bench-latency',
+      INPUT_PARTITIONS,
+      undefined,
+      LOG_APPEND_TIME,
+    );
+    const worker = trackWorker(
+      await WorkerProcess.start(workerConfigFor(topics, FRAUD_MODEL.dir, WORKER_OPTIONS)),
+    );
+    try {
+      await worker.waitReady(timeoutMs);
+      progress(`latency: ${fmt(rate)} events/s (${share * 100}% of max) for ${secondsPerLoad} s`);
+      const sent = await produceAtRate(topics.input, file, rate, timeoutMs);
+      await waitUntilCommitted(
+        topics.groupId,
+        topics.input,
+        await endOffsets(topics.input),
+        timeoutMs,
+      );
+      const stats = await topicStats(topics.output, true, timeoutMs);
+      const batchP99Ms =
+        1000 *
+        histogramQuantile(
+          await (await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`)).text(),
+          'inference_batch_duration_seconds',
+          0.99,
+        );
+      rows.push({
+        share,
+        targetRate: rate,
+        achievedRate: sent.rate,
+        events: stats.count,
+        p50: stats.latency!['50'],
+        p95: stats.latency!['95'],
+        p99: stats.latency!['99'],
+        batchP99Ms,
+        boundMs: WORKER_OPTIONS.batching.maxBatchDelayMs + 3 * batchP99Ms + 10,
+      });
+    } finally {
+      await stopWorker(worker);
+      await removePipeline(topics);
+    }
+  }
+  return rows;
+}
+
+/** The upper bound of the first histogram bucket holding quantile `q` of the observations. */
+export function histogramQuantile(metrics: string, name: string, q: number): number {
+  const buckets: [number, number][] = [];
+  for (const line of metrics.split('\n')) {
+    const match = new RegExp(`^${name}_bucket\\{.*le="([^"]+)".*\\} (\\S+)$`).exec(line);
+    if (match) buckets.push([match[1] === '+Inf' ? Infinity : Number(match[1]), Number(match[2])]);
+  }
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (total === 0) return Number.NaN;
+  return buckets.find(([, count]) => count >= q * total)?.[0] ?? Number.NaN;
+}
+
+export function latencyTable(rows: readonly LatencyRow[]): string {
+  return markdownTable(
+    [
+      'load',
+      'target events/s',
+      'sent events/s',
+      'events',
+      'p50 ms',
+      'p95 ms',
+      'p99 ms',
+      'batch p99 ms',
+      'p99 bound ms',
+    ],
+    rows.map((row) => [
+      `${row.share * 100}% of max`,
+      fmt(row.targetRate),
+      fmt(row.achievedRate),
+      fmt(row.events),
+      fmt(row.p50),
+      fmt(row.p95),
+      fmt(row.p99),
+      fmt(row.batchP99Ms, 1),
+      fmt(row.boundMs, 1),
+    ]),
+  );
+}
