@@ -8,6 +8,7 @@ import type { Message } from 'kafkajs';
 import { createTopic, deleteTopics, withAdmin } from '../helpers/kafka-test-helpers.js';
 import {
   LOG_APPEND_TIME,
+  deletePipelineTopics,
   workerConfigFor,
   type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
@@ -16,7 +17,7 @@ import type { BenchModel } from './bench-models.js';
 import { fmt, markdownTable, progress } from './bench-table.js';
 import { waitUntilCommitted } from './drain-timer.js';
 import { startPassThrough } from './kafka-pass-through.js';
-import { INPUT_PARTITIONS, prefilledInput, removePipeline } from './prefilled-input.js';
+import { INPUT_PARTITIONS, prefilledInput } from './prefilled-input.js';
 import { drainWithPythonPeer, topicStats, type PeerMode } from './python-peers.js';
 import { drainWithWorker } from './worker-drain.js';
 
@@ -86,7 +87,7 @@ export async function benchThroughput(
       }
     }
   } finally {
-    await removePipeline(input);
+    await deletePipelineTopics(input); // its own group never joined; each contender's is gone
   }
   return rows;
 }
