@@ -111,7 +111,7 @@ describe('Redis prediction cache: redeliveries cost nothing, outages cost nothin
     }
   });
 
-  it('rides out Redis going down under load: nothing lost, no crash, hits resume', async (t) => {
+  it('rides out Redis going down under load: nothing lost, no crash, hits resume', async () => {
     const topics = await createPipelineTopics('cache-outage', 3);
     topicsToDelete.push(topics);
     const worker = await WorkerProcess.start(cachedConfig(topics, uniqueName('outage')));
@@ -132,11 +132,12 @@ describe('Redis prediction cache: redeliveries cost nothing, outages cost nothin
       () => false,
     );
     probe.disconnect();
-    if (stillUp) {
-      t.skip('Redis on 6379 was not started by this stack; it cannot be stopped here');
-      await producer.done;
-      return;
-    }
+    // A Redis this checkout did not start cannot be stopped here: say so, never skip quietly.
+    assert.equal(
+      stillUp,
+      false,
+      'Redis on 6379 was not started by this stack (npm run stack -- up), so this outage test cannot stop it; stop that Redis and run again',
+    );
     await sleep(3_000);
     await redis.start();
     assert.equal(await producer.done, events);
