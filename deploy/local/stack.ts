@@ -13,6 +13,7 @@ import { STACK_DIR, type StackComponent } from './component.js';
 import { logTail, withStartLock } from './daemon.js';
 import { kafka } from './kafka.js';
 import { ensureLibrdkafka } from './librdkafka.js';
+import { ensureSoftwareVulkan } from './vulkan.js';
 import { redis } from './redis.js';
 import { schemaRegistry } from './registry.js';
 
@@ -95,11 +96,23 @@ function nativeModule(): number {
     console.log(
       `${'librdkafka'.padEnd(16)} ${state.padEnd(10)} ${'node module'.padEnd(38)} ${seconds(Date.now() - started)}`,
     );
-    return 0;
   } catch (err) {
     console.error(`stack: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   }
+  // The WebGPU tests run on a software Vulkan device; the worker itself does not need it.
+  const vulkanStarted = Date.now();
+  try {
+    const state = ensureSoftwareVulkan();
+    console.log(
+      `${'vulkan'.padEnd(16)} ${state.padEnd(10)} ${'Mesa lavapipe (software, for webgpu)'.padEnd(38)} ${seconds(Date.now() - vulkanStarted)}`,
+    );
+  } catch (err) {
+    console.error(
+      `stack: no software Vulkan driver, the webgpu tests will fail: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  return 0;
 }
 
 async function up(components: StackComponent[]): Promise<number> {

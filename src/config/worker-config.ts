@@ -174,12 +174,10 @@ export const modelSchema = z
     device: z.enum(['auto', 'cpu', 'cuda', 'webgpu']).default('auto'),
     /**
      * Inference worker threads per model version, each with its own session, running batches in
-     * parallel: a number, or "auto" for the cores this process may use (at most 4). Default: "auto".
+     * parallel: a number, or "auto": one per core this process may use (at most 4) on the CPU,
+     * one on a GPU (it runs the batches; WebGPU allows only one). Default: "auto".
      */
-    inferenceThreads: z
-      .union([z.literal('auto'), positiveInt.max(64)])
-      .transform((threads) => (threads === 'auto' ? autoInferenceThreads() : threads))
-      .prefault('auto'),
+    inferenceThreads: z.union([z.literal('auto'), positiveInt.max(64)]).default('auto'),
     /** ONNX Runtime intra-op threads per session. Default: 1. */
     intraOpThreads: positiveInt.max(256).default(1),
     /**
@@ -199,7 +197,17 @@ export const modelSchema = z
   .refine((model) => !((model.canary || model.shadow) && model.path), {
     message: 'expected repository and name when a canary or shadow version is configured',
     path: ['repository'],
-  });
+  })
+  .refine((model) => !(model.device === 'webgpu' && Number(model.inferenceThreads) > 1), {
+    message:
+      'expected 1 or "auto" with device webgpu (ONNX Runtime\'s WebGPU provider crashes with sessions on several threads)',
+    path: ['inferenceThreads'],
+  })
+  .transform((model) => ({
+    ...model,
+    inferenceThreads:
+      model.inferenceThreads === 'auto' ? autoInferenceThreads(model.device) : model.inferenceThreads,
+  }));
 
 export const batchingSchema = z.object({
   /** Cut a batch at this many rows. Default: 64. */
@@ -354,7 +362,11 @@ function isValidRegExp(source: string): boolean {
   }
 }
 
-/** One inference thread per core this process may use, at most 4 (sessions cost memory). */
-function autoInferenceThreads(): number {
+/**
+ * On the CPU, one inference thread per core this process may use, at most 4 (sessions cost
+ * memory); on a GPU one, which keeps the device busy without a second copy of the model on it.
+ */
+function autoInferenceThreads(device: string): number {
+  if (device === 'cuda' || device === 'webgpu') return 1;
   return Math.max(1, Math.min(availableParallelism(), 4));
 }

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
@@ -10,6 +10,8 @@ export interface OpenedSession {
   session: InferenceSession;
   /** The execution provider the session runs on: "cuda", "webgpu" or "cpu". */
   provider: string;
+  /** WebGPU only: whether a hardware GPU can be behind its adapter, for the start-up log. */
+  adapter?: string;
 }
 
 const CUDA_HINT =
@@ -18,8 +20,9 @@ const CUDA_HINT =
 
 /**
  * Opens a session on the requested device. "auto" tries the model's preferred providers in order
- * (model.json executionProviders; CUDA only when its library is installed) and ends on the CPU;
- * an explicitly requested provider that cannot start is a start-up error naming what is missing.
+ * (model.json executionProviders; CUDA only when its library is installed; WebGPU only when a GPU
+ * device node exists, since otherwise its adapter can only be a CPU-emulated one) and ends on the
+ * CPU; an explicitly requested provider that cannot start is a start-up error naming what is missing.
  */
 export async function openSession(
   modelPath: string,
@@ -35,12 +38,19 @@ export async function openSession(
   });
   const attempts =
     device === 'auto'
-      ? [...new Set([...preferred, 'cpu'])].filter((p) => p !== 'cuda' || cudaProviderInstalled())
+      ? [...new Set([...preferred, 'cpu'])].filter(
+          (p) =>
+            (p !== 'cuda' || cudaProviderInstalled()) &&
+            (p !== 'webgpu' || gpuDeviceNodes().length > 0),
+        )
       : [device];
   const failures: string[] = [];
   for (const provider of attempts) {
     try {
-      return { session: await InferenceSession.create(modelPath, options(provider)), provider };
+      const session = await InferenceSession.create(modelPath, options(provider));
+      return provider === 'webgpu'
+        ? { session, provider, adapter: webgpuAdapterKind() }
+        : { session, provider };
     } catch (error) {
       failures.push(`${provider}: ${errorMessage(error)}`);
     }
@@ -65,4 +75,29 @@ export function cudaProviderInstalled(): boolean {
     process.arch,
   );
   return existsSync(join(binding, 'libonnxruntime_providers_cuda.so'));
+}
+
+/**
+ * Device nodes through which a hardware GPU is reachable: DRM render nodes (Mesa's and AMD's
+ * drivers, Intel's) and NVIDIA's. ONNX Runtime does not say which adapter Dawn picked; without
+ * any of these, it can only be a software one (lavapipe, SwiftShader).
+ */
+export function gpuDeviceNodes(): string[] {
+  const nodes: string[] = [];
+  try {
+    for (const name of readdirSync('/dev/dri')) {
+      if (name.startsWith('renderD')) nodes.push(`/dev/dri/${name}`);
+    }
+  } catch {
+    // no DRM devices
+  }
+  if (existsSync('/dev/nvidia0')) nodes.push('/dev/nvidia0');
+  return nodes;
+}
+
+function webgpuAdapterKind(): string {
+  const nodes = gpuDeviceNodes();
+  return nodes.length > 0
+    ? `a hardware GPU may serve it (${nodes.join(', ')})`
+    : 'software: no GPU device node, so a CPU-emulated Vulkan device (e.g. lavapipe) runs it';
 }

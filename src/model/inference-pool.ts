@@ -46,6 +46,8 @@ export class InferencePool {
   private nextJobId = 0;
   private closed = false;
   provider = 'unknown';
+  /** WebGPU: what can be behind its adapter (see execution-provider.ts). */
+  adapter: string | undefined;
 
   private constructor(
     private readonly request: LoadRequest,
@@ -106,6 +108,7 @@ export class InferencePool {
           case 'loaded':
             loaded = true;
             this.provider = message.provider;
+            this.adapter = message.adapter;
             this.slots.push(slot);
             resolve();
             this.dispatch();

@@ -11,7 +11,7 @@ export type ToThread =
   { type: 'run'; id: number; rows: ArrayBuffer; batchSize: number } | { type: 'close' };
 
 export type FromThread =
-  | { type: 'loaded'; provider: string; warmupMs: number }
+  | { type: 'loaded'; provider: string; adapter?: string; warmupMs: number }
   | { type: 'load-failed'; message: string }
   | { type: 'result'; id: number; output: ArrayBuffer; elapsedMs: number }
   | { type: 'run-failed'; id: number; message: string };

@@ -19,7 +19,7 @@ const send = (message: FromThread, transfer: ArrayBuffer[] = []): void =>
 async function main(): Promise<void> {
   const manifest = readModelManifest(request.modelDir);
   const width = rowWidth(manifest);
-  const { session, provider } = await openSession(
+  const { session, provider, adapter } = await openSession(
     join(request.modelDir, MODEL_FILE),
     request.device,
     request.intraOpThreads,
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   const warmupStart = performance.now();
   for (const size of manifest.preferredBatchSizes)
     await infer(new Float32Array(size * width), size);
-  send({ type: 'loaded', provider, warmupMs: performance.now() - warmupStart });
+  send({ type: 'loaded', provider, adapter, warmupMs: performance.now() - warmupStart });
 
   port.on('message', (message: ToThread) => {
     if (message.type === 'close') {

@@ -63,6 +63,11 @@ export class LoadedModel {
     return this.cachedIdentity;
   }
 
+  /** WebGPU only: what can be behind the adapter (hardware, or a CPU-emulated device). */
+  get adapter(): string | undefined {
+    return this.pool.adapter;
+  }
+
   /** Runs rows (row-major, `count` rows) and returns one prediction per row. */
   async predict(rows: Float32Array, count: number): Promise<Prediction[]> {
     const size = this.padToPreferredBatchSize ? this.paddedSize(count) : count;

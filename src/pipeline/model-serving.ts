@@ -117,7 +117,10 @@ export class ModelServing {
         this.metrics.inferenceSeconds.observe(stats.elapsedMs / 1000);
       },
     );
-    this.logger.info(model.identity, 'model version loaded and warm');
+    this.logger.info(
+      model.adapter ? { ...model.identity, adapter: model.adapter } : model.identity,
+      'model version loaded and warm',
+    );
     return new ServingVersion(model, this.batching, this.onBatch);
   }
 

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Partitioners } from 'kafkajs';
 import { ensureStackUp } from '../../deploy/local/stack.js';
+import { ensureSoftwareVulkan } from '../../deploy/local/vulkan.js';
 import { produceInBackground } from '../helpers/background-producer.js';
 import {
   createTopic,
@@ -124,62 +125,76 @@ describe('model serving: cross-partition batching, hot swap, canary, shadow', ()
     worker = undefined;
   });
 
-  it('swaps in a new version under load: none lost, none doubled, one switch per partition', async () => {
-    const partitions = 4;
-    const topics = await topicsFor('swap', partitions);
-    const repository = mkdtempSync(join(tmpdir(), 'models-'));
-    cpSync('models/fraud-mlp/1', join(repository, 'fraud-mlp', '1'), { recursive: true });
-    worker = await WorkerProcess.start(
-      workerConfigFor(topics, '', {
-        model: {
-          path: undefined,
-          repository,
-          name: 'fraud-mlp',
-          version: 'latest',
-          watchIntervalMs: 300,
-        },
-        batching: { maxBatchSize: 32 },
-      }),
-    );
-    await worker.waitReady();
-    const events = 6_000;
-    const producer = produceInBackground(topics.input, events, 1_500, fraudEventRemembered);
-    await sleep(1_500);
-    // Drop version 2 in atomically: copy aside, then rename into place.
-    cpSync('models/fraud-mlp/2', join(repository, 'fraud-mlp', '.incoming-2'), { recursive: true });
-    renameSync(join(repository, 'fraud-mlp', '.incoming-2'), join(repository, 'fraud-mlp', '2'));
-    assert.equal(await producer.done, events);
-    const { predictions, deadLetters } = await readOutputs(topics, events);
-    assert.equal(deadLetters.length, 0);
-    assert.equal(new Set(predictions.map((record) => sourceOf(record))).size, events, 'none lost');
-    assert.equal(predictions.length, events, 'none predicted twice');
-    assert.equal(await worker.metric('inference_model_swaps_total'), 1);
+  // On the CPU, and on the WebGPU provider over a software Vulkan device (deploy/local/vulkan.ts).
+  for (const device of ['cpu', 'webgpu'] as const) {
+    it(`swaps in a new version under load on ${device}: none lost, none doubled, one switch per partition`, async () => {
+      if (device === 'webgpu') ensureSoftwareVulkan();
+      const partitions = 4;
+      const topics = await topicsFor(`swap-${device}`, partitions);
+      const repository = mkdtempSync(join(tmpdir(), 'models-'));
+      cpSync('models/fraud-mlp/1', join(repository, 'fraud-mlp', '1'), { recursive: true });
+      worker = await WorkerProcess.start(
+        workerConfigFor(topics, '', {
+          model: {
+            path: undefined,
+            repository,
+            name: 'fraud-mlp',
+            version: 'latest',
+            watchIntervalMs: 300,
+            device,
+          },
+          batching: { maxBatchSize: 32 },
+        }),
+      );
+      await worker.waitReady();
+      const events = 6_000;
+      const producer = produceInBackground(topics.input, events, 1_500, fraudEventRemembered);
+      await sleep(1_500);
+      // Drop version 2 in atomically: copy aside, then rename into place.
+      cpSync('models/fraud-mlp/2', join(repository, 'fraud-mlp', '.incoming-2'), {
+        recursive: true,
+      });
+      renameSync(join(repository, 'fraud-mlp', '.incoming-2'), join(repository, 'fraud-mlp', '2'));
+      assert.equal(await producer.done, events);
+      const { predictions, deadLetters } = await readOutputs(topics, events);
+      assert.equal(deadLetters.length, 0);
+      assert.equal(
+        new Set(predictions.map((record) => sourceOf(record))).size,
+        events,
+        'none lost',
+      );
+      assert.equal(predictions.length, events, 'none predicted twice');
+      assert.equal(await worker.metric('inference_model_swaps_total'), 1);
 
-    const versionsByPartition = new Map<string, { offset: number; version: string }[]>();
-    for (const record of predictions) {
-      assertMatchesReference(record, eventsById.get(record.key!.toString())!);
-      const partition = header(record, 'source.partition')!;
-      versionsByPartition.set(partition, [
-        ...(versionsByPartition.get(partition) ?? []),
-        {
-          offset: Number(header(record, 'source.offset')),
-          version: header(record, 'model.version')!,
-        },
-      ]);
-    }
-    let switched = 0;
-    for (const [partition, list] of versionsByPartition) {
-      const sequence = list.sort((a, b) => a.offset - b.offset).map((entry) => entry.version);
-      const changes = sequence.filter((version, i) => i > 0 && version !== sequence[i - 1]).length;
-      assert.ok(changes <= 1, `partition ${partition} switched versions ${changes} times`);
-      assert.equal(sequence.at(-1), '2', `partition ${partition} ends on version 2`);
-      if (changes === 1) switched++;
-    }
-    assert.ok(switched > 0, 'the swap happened mid-stream');
-    assert.match(worker.output, /model version swapped in/);
-    await worker.kill('SIGKILL');
-    worker = undefined;
-  });
+      const versionsByPartition = new Map<string, { offset: number; version: string }[]>();
+      for (const record of predictions) {
+        assertMatchesReference(record, eventsById.get(record.key!.toString())!);
+        assert.equal(header(record, 'model.provider'), device);
+        const partition = header(record, 'source.partition')!;
+        versionsByPartition.set(partition, [
+          ...(versionsByPartition.get(partition) ?? []),
+          {
+            offset: Number(header(record, 'source.offset')),
+            version: header(record, 'model.version')!,
+          },
+        ]);
+      }
+      let switched = 0;
+      for (const [partition, list] of versionsByPartition) {
+        const sequence = list.sort((a, b) => a.offset - b.offset).map((entry) => entry.version);
+        const changes = sequence.filter(
+          (version, i) => i > 0 && version !== sequence[i - 1],
+        ).length;
+        assert.ok(changes <= 1, `partition ${partition} switched versions ${changes} times`);
+        assert.equal(sequence.at(-1), '2', `partition ${partition} ends on version 2`);
+        if (changes === 1) switched++;
+      }
+      assert.ok(switched > 0, 'the swap happened mid-stream');
+      assert.match(worker.output, /model version swapped in/);
+      await worker.kill('SIGKILL');
+      worker = undefined;
+    });
+  }
 
   it('sends a sticky 20% canary share within 3 points; shadow writes one record per input', async () => {
     const topics = await topicsFor('canary', 3);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ensureStackUp } from '../../deploy/local/stack.js';
+import { ensureSoftwareVulkan } from '../../deploy/local/vulkan.js';
 import {
   createPipelineTopics,
   deletePipelineTopics,
@@ -14,19 +15,30 @@ import {
 } from '../helpers/pipeline-fixture.js';
 import { encodeRow, loadReferenceModel } from '../helpers/reference-model.js';
 import { fraudEvent } from '../helpers/sample-events.js';
-import { TRANSPORTS } from '../helpers/transports.js';
+import { TRANSPORTS, type TransportName } from '../helpers/transports.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 
 const MODEL = 'models/fraud-mlp/1';
 const EVENTS = 10_000;
 
-for (const client of TRANSPORTS) {
-  describe(`${client}: worker: every event gets exactly one correct prediction, in partition order`, () => {
+/**
+ * Each transport on the CPU, and the WebGPU provider on a software Vulkan device (Mesa's
+ * lavapipe; deploy/local/vulkan.ts): the GPU code path, held to the same answers.
+ */
+const VARIANTS: { client: TransportName; device: 'cpu' | 'webgpu' }[] = [
+  ...TRANSPORTS.map((client) => ({ client, device: 'cpu' as const })),
+  { client: 'librdkafka', device: 'webgpu' },
+];
+
+for (const { client, device } of VARIANTS) {
+  const name = device === 'cpu' ? client : `${client} on webgpu (software Vulkan)`;
+  describe(`${name}: worker: every event gets exactly one correct prediction, in partition order`, () => {
     let topics: PipelineTopics;
     let worker: WorkerProcess;
 
     before(async () => {
       await ensureStackUp();
+      if (device === 'webgpu') ensureSoftwareVulkan();
       topics = await createPipelineTopics('correct', 6, client);
     });
     after(async () => {
@@ -38,7 +50,10 @@ for (const client of TRANSPORTS) {
       const events = Array.from({ length: EVENTS }, (_, i) => fraudEvent(i));
       // Small, uneven batches: the answer must not depend on batch composition.
       worker = await WorkerProcess.start(
-        workerConfigFor(topics, MODEL, { batching: { maxBatchSize: 37, maxBatchDelayMs: 3 } }),
+        workerConfigFor(topics, MODEL, {
+          model: { device },
+          batching: { maxBatchSize: 37, maxBatchDelayMs: 3 },
+        }),
       );
       await worker.waitReady();
       await produceMessages(
@@ -63,6 +78,7 @@ for (const client of TRANSPORTS) {
         assert.ok(byId.has(key), `prediction key ${key} is an input key`);
         assert.equal(header(record, 'model.name'), 'fraud-mlp');
         assert.equal(header(record, 'model.version'), '1');
+        assert.equal(header(record, 'model.provider'), device);
         assert.equal(header(record, 'traceparent'), `00-${key}`, 'traceparent is propagated');
         assert.equal(value.source.topic, topics.input);
         seenSources.add(`${value.source.partition}@${value.source.offset}`);
@@ -88,6 +104,15 @@ for (const client of TRANSPORTS) {
       }
 
       await waitForCommittedToEnd(topics, 15_000);
+      if (device === 'webgpu') {
+        assert.match(worker.output, /"provider":"webgpu"/, 'the start-up log names the provider');
+        assert.equal(
+          await worker.metric(
+            'inference_model_info{model="fraud-mlp",version="1",provider="webgpu",role="primary"}',
+          ),
+          1,
+        );
+      }
     });
   });
 }

@@ -3,6 +3,7 @@
  * naming the key path, the bad value and what was expected for every kind of bad input.
  */
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -91,7 +92,8 @@ describe('defaults', () => {
     assertHas(config.model, {
       path: 'models/fraud-mlp/1',
       device: 'auto',
-      inferenceThreads: 1,
+      // "auto": one session per available core, at most 4
+      inferenceThreads: Math.min(availableParallelism(), 4),
       intraOpThreads: 1,
       debugInferenceDelayMs: 0,
     });
@@ -489,6 +491,22 @@ describe('validation errors name the key, the value and the expectation', () => 
         ),
       'model.inferenceThreads',
       'got 1.5',
+    );
+    assertConfigError(
+      () =>
+        validateConfig(
+          minimalWith((c) => {
+            c.model!.device = 'webgpu';
+            c.model!.inferenceThreads = 2;
+          }),
+        ),
+      'model.inferenceThreads',
+      'expected 1 or "auto" with device webgpu',
+    );
+    assert.equal(
+      validateConfig(minimalWith((c) => void (c.model!.device = 'webgpu'))).model.inferenceThreads,
+      1,
+      '"auto" is one thread on a GPU',
     );
   });
 

@@ -238,4 +238,16 @@ describe('execution provider preference (model.json executionProviders)', () => 
     assert.equal(opened.provider, 'cpu');
     await opened.session.release();
   });
+
+  test('device "auto" never picks WebGPU when no GPU device node exists (only a software adapter could serve it)', async () => {
+    const { gpuDeviceNodes, openSession } = await import('../../src/model/execution-provider.js');
+    const opened = await openSession(
+      path.join('models', 'fraud-mlp', '1', 'model.onnx'),
+      'auto',
+      1,
+      ['webgpu', 'cpu'],
+    );
+    assert.equal(opened.provider, gpuDeviceNodes().length > 0 ? 'webgpu' : 'cpu');
+    await opened.session.release();
+  });
 });
