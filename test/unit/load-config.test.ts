@@ -3,7 +3,6 @@
  * naming the key path, the bad value and what was expected for every kind of bad input.
  */
 import assert from 'node:assert/strict';
-import { availableParallelism } from 'node:os';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -93,7 +92,7 @@ describe('defaults', () => {
       path: 'models/fraud-mlp/1',
       device: 'auto',
       // "auto": one session per available core, at most 4
-      inferenceThreads: Math.min(availableParallelism(), 4),
+      inferenceThreads: Math.min(os.availableParallelism(), 4),
       intraOpThreads: 1,
       debugInferenceDelayMs: 0,
     });
