@@ -18,12 +18,14 @@ function envInt(name: string, fallback: number): number {
   return Math.floor(envNumber(name, fallback));
 }
 
-export const SECTIONS = ['ort', 'light', 'heavy', 'latency', 'memory', 'cache'] as const;
+export const SECTIONS = ['ort', 'light', 'heavy', 'latency', 'memory', 'cache', 'webgpu'] as const;
 export type Section = (typeof SECTIONS)[number];
+/** Run when BENCH_SECTIONS is not set; "webgpu" (a software device, no speed to learn) is opt-in. */
+const DEFAULT_SECTIONS = SECTIONS.filter((section) => section !== 'webgpu');
 
 function envSections(): ReadonlySet<Section> {
   const raw = process.env.BENCH_SECTIONS;
-  if (!raw) return new Set(SECTIONS);
+  if (!raw) return new Set(DEFAULT_SECTIONS);
   const picked = raw.split(',').map((s) => s.trim());
   for (const name of picked) {
     if (!(SECTIONS as readonly string[]).includes(name)) {
@@ -35,7 +37,7 @@ function envSections(): ReadonlySet<Section> {
 
 export interface BenchSettings {
   quick: boolean;
-  /** BENCH_SECTIONS=ort,light,heavy,latency,memory,cache (default: all). */
+  /** BENCH_SECTIONS=ort,light,heavy,latency,memory,cache,webgpu (default: all but webgpu). */
   sections: ReadonlySet<Section>;
   /** BENCH_ORT_SECONDS: measuring time per model and batch size (default 1). */
   ortSecondsPerSize: number;

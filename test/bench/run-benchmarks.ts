@@ -12,6 +12,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureSoftwareVulkan } from '../../deploy/local/vulkan.js';
 import { jsonMessage } from '../helpers/pipeline-fixture.js';
 import { embeddingEvent, fraudEvent } from '../helpers/sample-events.js';
 import { benchChartPng } from './bench-chart.js';
@@ -54,6 +55,21 @@ const HEAVY: readonly Contender[] = [
   },
   { kind: 'python', label: 'python per-event', mode: 'per-event' },
   { kind: 'python', label: 'python per-poll', mode: 'per-poll' },
+];
+
+const WEBGPU: readonly Contender[] = [
+  {
+    kind: 'worker',
+    label: 'worker, device cpu, 1 inference thread',
+    client: 'librdkafka',
+    overrides: { model: { device: 'cpu', inferenceThreads: 1 } },
+  },
+  {
+    kind: 'worker',
+    label: 'worker, device webgpu (lavapipe)',
+    client: 'librdkafka',
+    overrides: { model: { device: 'webgpu' } },
+  },
 ];
 
 const LATENCY_SHARES = [0.25, 0.5, 0.75];
@@ -159,6 +175,28 @@ async function main(): Promise<void> {
     );
     print();
     print(throughputTable(throughput));
+  }
+
+  if (sections.has('webgpu')) {
+    ensureSoftwareVulkan();
+    const gpu: ThroughputRow[] = [];
+    for (const [model, label, events, event] of [
+      [FRAUD_MODEL, 'fraud-mlp', Math.min(settings.fraudEvents, 50_000), fraudEvent],
+      [EMBEDDING_MODEL, 'embedding-mlp', settings.embeddingEvents, embeddingEvent],
+    ] as const) {
+      const messages = Array.from({ length: events }, (_, i) => jsonMessage(event(i)));
+      gpu.push(...(await benchThroughput(model, label, messages, WEBGPU, settings.drainTimeoutMs)));
+    }
+    print();
+    print('## WebGPU on a software Vulkan device: a functional stand-in, not GPU speed');
+    print();
+    print(
+      "The WebGPU provider on Mesa's lavapipe (a CPU-emulated Vulkan device) beside the CPU " +
+        'provider, worker on librdkafka, same settings. It proves the GPU code path works ' +
+        'end to end; a real GPU would be nothing like this.',
+    );
+    print();
+    print(throughputTable(gpu));
   }
 
   let latency: LatencyRow[] = [];
