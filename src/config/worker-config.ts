@@ -166,8 +166,17 @@ export const modelSchema = z
     version: z.union([z.literal('latest'), versionName]).default('latest'),
     /** How often to look for a new latest version; 0 disables (SIGHUP still does). Default: 10000. */
     watchIntervalMs: z.number().int().min(0).default(10_000),
-    /** Send this share of events (sticky by key) to another version. Default: none. */
-    canary: z.object({ version: versionName, percent: z.number().min(0).max(100) }).optional(),
+    /**
+     * Send this share of events (sticky by key) to another version, on `device` when given (a
+     * GPU canary beside a CPU primary, say; default: the primary's). Default: none.
+     */
+    canary: z
+      .object({
+        version: versionName,
+        percent: z.number().min(0).max(100),
+        device: z.enum(['auto', 'cpu', 'cuda', 'webgpu']).optional(),
+      })
+      .optional(),
     /** Also run another version on every event and write its predictions to `topic`. Default: none. */
     shadow: z.object({ version: versionName, topic: z.string().min(1) }).optional(),
     /** Execution provider: auto tries CUDA then falls back to CPU. Default: "auto". */
@@ -206,7 +215,9 @@ export const modelSchema = z
   .transform((model) => ({
     ...model,
     inferenceThreads:
-      model.inferenceThreads === 'auto' ? autoInferenceThreads(model.device) : model.inferenceThreads,
+      model.inferenceThreads === 'auto'
+        ? autoInferenceThreads(model.device)
+        : model.inferenceThreads,
   }));
 
 export const batchingSchema = z.object({

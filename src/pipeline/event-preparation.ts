@@ -27,8 +27,8 @@ export interface EventPreparationOptions {
 /**
  * Decode → featurize → join a version's batch, for one event already routed to its version(s).
  * A decoder that answers synchronously (JSON) costs no promise: the row is written into the
- * batch at once. Bad input becomes a dead-letter outcome; a registry
- * outage is waited out with backoff, so nothing is dead-lettered or committed past it.
+ * batch at once. Bad input becomes a dead-letter outcome; a registry outage is waited out with
+ * backoff, so nothing is dead-lettered or committed past it.
  */
 export class EventPreparation {
   constructor(private readonly options: EventPreparationOptions) {}

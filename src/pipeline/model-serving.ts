@@ -37,7 +37,10 @@ export class ModelServing {
     const primary = await this.load(this.primaryDirectory());
     const canary = this.options.canary
       ? {
-          version: await this.load(this.repository!.resolve(this.options.canary.version).directory),
+          version: await this.load(
+            this.repository!.resolve(this.options.canary.version).directory,
+            this.options.canary.device,
+          ),
           percent: this.options.canary.percent,
         }
       : undefined;
@@ -108,10 +111,18 @@ export class ModelServing {
       : this.options.path!;
   }
 
-  private async load(directory: string): Promise<ServingVersion> {
+  /** Loads a version on the configured device, or on `device` (a canary's own). */
+  private async load(directory: string, device = this.options.device): Promise<ServingVersion> {
+    // WebGPU allows one session per process (a WebGPU canary beside a CPU primary included).
+    const inferenceThreads = device === 'webgpu' ? 1 : this.options.inferenceThreads;
     const model = await LoadedModel.load(
       directory,
-      { ...this.options, padToPreferredBatchSize: this.batching.padToPreferredBatchSize },
+      {
+        ...this.options,
+        device,
+        inferenceThreads,
+        padToPreferredBatchSize: this.batching.padToPreferredBatchSize,
+      },
       (stats) => {
         this.metrics.batchSize.observe(stats.batchSize);
         this.metrics.inferenceSeconds.observe(stats.elapsedMs / 1000);

@@ -196,6 +196,46 @@ describe('model serving: cross-partition batching, hot swap, canary, shadow', ()
     });
   }
 
+  it('runs a canary on webgpu beside a cpu primary, each answering like its reference', async () => {
+    ensureSoftwareVulkan();
+    const topics = await topicsFor('canary-webgpu', 3);
+    worker = await WorkerProcess.start(
+      workerConfigFor(topics, '', {
+        model: {
+          path: undefined,
+          repository: 'models',
+          name: 'fraud-mlp',
+          version: '1',
+          device: 'cpu',
+          canary: { version: '2', percent: 30, device: 'webgpu' },
+        },
+        batching: { maxBatchSize: 64 },
+      }),
+    );
+    await worker.waitReady();
+    const events = 3_000;
+    await produceMessages(
+      topics.input,
+      Array.from({ length: events }, (_, i) => jsonMessage(fraudEventRemembered(i))),
+    );
+    const { predictions, deadLetters } = await readOutputs(topics, events);
+    assert.equal(deadLetters.length, 0);
+    assert.equal(predictions.length, events);
+    const providers = new Map<string, Set<string>>();
+    for (const record of predictions) {
+      assertMatchesReference(record, eventsById.get(record.key!.toString())!);
+      const version = header(record, 'model.version')!;
+      providers.set(
+        version,
+        (providers.get(version) ?? new Set()).add(header(record, 'model.provider')!),
+      );
+    }
+    assert.deepEqual([...(providers.get('1') ?? [])], ['cpu'], 'the primary answers on the cpu');
+    assert.deepEqual([...(providers.get('2') ?? [])], ['webgpu'], 'the canary answers on webgpu');
+    await worker.kill('SIGKILL');
+    worker = undefined;
+  });
+
   it('sends a sticky 20% canary share within 3 points; shadow writes one record per input', async () => {
     const topics = await topicsFor('canary', 3);
     worker = await WorkerProcess.start(
