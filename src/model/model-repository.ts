@@ -5,7 +5,7 @@ import { MANIFEST_FILE, MODEL_FILE } from './model-manifest.js';
 
 /**
  * A model repository: <root>/<name>/<version>/{model.onnx, model.json}. Versions compare
- * numerically when they are numbers ("10" after "9"), else as text.
+ * numeric-aware: digit runs as numbers ("1.10" after "1.9", "10" after "9"), the rest as text.
  */
 export class ModelRepository {
   constructor(
@@ -42,8 +42,9 @@ export class ModelRepository {
   }
 }
 
+/** Runs of digits compare as numbers: "1.10" after "1.9", "10" after "9", "v10" after "v2". */
+const NUMERIC_AWARE = new Intl.Collator('en', { numeric: true });
+
 export function compareVersions(a: string, b: string): number {
-  const [x, y] = [Number(a), Number(b)];
-  if (Number.isFinite(x) && Number.isFinite(y)) return x - y;
-  return a.localeCompare(b);
+  return NUMERIC_AWARE.compare(a, b) || (a < b ? -1 : a > b ? 1 : 0);
 }
