@@ -6,7 +6,9 @@
  */
 
 /** The pipeline stage where an event failed; travels as a dead-letter header. */
-export type FailureStage = 'decode' | 'featurize' | 'cache' | 'infer' | 'postprocess' | 'encode';
+/** Where an event failed; "size" is an input over limits.maxEventBytes, refused before decoding. */
+export type FailureStage =
+  'size' | 'decode' | 'featurize' | 'cache' | 'infer' | 'postprocess' | 'encode';
 
 export abstract class WorkerError extends Error {
   abstract readonly retriable: boolean;

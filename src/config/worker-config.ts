@@ -250,6 +250,14 @@ export const deliverySchema = z.object({
   maxRetryBackoffMs: positiveInt.default(10_000),
 });
 
+export const limitsSchema = z.object({
+  /**
+   * An input value bigger than this many bytes is dead-lettered (stage "size") before it is
+   * decoded, so one huge record cannot cost the worker its memory. Default: 1048576 (1 MiB).
+   */
+  maxEventBytes: positiveInt.default(1_048_576),
+});
+
 export const shutdownSchema = z.object({
   /** Time to drain in-flight work on SIGTERM before leaving anyway. Default: 30000. */
   deadlineMs: positiveInt.default(30_000),
@@ -336,6 +344,7 @@ export const workerConfigSchema = z
     batching: batchingSchema.default(batchingSchema.parse({})),
     flowControl: flowControlSchema.default(flowControlSchema.parse({})),
     delivery: deliverySchema.default(deliverySchema.parse({})),
+    limits: limitsSchema.default(limitsSchema.parse({})),
     shutdown: shutdownSchema.default(shutdownSchema.parse({})),
     observability: observabilitySchema.default(observabilitySchema.parse({})),
   })

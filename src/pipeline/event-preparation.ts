@@ -12,6 +12,8 @@ import type { PendingRow, ServingVersion } from './serving-version.js';
 
 export interface EventPreparationOptions {
   codecs: CodecSet;
+  /** Values bigger than this are dead-lettered undecoded (limits.maxEventBytes). */
+  maxEventBytes: number;
   /** Cache keys are computed only when a cache is in use. */
   cache: Pick<CacheOptions, 'keyField' | 'keyPrefix'> | undefined;
   /** Backoff while the schema registry is unavailable. */
@@ -34,6 +36,13 @@ export class EventPreparation {
   constructor(private readonly options: EventPreparationOptions) {}
 
   prepare(event: InFlightEvent, version: ServingVersion, shadow: ServingVersion | undefined): void {
+    const size = event.value?.length ?? 0;
+    if (size > this.options.maxEventBytes) {
+      const limit = this.options.maxEventBytes;
+      const problem = `value of ${size} bytes is over limits.maxEventBytes (${limit})`;
+      this.fail(event, new PoisonInputError('size', problem), version, shadow);
+      return;
+    }
     let decoded: DecodeResult;
     try {
       decoded = this.options.codecs.decoderFor(event.topic).decode(event.value);

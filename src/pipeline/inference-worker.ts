@@ -135,6 +135,7 @@ export class InferenceWorker {
     );
     this.preparation = new EventPreparation({
       codecs,
+      maxEventBytes: this.config.limits.maxEventBytes,
       cache: this.cache ? this.config.cache : undefined,
       decodeBackoff: {
         initialMs: this.config.schemaRegistry?.retryBackoffMs ?? this.backoff.initialMs,

@@ -70,6 +70,7 @@ export function workerConfigFor(
     flowControl: { ...overrides.flowControl },
     delivery: { ...overrides.delivery },
     shutdown: { ...overrides.shutdown },
+    limits: { ...overrides.limits },
     observability: { logLevel: 'info', ...overrides.observability },
   };
 }

@@ -51,6 +51,12 @@ const BAD_KINDS: { value: string; stage: string; reason: RegExp }[] = [
     stage: 'featurize',
     reason: /"fax" is not one of/,
   },
+  {
+    // A valid event, but bigger than the limit the worker runs with below: refused undecoded.
+    value: JSON.stringify({ ...fraudEvent(6), note: 'x'.repeat(5_000) }),
+    stage: 'size',
+    reason: /value of \d+ bytes is over limits.maxEventBytes \(4096\)/,
+  },
 ];
 
 for (const client of TRANSPORTS) {
@@ -80,7 +86,9 @@ for (const client of TRANSPORTS) {
           messages.push(jsonMessage(fraudEvent(i)));
         }
       }
-      worker = await WorkerProcess.start(workerConfigFor(topics, 'models/fraud-mlp/1'));
+      worker = await WorkerProcess.start(
+        workerConfigFor(topics, 'models/fraud-mlp/1', { limits: { maxEventBytes: 4_096 } }),
+      );
       await worker.waitReady();
       await produceMessages(topics.input, messages, 100);
 

@@ -97,6 +97,7 @@ describe('defaults', () => {
       debugInferenceDelayMs: 0,
     });
     assertHas(config.batching, { maxBatchSize: 64, maxBatchDelayMs: 5 });
+    assertHas(config.limits, { maxEventBytes: 1_048_576 });
     assertHas(config.flowControl, {
       maxInFlightPerPartition: 2_000,
       maxInFlightTotal: 10_000,
