@@ -24,6 +24,14 @@ export interface OutputTopics {
 
 /** Outputs sent in one produce request per lane, at most. */
 const MAX_MESSAGES_PER_SEND = 1_000;
+/**
+ * ... and at most about this many bytes: half of Kafka's default maximum message (batch) size,
+ * since a client that sends one batch per partition (kafkajs) would otherwise put a thousand
+ * large dead letters into one batch the broker refuses, again and again.
+ */
+const MAX_BYTES_PER_SEND = 512 * 1024;
+/** Bytes of an output record besides its value, key and copied headers (an estimate). */
+const RECORD_OVERHEAD_BYTES = 512;
 
 /**
  * Sends each lane's completed head of events, predictions and dead letters together, with
@@ -63,7 +71,7 @@ export class OutputFlusher {
   private async drain(lane: PartitionLane): Promise<void> {
     for (;;) {
       if (lane.revoked) return;
-      const events = lane.takeReady(MAX_MESSAGES_PER_SEND);
+      const events = lane.takeReady(MAX_MESSAGES_PER_SEND, MAX_BYTES_PER_SEND, outputBytes);
       if (events.length === 0) return;
       try {
         await retryWithBackoff(() => this.send(events), {
@@ -142,6 +150,16 @@ export class OutputFlusher {
       return encodeFailure(error);
     }
   }
+}
+
+/** About how many bytes an event's output records take: a dead letter carries its input. */
+function outputBytes(event: InFlightEvent): number {
+  let bytes = RECORD_OVERHEAD_BYTES + (event.key?.length ?? 0);
+  if (event.outcome?.type === 'dead-letter') {
+    bytes += event.value?.length ?? 0;
+    for (const name in event.headers) bytes += name.length + event.headers[name]!.length;
+  }
+  return event.shadow && event.shadow !== 'none' ? bytes * 2 : bytes;
 }
 
 /** An output schema violation is poison; anything else (the registry is down) is retried. */

@@ -41,14 +41,22 @@ export class PartitionLane {
     this.nextOffset = BigInt(event.offset) + 1n;
   }
 
-  /** Removes and returns the completed events at the head, at most `limit`, for produce. */
-  takeReady(limit: number): InFlightEvent[] {
+  /**
+   * Removes and returns the completed events at the head for produce: at most `limit`, and at
+   * most `maxBytes` by `sizeOf` (but always the first ready one, whatever its size).
+   */
+  takeReady(
+    limit: number,
+    maxBytes = Infinity,
+    sizeOf: (event: InFlightEvent) => number = () => 0,
+  ): InFlightEvent[] {
     let count = 0;
-    while (
-      count < this.events.length &&
-      count < limit &&
-      isSettled(this.events[count]!, this.withShadow)
-    ) {
+    let bytes = 0;
+    while (count < this.events.length && count < limit) {
+      const event = this.events[count]!;
+      if (!isSettled(event, this.withShadow)) break;
+      bytes += sizeOf(event);
+      if (count > 0 && bytes > maxBytes) break;
       count++;
     }
     const ready = this.events.splice(0, count);

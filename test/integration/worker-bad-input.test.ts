@@ -115,3 +115,41 @@ for (const client of TRANSPORTS) {
     });
   });
 }
+
+for (const client of TRANSPORTS) {
+  describe(`${client}: worker: a backlog of large poison events into a one-partition DLQ does not stall`, () => {
+    let topics: PipelineTopics;
+    let worker: WorkerProcess;
+
+    before(async () => {
+      await ensureStackUp();
+      topics = await createPipelineTopics('big-poison', 3, client); // the DLQ has one partition
+    });
+    after(async () => {
+      if (worker) await worker.kill('SIGKILL');
+      await deletePipelineTopics(topics);
+    });
+
+    it('dead-letters 3,000 poison events of 3 KB each, sends bounded by bytes, and commits', async () => {
+      const events = 3_000;
+      const padding = 'x'.repeat(3_000);
+      // Decodes, but lacks the required "amount": poison at featurize, its 3 KB value kept.
+      const messages: Message[] = Array.from({ length: events }, (_, i) => ({
+        key: `big-${i}`,
+        value: JSON.stringify({ id: `big-${i}`, hour_of_day: 3, pad: padding }),
+      }));
+      await produceMessages(topics.input, messages, 100);
+      worker = await WorkerProcess.start(workerConfigFor(topics, 'models/fraud-mlp/1'));
+      await worker.waitReady();
+      const { predictions, deadLetters } = await readOutputs(topics, events, 90_000);
+      assert.equal(predictions.length, 0);
+      assert.equal(new Set(deadLetters.map((record) => record.key!.toString())).size, events);
+      for (const record of deadLetters) {
+        assert.equal(header(record, 'dlq.error.stage'), 'featurize');
+        assert.ok(record.value.length > 3_000, 'the original value is kept');
+      }
+      await waitForCommittedToEnd(topics, 30_000);
+      assert.equal(await worker.metric('inference_produce_retries_total'), 0, 'nothing refused');
+    });
+  });
+}

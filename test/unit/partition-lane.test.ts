@@ -67,6 +67,15 @@ describe('PartitionLane', () => {
     assert.deepEqual(offsetsOf(lane.takeReady(100)), ['14']);
   });
 
+  test('takeReady stops at the byte budget, but always takes the first ready event', () => {
+    const { lane, events } = laneWith(10, 11, 12, 13);
+    events.forEach(complete);
+    const sizeOf = (e: InFlightEvent): number => (e.offset === '10' ? 900 : 300);
+    assert.deepEqual(offsetsOf(lane.takeReady(100, 500, sizeOf)), ['10'], 'over budget alone');
+    assert.deepEqual(offsetsOf(lane.takeReady(100, 700, sizeOf)), ['11', '12']);
+    assert.deepEqual(offsetsOf(lane.takeReady(1, 700, sizeOf)), ['13'], 'the count cap holds too');
+  });
+
   test('with a shadow version, an event also waits for the shadow before leaving', () => {
     const lane = new PartitionLane('in', 3, true);
     const events = [0, 1, 2].map(event);
