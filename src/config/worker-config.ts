@@ -184,7 +184,7 @@ export const modelSchema = z
     /**
      * Inference worker threads per model version, each with its own session, running batches in
      * parallel: a number, or "auto": one per core this process may use (at most 4) on the CPU,
-     * one on a GPU (it runs the batches; WebGPU allows only one). Default: "auto".
+     * one on a GPU (the device runs the batches; WebGPU sessions take turns anyway). Default: "auto".
      */
     inferenceThreads: z.union([z.literal('auto'), positiveInt.max(64)]).default('auto'),
     /** ONNX Runtime intra-op threads per session. Default: 1. */
@@ -206,11 +206,6 @@ export const modelSchema = z
   .refine((model) => !((model.canary || model.shadow) && model.path), {
     message: 'expected repository and name when a canary or shadow version is configured',
     path: ['repository'],
-  })
-  .refine((model) => !(model.device === 'webgpu' && Number(model.inferenceThreads) > 1), {
-    message:
-      'expected 1 or "auto" with device webgpu (ONNX Runtime\'s WebGPU provider crashes with sessions on several threads)',
-    path: ['inferenceThreads'],
   })
   .transform((model) => ({
     ...model,

@@ -5,6 +5,8 @@ export interface LoadRequest {
   device: 'auto' | 'cpu' | 'cuda' | 'webgpu';
   intraOpThreads: number;
   debugInferenceDelayMs: number;
+  /** The process's WebGPU lock (device-lock.ts), shared by every inference thread. */
+  deviceLock: SharedArrayBuffer;
 }
 
 export type ToThread =

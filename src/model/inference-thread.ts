@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import { errorMessage } from '../errors.js';
+import { DeviceLock } from './device-lock.js';
 import { openSession } from './execution-provider.js';
 import type { FromThread, LoadRequest, ToThread } from './inference-protocol.js';
 import { MODEL_FILE, readModelManifest, rowWidth } from './model-manifest.js';
@@ -19,20 +20,30 @@ const send = (message: FromThread, transfer: ArrayBuffer[] = []): void =>
 async function main(): Promise<void> {
   const manifest = readModelManifest(request.modelDir);
   const width = rowWidth(manifest);
-  const { session, provider, adapter } = await openSession(
-    join(request.modelDir, MODEL_FILE),
-    request.device,
-    request.intraOpThreads,
-    manifest.executionProviders,
-  );
+  // WebGPU's device context is process-wide: threads take turns with it (device-lock.ts).
+  const deviceLock = new DeviceLock(request.deviceLock);
+  const open = () =>
+    openSession(
+      join(request.modelDir, MODEL_FILE),
+      request.device,
+      request.intraOpThreads,
+      manifest.executionProviders,
+    );
+  const { session, provider, adapter } =
+    request.device === 'cpu' || request.device === 'cuda'
+      ? await open()
+      : await deviceLock.hold(open);
+  const onDevice = <T>(work: () => Promise<T>): Promise<T> =>
+    provider === 'webgpu' ? deviceLock.hold(work) : work();
   validateSessionAgainstManifest(session, manifest);
 
-  const infer = async (rows: Float32Array, batchSize: number): Promise<Float32Array> => {
-    const feeds = { [manifest.input.name]: new Tensor('float32', rows, [batchSize, width]) };
-    const results: InferenceSession.OnnxValueMapType = await session.run(feeds);
-    const output = results[manifest.output.name] as Tensor;
-    return (output.data as Float32Array).slice(); // own buffer, so it can be transferred
-  };
+  const infer = (rows: Float32Array, batchSize: number): Promise<Float32Array> =>
+    onDevice(async () => {
+      const feeds = { [manifest.input.name]: new Tensor('float32', rows, [batchSize, width]) };
+      const results: InferenceSession.OnnxValueMapType = await session.run(feeds);
+      const output = results[manifest.output.name] as Tensor;
+      return (output.data as Float32Array).slice(); // own buffer, so it can be transferred
+    });
 
   const warmupStart = performance.now();
   for (const size of manifest.preferredBatchSizes)
@@ -41,7 +52,7 @@ async function main(): Promise<void> {
 
   port.on('message', (message: ToThread) => {
     if (message.type === 'close') {
-      void session.release().finally(() => port.close());
+      void onDevice(() => session.release()).finally(() => port.close());
       return;
     }
     const started = performance.now();

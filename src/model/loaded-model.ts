@@ -6,6 +6,7 @@ export interface ModelIdentity {
   version: string;
   provider: string;
 }
+import { WEBGPU_LOCK } from './device-lock.js';
 import { Featurizer } from './featurizer.js';
 import { InferencePool, type InferenceStats } from './inference-pool.js';
 import { readModelManifest, type ModelManifest } from './model-manifest.js';
@@ -40,6 +41,7 @@ export class LoadedModel {
         device: options.device,
         intraOpThreads: options.intraOpThreads,
         debugInferenceDelayMs: options.debugInferenceDelayMs,
+        deviceLock: WEBGPU_LOCK,
       },
       options.inferenceThreads,
       onBatch,

@@ -113,7 +113,7 @@ export class ModelServing {
 
   /** Loads a version on the configured device, or on `device` (a canary's own). */
   private async load(directory: string, device = this.options.device): Promise<ServingVersion> {
-    // WebGPU allows one session per process (a WebGPU canary beside a CPU primary included).
+    // WebGPU sessions take turns on the device (device-lock.ts): a second thread would only wait.
     const inferenceThreads = device === 'webgpu' ? 1 : this.options.inferenceThreads;
     const model = await LoadedModel.load(
       directory,

@@ -492,17 +492,6 @@ describe('validation errors name the key, the value and the expectation', () => 
       'model.inferenceThreads',
       'got 1.5',
     );
-    assertConfigError(
-      () =>
-        validateConfig(
-          minimalWith((c) => {
-            c.model!.device = 'webgpu';
-            c.model!.inferenceThreads = 2;
-          }),
-        ),
-      'model.inferenceThreads',
-      'expected 1 or "auto" with device webgpu',
-    );
     assert.equal(
       validateConfig(minimalWith((c) => void (c.model!.device = 'webgpu'))).model.inferenceThreads,
       1,
