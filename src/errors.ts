@@ -5,10 +5,13 @@
  * - poison: the input itself is bad; it goes to the dead-letter topic and counts as done.
  */
 
-/** The pipeline stage where an event failed; travels as a dead-letter header. */
-/** Where an event failed; "size" is an input over limits.maxEventBytes, refused before decoding. */
+/**
+ * The pipeline stage where an event failed; travels as a dead-letter header. "size": an input
+ * over limits.maxEventBytes, refused before decoding; "produce": an output the broker refuses as
+ * too large.
+ */
 export type FailureStage =
-  'size' | 'decode' | 'featurize' | 'cache' | 'infer' | 'postprocess' | 'encode';
+  'size' | 'decode' | 'featurize' | 'cache' | 'infer' | 'postprocess' | 'encode' | 'produce';
 
 export abstract class WorkerError extends Error {
   abstract readonly retriable: boolean;
@@ -54,6 +57,20 @@ export class ModelLoadError extends WorkerError {
 /** The inference session failed on a batch; the batch is bisected to find the rows at fault. */
 export class InferenceError extends WorkerError {
   readonly retriable = false;
+}
+
+/**
+ * An event whose output record is bigger than the broker accepts: resending cannot help. Its
+ * dead letter carries the original's size and sha256, and as much of the value as fits.
+ */
+export class OutputTooLargeError extends PoisonInputError {
+  constructor(
+    readonly originalBytes: number,
+    readonly originalSha256: string,
+    message: string,
+  ) {
+    super('produce', message);
+  }
 }
 
 /** Why a produce failed, as far as the client says; decides whether resending can help. */

@@ -1,12 +1,19 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { retryWithBackoff, type BackoffOptions } from '../batch/backoff.js';
 import type { PredictionEncoder } from '../codec/event-decoder.js';
-import { PoisonInputError, errorMessage } from '../errors.js';
+import {
+  OutputTooLargeError,
+  PoisonInputError,
+  ProduceFailedError,
+  errorMessage,
+} from '../errors.js';
 import type { OutgoingRecord, ProducerTransport } from '../kafka/transport.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { InFlightEvent } from './in-flight-event.js';
 import type { Prediction } from '../model/postprocessor.js';
 import {
+  TRIMMED_VALUE_BYTES,
   deadLetterMessage,
   predictionHeaders,
   predictionRecord,
@@ -73,28 +80,55 @@ export class OutputFlusher {
       if (lane.revoked) return;
       const events = lane.takeReady(MAX_MESSAGES_PER_SEND, MAX_BYTES_PER_SEND, outputBytes);
       if (events.length === 0) return;
-      try {
-        await retryWithBackoff(() => this.send(events), {
-          ...this.backoff,
-          isRetriable: () => true,
-          shouldContinue: () => this.keepRetrying() && !lane.revoked,
-          onRetry: (error, attempt, delayMs) => {
-            this.metrics.produceRetries.inc();
-            this.logger.warn(
-              { err: errorMessage(error), lane: lane.key, attempt, delayMs },
-              'produce failed; retrying',
-            );
-          },
-        });
-      } catch (error) {
-        this.logger.error(
-          { err: errorMessage(error), lane: lane.key },
-          'produce abandoned; offsets stay uncommitted',
-        );
-        return;
-      }
+      if (!(await this.deliver(lane, events))) return;
       lane.acknowledged(events);
       this.onAcknowledged(lane, events);
+    }
+  }
+
+  /**
+   * Sends `events`' outputs, retrying with backoff. A send the broker refuses as too large is not
+   * retried as is: it is split in halves, and an event whose output alone is too large gets a
+   * trimmed dead letter instead. Resolves false when sending was abandoned (stop, revocation).
+   */
+  private async deliver(lane: PartitionLane, events: InFlightEvent[]): Promise<boolean> {
+    try {
+      await retryWithBackoff(() => this.send(events), {
+        ...this.backoff,
+        isRetriable: (error) => !isTooLarge(error),
+        shouldContinue: () => this.keepRetrying() && !lane.revoked,
+        onRetry: (error, attempt, delayMs) => {
+          this.metrics.produceRetries.inc();
+          this.logger.warn(
+            { err: errorMessage(error), lane: lane.key, attempt, delayMs },
+            'produce failed; retrying',
+          );
+        },
+      });
+      return true;
+    } catch (error) {
+      if (isTooLarge(error) && !events.every(isTrimmed)) {
+        if (events.length > 1) {
+          const half = Math.ceil(events.length / 2);
+          return (
+            (await this.deliver(lane, events.slice(0, half))) &&
+            this.deliver(lane, events.slice(half))
+          );
+        }
+        const event = events[0]!;
+        this.logger.warn(
+          { lane: lane.key, offset: event.offset, bytes: outputBytes(event) },
+          'output too large for the broker; dead-lettering it trimmed',
+        );
+        event.outcome = { type: 'dead-letter', error: tooLargeError(event, error) };
+        event.shadow = 'none';
+        return this.deliver(lane, events);
+      }
+      this.logger.error(
+        { err: errorMessage(error), lane: lane.key },
+        'produce abandoned; offsets stay uncommitted',
+      );
+      return false;
     }
   }
 
@@ -160,6 +194,26 @@ function outputBytes(event: InFlightEvent): number {
     for (const name in event.headers) bytes += name.length + event.headers[name]!.length;
   }
   return event.shadow && event.shadow !== 'none' ? bytes * 2 : bytes;
+}
+
+function isTooLarge(error: unknown): boolean {
+  return error instanceof ProduceFailedError && error.reason === 'too-large';
+}
+
+function isTrimmed(event: InFlightEvent): boolean {
+  return (
+    event.outcome?.type === 'dead-letter' && event.outcome.error instanceof OutputTooLargeError
+  );
+}
+
+function tooLargeError(event: InFlightEvent, cause: unknown): OutputTooLargeError {
+  const value = event.value ?? Buffer.alloc(0);
+  return new OutputTooLargeError(
+    value.length,
+    createHash('sha256').update(value).digest('hex'),
+    `its output was refused by the broker as too large (${errorMessage(cause)}); the dead letter ` +
+      `keeps the first ${TRIMMED_VALUE_BYTES} bytes of the ${value.length}-byte value`,
+  );
 }
 
 /** An output schema violation is poison; anything else (the registry is down) is retried. */

@@ -1,4 +1,4 @@
-import { errorClass, type PoisonInputError } from '../errors.js';
+import { OutputTooLargeError, PoisonInputError, errorClass } from '../errors.js';
 import type { ModelIdentity } from '../model/loaded-model.js';
 import type { Prediction } from '../model/postprocessor.js';
 import type { OutgoingRecord } from '../kafka/transport.js';
@@ -27,7 +27,13 @@ export const DEAD_LETTER_HEADERS = {
   errorClass: 'dlq.error.class',
   message: 'dlq.error.message',
   timestamp: 'dlq.timestamp',
+  /** Only on a dead letter trimmed because the whole record was too large for the broker. */
+  originalSize: 'dlq.original.size',
+  originalSha256: 'dlq.original.sha256',
 } as const;
+
+/** How much of the value a dead letter keeps when the whole record is too large for the broker. */
+export const TRIMMED_VALUE_BYTES = 64 * 1024;
 
 /** Header names copied from input to prediction, for distributed tracing. */
 const PROPAGATED_HEADERS = ['traceparent', 'tracestate'];
@@ -89,8 +95,24 @@ export function predictionHeaders(event: InFlightEvent, model: ModelIdentity): O
   return headers;
 }
 
-/** The original key, value and headers, plus why and where it failed. */
+/**
+ * The original key, value and headers, plus why and where it failed. When the record was too
+ * large for the broker, the value is trimmed and the original's size and sha256 say what it was.
+ */
 export function deadLetterMessage(event: InFlightEvent, error: PoisonInputError): OutputMessage {
+  if (error instanceof OutputTooLargeError) {
+    const message = deadLetterMessage(event, new PoisonInputError(error.stage, error.message));
+    return {
+      ...message,
+      value: event.value?.subarray(0, TRIMMED_VALUE_BYTES) ?? null,
+      headers: {
+        ...message.headers,
+        [DEAD_LETTER_HEADERS.errorClass]: errorClass(error),
+        [DEAD_LETTER_HEADERS.originalSize]: String(error.originalBytes),
+        [DEAD_LETTER_HEADERS.originalSha256]: error.originalSha256,
+      },
+    };
+  }
   return {
     key: event.key,
     value: event.value,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Message } from 'kafkajs';
 import { ensureStackUp } from '../../deploy/local/stack.js';
@@ -13,6 +14,7 @@ import {
   workerConfigFor,
   type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
+import { createTopic, deleteTopics } from '../helpers/kafka-test-helpers.js';
 import { fraudEvent } from '../helpers/sample-events.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
@@ -153,3 +155,48 @@ for (const client of TRANSPORTS) {
     });
   });
 }
+
+describe('librdkafka: worker: an output too large for the broker is dead-lettered trimmed, not retried', () => {
+  let topics: PipelineTopics;
+  let worker: WorkerProcess;
+
+  before(async () => {
+    await ensureStackUp();
+    topics = await createPipelineTopics('too-large', 2, 'librdkafka');
+    // The input takes a 1.2 MB record; the dead-letter topic keeps the broker's 1 MB default.
+    await deleteTopics([topics.input]);
+    await createTopic(topics.input, 2, { 'max.message.bytes': String(4 * 1024 * 1024) });
+  });
+  after(async () => {
+    if (worker) await worker.kill('SIGKILL');
+    await deletePipelineTopics(topics);
+  });
+
+  it('keeps the head of the value, its size and sha256; every other event goes through', async () => {
+    const huge = JSON.stringify({ id: 'huge', hour_of_day: 3, pad: 'y'.repeat(1_200_000) });
+    const messages: Message[] = [
+      ...Array.from({ length: 50 }, (_, i) => jsonMessage(fraudEvent(i))),
+      { key: 'huge', value: huge },
+      ...Array.from({ length: 50 }, (_, i) => jsonMessage(fraudEvent(50 + i))),
+    ];
+    await produceMessages(topics.input, messages, 1);
+    worker = await WorkerProcess.start(
+      workerConfigFor(topics, 'models/fraud-mlp/1', { limits: { maxEventBytes: 2_000_000 } }),
+    );
+    await worker.waitReady();
+    const { predictions, deadLetters } = await readOutputs(topics, messages.length, 60_000);
+    assert.equal(predictions.length, 100);
+    assert.equal(deadLetters.length, 1);
+    const [letter] = deadLetters;
+    assert.equal(letter!.key!.toString(), 'huge');
+    assert.equal(header(letter!, 'dlq.error.stage'), 'produce');
+    assert.equal(header(letter!, 'dlq.error.class'), 'OutputTooLargeError');
+    assert.equal(header(letter!, 'dlq.original.size'), String(Buffer.byteLength(huge)));
+    assert.equal(
+      header(letter!, 'dlq.original.sha256'),
+      createHash('sha256').update(huge).digest('hex'),
+    );
+    assert.equal(letter!.value.toString(), huge.slice(0, 64 * 1024), 'the head of the value');
+    await waitForCommittedToEnd(topics, 30_000);
+  });
+});
