@@ -285,7 +285,7 @@ export class InferenceWorker {
     };
     lane.accept(event);
     // The version is chosen now, in offset order, so that a swap splits a partition exactly once.
-    const version = this.serving.router.route(record.key, `${topic}/${partition}/${record.offset}`);
+    const version = this.serving.router.route(event);
     const shadow = this.serving.router.shadow?.version;
     version.reserve();
     shadow?.reserve();

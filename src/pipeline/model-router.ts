@@ -1,3 +1,4 @@
+import type { InFlightEvent } from './in-flight-event.js';
 import type { ServingVersion } from './serving-version.js';
 
 /** Share of the key-hash space, in basis points: 10000 = every key. */
@@ -14,9 +15,11 @@ export class ModelRouter {
     readonly shadow?: { version: ServingVersion; topic: string },
   ) {}
 
-  route(key: Buffer | null, fallback: string): ServingVersion {
+  /** Keyless events hash their source position instead (built only when a canary runs). */
+  route(event: Pick<InFlightEvent, 'key' | 'topic' | 'partition' | 'offset'>): ServingVersion {
     if (!this.canary) return this.primary;
-    const bucket = fnv1a(key ?? Buffer.from(fallback)) % BUCKETS;
+    const key = event.key ?? Buffer.from(`${event.topic}/${event.partition}/${event.offset}`);
+    const bucket = fnv1a(key) % BUCKETS;
     return bucket < this.canary.percent * (BUCKETS / 100) ? this.canary.version : this.primary;
   }
 
