@@ -11,10 +11,6 @@ export class FlowControl {
 
   constructor(private readonly options: FlowControlOptions) {}
 
-  canAccept(lane: PartitionLane, totalInFlight: number): boolean {
-    return this.room(lane, totalInFlight) > 0;
-  }
-
   /** How many more events `lane` may accept now. */
   room(lane: PartitionLane, totalInFlight: number): number {
     return Math.max(

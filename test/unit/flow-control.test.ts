@@ -27,22 +27,22 @@ function laneWithInFlight(count: number): PartitionLane {
   return lane;
 }
 
-describe('FlowControl.canAccept', () => {
+describe('FlowControl.room', () => {
   const flow = new FlowControl({ maxInFlightPerPartition: 3, maxInFlightTotal: 10 });
 
   test('under both caps', () => {
-    assert.equal(flow.canAccept(laneWithInFlight(0), 0), true);
-    assert.equal(flow.canAccept(laneWithInFlight(2), 9), true);
+    assert.equal(flow.room(laneWithInFlight(0), 0), 3);
+    assert.equal(flow.room(laneWithInFlight(2), 9), 1);
   });
 
   test('the partition cap is exclusive', () => {
-    assert.equal(flow.canAccept(laneWithInFlight(3), 3), false);
-    assert.equal(flow.canAccept(laneWithInFlight(4), 4), false);
+    assert.equal(flow.room(laneWithInFlight(3), 3), 0);
+    assert.equal(flow.room(laneWithInFlight(4), 4), 0);
   });
 
   test('the total cap is exclusive', () => {
-    assert.equal(flow.canAccept(laneWithInFlight(0), 10), false);
-    assert.equal(flow.canAccept(laneWithInFlight(1), 11), false);
+    assert.equal(flow.room(laneWithInFlight(0), 10), 0);
+    assert.equal(flow.room(laneWithInFlight(1), 11), 0);
   });
 
   test('events being produced still count against the partition cap until acknowledged', () => {
@@ -59,10 +59,10 @@ describe('FlowControl.canAccept', () => {
     const sending = lane.takeReady(10);
     assert.equal(sending.length, 3, 'none queued, three sending');
     assert.equal(lane.inFlight, 3);
-    assert.equal(limited.canAccept(lane, 3), false, 'sending events still hold their slots');
+    assert.equal(limited.room(lane, 3), 0, 'sending events still hold their slots');
     lane.acknowledged(sending);
     assert.equal(lane.inFlight, 0);
-    assert.equal(limited.canAccept(lane, 0), true);
+    assert.equal(limited.room(lane, 0), 3);
   });
 });
 
