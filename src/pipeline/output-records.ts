@@ -1,4 +1,4 @@
-import { OutputTooLargeError, PoisonInputError, errorClass } from '../errors.js';
+import { OutputTooLargeError, errorClass, type PoisonInputError } from '../errors.js';
 import type { ModelIdentity } from '../model/loaded-model.js';
 import type { Prediction } from '../model/postprocessor.js';
 import type { OutgoingRecord } from '../kafka/transport.js';
@@ -100,22 +100,10 @@ export function predictionHeaders(event: InFlightEvent, model: ModelIdentity): O
  * large for the broker, the value is trimmed and the original's size and sha256 say what it was.
  */
 export function deadLetterMessage(event: InFlightEvent, error: PoisonInputError): OutputMessage {
-  if (error instanceof OutputTooLargeError) {
-    const message = deadLetterMessage(event, new PoisonInputError(error.stage, error.message));
-    return {
-      ...message,
-      value: event.value?.subarray(0, TRIMMED_VALUE_BYTES) ?? null,
-      headers: {
-        ...message.headers,
-        [DEAD_LETTER_HEADERS.errorClass]: errorClass(error),
-        [DEAD_LETTER_HEADERS.originalSize]: String(error.originalBytes),
-        [DEAD_LETTER_HEADERS.originalSha256]: error.originalSha256,
-      },
-    };
-  }
+  const trimmed = error instanceof OutputTooLargeError;
   return {
     key: event.key,
-    value: event.value,
+    value: trimmed ? (event.value?.subarray(0, TRIMMED_VALUE_BYTES) ?? null) : event.value,
     headers: {
       ...event.headers,
       [DEAD_LETTER_HEADERS.sourceTopic]: event.topic,
@@ -125,6 +113,12 @@ export function deadLetterMessage(event: InFlightEvent, error: PoisonInputError)
       [DEAD_LETTER_HEADERS.errorClass]: errorClass(error),
       [DEAD_LETTER_HEADERS.message]: error.message,
       [DEAD_LETTER_HEADERS.timestamp]: new Date().toISOString(),
+      ...(trimmed
+        ? {
+            [DEAD_LETTER_HEADERS.originalSize]: String(error.originalBytes),
+            [DEAD_LETTER_HEADERS.originalSha256]: error.originalSha256,
+          }
+        : {}),
     },
   };
 }
