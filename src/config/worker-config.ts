@@ -381,7 +381,7 @@ function isValidRegExp(source: string): boolean {
  * On the CPU, one inference thread per core this process may use, at most 4 (sessions cost
  * memory); on a GPU one, which keeps the device busy without a second copy of the model on it.
  */
-function autoInferenceThreads(device: string): number {
+export function autoInferenceThreads(device: string): number {
   if (device === 'cuda' || device === 'webgpu') return 1;
   return Math.max(1, Math.min(availableParallelism(), 4));
 }

@@ -1,6 +1,10 @@
 import type { Logger } from 'pino';
 import type { RowBatch } from '../batch/micro-batcher.js';
-import type { BatchingOptions, ModelOptions } from '../config/worker-config.js';
+import {
+  autoInferenceThreads,
+  type BatchingOptions,
+  type ModelOptions,
+} from '../config/worker-config.js';
 import { errorMessage } from '../errors.js';
 import { LoadedModel } from '../model/loaded-model.js';
 import { ModelRepository } from '../model/model-repository.js';
@@ -113,8 +117,9 @@ export class ModelServing {
 
   /** Loads a version on the configured device, or on `device` (a canary's own). */
   private async load(directory: string, device = this.options.device): Promise<ServingVersion> {
-    // WebGPU sessions take turns on the device (device-lock.ts): a second thread would only wait.
-    const inferenceThreads = device === 'webgpu' ? 1 : this.options.inferenceThreads;
+    // A canary on another device than the primary's gets that device's own "auto" thread count.
+    const inferenceThreads =
+      device === this.options.device ? this.options.inferenceThreads : autoInferenceThreads(device);
     const model = await LoadedModel.load(
       directory,
       {
