@@ -8,7 +8,8 @@
 export class DeviceLock {
   private readonly state: Int32Array;
 
-  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(4)) {
+  /** `buffer`: 4 bytes, created once per process on the main thread and passed to each thread. */
+  constructor(buffer: SharedArrayBuffer) {
     this.state = new Int32Array(buffer);
   }
 
@@ -25,6 +26,3 @@ export class DeviceLock {
     }
   }
 }
-
-/** The process's lock for the WebGPU provider (created on the main thread, passed to threads). */
-export const WEBGPU_LOCK = new SharedArrayBuffer(4);

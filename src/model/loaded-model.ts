@@ -1,4 +1,11 @@
 import type { ModelOptions } from '../config/worker-config.js';
+import { Featurizer } from './featurizer.js';
+import { InferencePool, type InferenceStats } from './inference-pool.js';
+import { readModelManifest, type ModelManifest } from './model-manifest.js';
+import { postprocess, type Prediction } from './postprocessor.js';
+
+/** The process's WebGPU lock (device-lock.ts), shared by the inference threads of every version. */
+const WEBGPU_LOCK = new SharedArrayBuffer(4);
 
 /** Which model answered: it names the output headers and the cache keys. */
 export interface ModelIdentity {
@@ -6,11 +13,6 @@ export interface ModelIdentity {
   version: string;
   provider: string;
 }
-import { WEBGPU_LOCK } from './device-lock.js';
-import { Featurizer } from './featurizer.js';
-import { InferencePool, type InferenceStats } from './inference-pool.js';
-import { readModelManifest, type ModelManifest } from './model-manifest.js';
-import { postprocess, type Prediction } from './postprocessor.js';
 
 /** One model version, loaded, validated and warm: its manifest, featurizer and sessions. */
 export class LoadedModel {
