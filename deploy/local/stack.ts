@@ -88,36 +88,41 @@ function select(names: readonly string[]): StackComponent[] {
 
 class UsageError extends Error {}
 
-/** The worker's default Kafka transport needs its native module; build it here when missing. */
-function nativeModule(): number {
-  const started = Date.now();
-  try {
-    const state = ensureLibrdkafka();
-    console.log(
-      `${'librdkafka'.padEnd(16)} ${state.padEnd(10)} ${'node module'.padEnd(38)} ${seconds(Date.now() - started)}`,
-    );
-  } catch (err) {
-    console.error(`stack: ${err instanceof Error ? err.message : String(err)}`);
+/**
+ * What this machine needs beside the services: the native module of the worker's default Kafka
+ * transport (required), and a software Vulkan driver for the WebGPU tests (the worker itself does
+ * not need it, so its absence only warns). Returns 1 when a required one is missing.
+ */
+function hostPrerequisites(): number {
+  const librdkafka = hostStep('librdkafka', 'node module', ensureLibrdkafka);
+  if (librdkafka !== undefined) {
+    console.error(`stack: ${librdkafka}`);
     return 1;
   }
-  // The WebGPU tests run on a software Vulkan device; the worker itself does not need it.
-  const vulkanStarted = Date.now();
-  try {
-    const state = ensureSoftwareVulkan();
-    console.log(
-      `${'vulkan'.padEnd(16)} ${state.padEnd(10)} ${'Mesa lavapipe (software, for webgpu)'.padEnd(38)} ${seconds(Date.now() - vulkanStarted)}`,
-    );
-  } catch (err) {
-    console.error(
-      `stack: no software Vulkan driver, the webgpu tests will fail: ${err instanceof Error ? err.message : String(err)}`,
-    );
+  const vulkan = hostStep('vulkan', 'Mesa lavapipe (software, for webgpu)', ensureSoftwareVulkan);
+  if (vulkan !== undefined) {
+    console.error(`stack: no software Vulkan driver, the webgpu tests will fail: ${vulkan}`);
   }
   return 0;
 }
 
+/** Runs one set-up step and prints its status line; returns its error message, if it failed. */
+function hostStep(name: string, detail: string, ensure: () => string): string | undefined {
+  const started = Date.now();
+  try {
+    const state = ensure();
+    console.log(
+      `${name.padEnd(16)} ${state.padEnd(10)} ${detail.padEnd(38)} ${seconds(Date.now() - started)}`,
+    );
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
 async function up(components: StackComponent[]): Promise<number> {
   const total = Date.now();
-  if (nativeModule() !== 0) return 1;
+  if (hostPrerequisites() !== 0) return 1;
   for (const component of components) {
     const started = Date.now();
     try {
@@ -166,7 +171,7 @@ async function status(components: StackComponent[]): Promise<number> {
 }
 
 async function install(components: StackComponent[]): Promise<number> {
-  if (nativeModule() !== 0) return 1;
+  if (hostPrerequisites() !== 0) return 1;
   for (const component of components) {
     const started = Date.now();
     try {
