@@ -77,6 +77,8 @@ const LATENCY_SHARES = [0.25, 0.5, 0.75];
 interface RatioRow {
   ratio: string;
   value: number;
+  /** × for ratios; ms and MB for the latency and memory rows. */
+  unit: '×' | 'ms' | 'MB';
   target: string;
   met: boolean | undefined;
 }
@@ -256,11 +258,11 @@ async function main(): Promise<void> {
       ['ratio', 'value', 'target', 'met'],
       ratios.map((row) => [
         row.ratio,
-        Number.isFinite(row.value)
-          ? row.ratio.includes('ms') || row.ratio.includes('MB')
-            ? fmt(row.value, 1)
-            : `${row.value.toPrecision(3)}×`
-          : 'n/a',
+        !Number.isFinite(row.value)
+          ? 'n/a'
+          : row.unit === '×'
+            ? `${row.value.toPrecision(3)}×`
+            : fmt(row.value, 1),
         row.target,
         row.met === undefined ? '' : row.met ? 'yes' : 'no',
       ]),
@@ -307,12 +309,14 @@ function ratioRows(
   const atLeast = (name: string, value: number, target: number): RatioRow => ({
     ratio: name,
     value,
+    unit: '×',
     target: `≥ ${target}×`,
     met: Number.isFinite(value) ? value >= target : undefined,
   });
-  const info = (name: string, value: number): RatioRow => ({
+  const info = (name: string, value: number, unit: RatioRow['unit'] = '×'): RatioRow => ({
     ratio: name,
     value,
+    unit,
     target: '',
     met: undefined,
   });
@@ -354,16 +358,18 @@ function ratioRows(
   rows.push({
     ratio: 'latency: p99 at 50% of max, ms',
     value: half?.p99 ?? Number.NaN,
+    unit: 'ms',
     target: half ? `≤ ${fmt(half.boundMs, 1)} ms (delay + 3 × batch p99 + 10)` : '',
     met: half ? half.p99 <= half.boundMs : undefined,
   });
   rows.push({
     ratio: 'memory: max RSS on the large backlog, MB',
     value: memory?.maxRssMb ?? Number.NaN,
+    unit: 'MB',
     target: '≤ 300 MB',
     met: memory ? memory.maxRssMb <= 300 : undefined,
   });
-  rows.push(info('memory: last RSS sample, MB', memory?.lastRssMb ?? Number.NaN));
+  rows.push(info('memory: last RSS sample, MB', memory?.lastRssMb ?? Number.NaN, 'MB'));
   return rows;
 }
 
