@@ -1,8 +1,6 @@
 /**
- * One error hierarchy for the worker. Every error says whether retrying can help:
- * - retriable: a dependency is unavailable (broker, registry, inference thread); wait and retry,
- *   never commit past it.
- * - poison: the input itself is bad; it goes to the dead-letter topic and counts as done.
+ * One error hierarchy for the worker. What each error means for the event and the process
+ * (retriable, poison, model fault, fatal) is decided in one table: error-policy.ts.
  */
 
 /**
@@ -13,34 +11,69 @@
 export type FailureStage =
   'size' | 'decode' | 'featurize' | 'cache' | 'infer' | 'postprocess' | 'encode' | 'produce';
 
+/** Where a failure happened, as far as the catch site knows: logged and put in headers. */
+export interface FailureContext {
+  topic?: string;
+  partition?: number;
+  offset?: string;
+  modelVersion?: string;
+}
+
 export abstract class WorkerError extends Error {
-  abstract readonly retriable: boolean;
+  context: FailureContext = {};
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
   }
+
+  /** Adds what the catch site knows (topic, partition, offset, model version); returns this. */
+  at(context: FailureContext): this {
+    this.context = { ...this.context, ...context };
+    return this;
+  }
 }
+
+/** Why an event is poison, in a word: the dead letter's `dlq.error.reason` and metric label. */
+export type PoisonReason =
+  | 'too-large'
+  | 'empty'
+  | 'malformed'
+  | 'unknown-schema'
+  | 'invalid-feature'
+  | 'model-rejected'
+  | 'schema-violation'
+  | 'invalid-record'
+  | 'other';
+
+const REASON_BY_STAGE: Record<FailureStage, PoisonReason> = {
+  size: 'too-large',
+  decode: 'malformed',
+  featurize: 'invalid-feature',
+  cache: 'other',
+  infer: 'model-rejected',
+  postprocess: 'other',
+  encode: 'schema-violation',
+  produce: 'too-large',
+};
 
 /** Bad input: retrying the same bytes gives the same failure. Sent to the DLQ. */
 export class PoisonInputError extends WorkerError {
-  readonly retriable = false;
+  readonly reason: PoisonReason;
   constructor(
     readonly stage: FailureStage,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; reason?: PoisonReason },
   ) {
     super(message, options);
+    this.reason = options?.reason ?? REASON_BY_STAGE[stage];
   }
 }
 
 /** A dependency failed in a way that may heal: retry with backoff, commit nothing past it. */
-export class RetriableError extends WorkerError {
-  readonly retriable = true;
-}
+export class RetriableError extends WorkerError {}
 
 /** Invalid configuration, found at start-up. The message names the key and what was expected. */
 export class ConfigError extends WorkerError {
-  readonly retriable = false;
   constructor(
     readonly key: string,
     message: string,
@@ -50,26 +83,41 @@ export class ConfigError extends WorkerError {
 }
 
 /** The model on disk is unusable or disagrees with its model.json. Stops start-up. */
-export class ModelLoadError extends WorkerError {
-  readonly retriable = false;
-}
+export class ModelLoadError extends WorkerError {}
 
 /** The inference session failed on a batch; the batch is bisected to find the rows at fault. */
-export class InferenceError extends WorkerError {
-  readonly retriable = false;
+export class InferenceError extends WorkerError {}
+
+/**
+ * The model (or its device) failed, not the data: a whole batch failed and no row of it
+ * succeeded alone. Nothing is dead-lettered; the version's circuit opens instead.
+ */
+export class ModelFaultError extends WorkerError {
+  constructor(
+    readonly modelVersion: string,
+    readonly rows: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.context.modelVersion = modelVersion;
+  }
 }
 
 /**
- * An event whose output record is bigger than the broker accepts: resending cannot help. Its
- * dead letter carries the original's size and sha256, and as much of the value as fits.
+ * An event whose output record the broker refuses (too large, or an invalid record): resending
+ * cannot help. Its dead letter carries the original's size and sha256, and the first `keptBytes`
+ * of the value.
  */
 export class OutputTooLargeError extends PoisonInputError {
   constructor(
     readonly originalBytes: number,
     readonly originalSha256: string,
+    readonly keptBytes: number,
     message: string,
+    reason: 'too-large' | 'invalid-record' = 'too-large',
   ) {
-    super('produce', message);
+    super('produce', message, { reason });
   }
 }
 
@@ -77,31 +125,25 @@ export class OutputTooLargeError extends PoisonInputError {
 export type ProduceFailureReason =
   'transient' | 'too-large' | 'authorization' | 'unknown-topic' | 'invalid-record' | 'other';
 
-/** The broker did not acknowledge a produce. */
+/** The broker did not acknowledge a produce; the reason decides its class (error-policy.ts). */
 export class ProduceFailedError extends WorkerError {
-  readonly retriable: boolean;
   constructor(
     readonly reason: ProduceFailureReason,
     message: string,
-    options?: { cause?: unknown; retriable?: boolean },
+    options?: { cause?: unknown },
   ) {
     super(message, options);
-    this.retriable = options?.retriable ?? reason === 'transient';
   }
 }
 
 /** The client did not perform a commit (not a member now, or the request failed): retry later. */
-export class CommitFailedError extends WorkerError {
-  readonly retriable = true;
-}
+export class CommitFailedError extends WorkerError {}
 
 /**
  * Kafka refuses this worker in a way no retry will fix (authentication, authorization, a codec the
  * client cannot read). The worker stops with a message naming the cause and the fix.
  */
-export class KafkaFatalError extends WorkerError {
-  readonly retriable = false;
-}
+export class KafkaFatalError extends WorkerError {}
 
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

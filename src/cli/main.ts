@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { ConfigError, KafkaFatalError, ModelLoadError, errorMessage } from '../errors.js';
+import { errorMessage } from '../errors.js';
+import { exitCodeFor } from '../error-policy.js';
 import { runWorker } from './run-worker.js';
 
 const USAGE = `kafka-infer <command> [options]
@@ -50,12 +51,12 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    const known =
-      error instanceof ConfigError ||
-      error instanceof ModelLoadError ||
-      error instanceof KafkaFatalError;
-    process.stderr.write(`kafka-infer: ${known ? error.message : errorMessage(error)}\n`);
-    if (!known && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
-    process.exit(known ? 78 : 1);
+    // 78: no restart can fix it (config, a model that cannot load, a refused credential).
+    const code = exitCodeFor(error);
+    process.stderr.write(`kafka-infer: ${errorMessage(error)}\n`);
+    if (code !== 78 && error instanceof Error && error.stack) {
+      process.stderr.write(`${error.stack}\n`);
+    }
+    process.exit(code);
   },
 );

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { loadConfig } from '../config/load-config.js';
-import { ConfigError, KafkaFatalError, ModelLoadError, errorMessage } from '../errors.js';
+import { errorMessage } from '../errors.js';
+import { exitCodeFor } from '../error-policy.js';
 import { startHealthServer } from '../observability/health-server.js';
 import { createLogger } from '../observability/logger.js';
 import { WorkerMetrics } from '../observability/metrics.js';
@@ -40,20 +41,13 @@ export async function runWorker(configPath: string | undefined): Promise<number>
     await worker.start();
     logger.info({ groupId: config.kafka.groupId, pid: process.pid }, 'worker running');
     await worker.stopped;
-    if (worker.failure instanceof KafkaFatalError) throw worker.failure; // exit 78 with its reason
-    return worker.failure ? 1 : 0;
+    // A fatal failure reaches main, which prints its cause and exits 78 or 1 (error-policy.ts).
+    if (worker.failure) throw worker.failure;
+    return 0;
   } catch (error) {
-    logger.fatal({ err: errorMessage(error) }, 'worker failed');
+    if (error !== worker.failure) logger.fatal({ err: errorMessage(error) }, 'worker failed');
     await worker.stop().catch(() => undefined);
-    // Start-up errors no restart can fix (a model that cannot load, a refused credential, an
-    // unreadable secret file) reach main, which prints them and exits 78.
-    if (
-      error instanceof ModelLoadError ||
-      error instanceof KafkaFatalError ||
-      error instanceof ConfigError
-    )
-      throw error;
-    return 1;
+    throw error;
   } finally {
     server?.close();
   }

@@ -35,6 +35,7 @@ export class AvroEventDecoder implements EventDecoder {
       throw new PoisonInputError(
         'decode',
         `too short for the Confluent wire format: ${value?.length ?? 0} bytes`,
+        { reason: value === null || value.length === 0 ? 'empty' : 'malformed' },
       );
     }
     if (value[0] !== 0) {
@@ -50,6 +51,7 @@ export class AvroEventDecoder implements EventDecoder {
       if (statusOf(error) === 404) {
         throw new PoisonInputError('decode', `schema id ${schemaId} is unknown to the registry`, {
           cause: error,
+          reason: 'unknown-schema',
         });
       }
       throw new RetriableError(`schema registry unavailable: ${errorMessage(error)}`, {

@@ -6,7 +6,9 @@ import { predictionJson } from './prediction-json.js';
 /** Decodes a JSON event value into a record; anything but a JSON object is poison. */
 export function decodeJsonRecord(value: Buffer | null): Record<string, unknown> {
   if (value === null || value.length === 0) {
-    throw new PoisonInputError('decode', 'empty value (tombstone or no payload)');
+    throw new PoisonInputError('decode', 'empty value (tombstone or no payload)', {
+      reason: 'empty',
+    });
   }
   let parsed: unknown;
   try {

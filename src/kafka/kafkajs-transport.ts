@@ -287,7 +287,6 @@ function produceFailure(error: unknown): ProduceFailedError {
   const reason = reasons[type] ?? 'transient';
   return new ProduceFailedError(reason, `produce failed: ${errorMessage(cause)}`, {
     cause: error,
-    retriable: reason === 'transient',
   });
 }
 

@@ -82,6 +82,19 @@ export class LoadedModel {
     );
   }
 
+  /**
+   * Runs one all-zero row, the shape the session was warmed on: false when even that fails, so
+   * the model or its device is at fault rather than the rows of a failed batch.
+   */
+  async probe(): Promise<boolean> {
+    try {
+      await this.pool.run(new Float32Array(this.featurizer.width), 1);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** The smallest preferred batch size that holds `count` rows (shapes the session was warmed on). */
   private paddedSize(count: number): number {
     return (

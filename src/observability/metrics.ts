@@ -18,8 +18,8 @@ export class WorkerMetrics {
   });
   readonly deadLetters = new Counter({
     name: 'inference_dead_letters_total',
-    help: 'Events sent to the dead-letter topic, by failing stage',
-    labelNames: ['stage'] as const,
+    help: 'Events sent to the dead-letter topic, by failing stage and reason',
+    labelNames: ['stage', 'reason'] as const,
     registers: [this.registry],
   });
   readonly batchSize = new Histogram({
@@ -91,6 +91,23 @@ export class WorkerMetrics {
   readonly modelSwaps = new Counter({
     name: 'inference_model_swaps_total',
     help: 'Primary model versions swapped in while running',
+    registers: [this.registry],
+  });
+  readonly modelFaults = new Counter({
+    name: 'inference_model_faults_total',
+    help: 'Batches that failed as a whole because of the model or its device (nothing dead-lettered)',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  });
+  readonly modelCircuitOpen = new Gauge({
+    name: 'inference_model_circuit_open',
+    help: '1 while a model fault holds intake (not ready) until a batch succeeds again',
+    registers: [this.registry],
+  });
+  readonly modelRollbacks = new Counter({
+    name: 'inference_model_rollbacks_total',
+    help: 'Versions taken out of service after a model fault (a hot swap rolled back, a canary dropped)',
+    labelNames: ['model', 'from', 'to'] as const,
     registers: [this.registry],
   });
   readonly modelInfo = new Gauge({

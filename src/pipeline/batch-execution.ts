@@ -1,44 +1,80 @@
 import type { Logger } from 'pino';
 import type { RowBatch } from '../batch/micro-batcher.js';
 import type { PredictionCache } from '../cache/prediction-cache.js';
-import { PoisonInputError, errorMessage } from '../errors.js';
+import { ModelFaultError, PoisonInputError, errorMessage } from '../errors.js';
+import { classifyFailure } from '../error-policy.js';
 import type { Prediction } from '../model/postprocessor.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { InferenceStage, RowResult } from './inference-stage.js';
 import type { PartitionLane } from './partition-lane.js';
 import type { PendingRow, ServingVersion } from './serving-version.js';
 
+/** What a batch's end means for the rest of the worker. */
+export interface BatchOutcomeHandlers {
+  /** Outcomes were set: the lane's head may be complete. */
+  onOutcomes(lane: PartitionLane): void;
+  /** The batch ran (the model answers). */
+  onSucceeded(): void;
+  /** The model failed, not the rows: they are handed over whole, nothing is dead-lettered. */
+  onModelFault(version: ServingVersion, rows: PendingRow[], error: ModelFaultError): Promise<void>;
+  /** A failure no retry fixes: the worker stops. */
+  onFatal(error: unknown): void;
+}
+
 /**
  * Runs one cut batch of a model version: one cache lookup, inference for the misses, each
  * event's outcome (or shadow answer) set, misses stored in the background, and the lanes whose
- * heads may now be complete handed to the flusher.
+ * heads may now be complete handed to the flusher. Failures go by their class (error-policy.ts).
  */
 export class BatchExecution {
   constructor(
     private readonly inference: InferenceStage,
     private readonly cache: PredictionCache | undefined,
-    private readonly onOutcomes: (lane: PartitionLane) => void,
+    private readonly handlers: BatchOutcomeHandlers,
     private readonly metrics: WorkerMetrics,
     private readonly logger: Logger,
   ) {}
 
   async run(version: ServingVersion, batch: RowBatch<PendingRow>): Promise<void> {
-    const identity = version.identity;
     const rows = batch.items;
-    const cached = await this.lookUp(rows);
+    let cached: (Prediction | undefined)[];
     const misses: number[] = [];
-    for (let index = 0; index < rows.length; index++) if (!cached[index]) misses.push(index);
     let computed: RowResult[] = [];
     try {
+      cached = await this.lookUp(rows);
+      for (let index = 0; index < rows.length; index++) if (!cached[index]) misses.push(index);
       if (misses.length > 0) {
         const input = misses.length === rows.length ? batch.rows() : gather(batch, misses);
         computed = await this.inference.run(version.model, input, misses.length);
       }
     } catch (error) {
-      // Only reachable when shutdown abandoned retries; those events stay uncommitted.
-      this.logger.warn({ err: errorMessage(error), rows: misses.length }, 'batch abandoned');
+      await this.failed(version, rows, error);
       return;
     }
+    this.handlers.onSucceeded();
+    this.settle(version, rows, cached, misses, computed);
+  }
+
+  private async failed(version: ServingVersion, rows: PendingRow[], error: unknown) {
+    const failure = classifyFailure(error);
+    if (error instanceof ModelFaultError) {
+      await this.handlers.onModelFault(version, rows, error);
+    } else if (failure === 'retriable') {
+      // Only when shutdown gave up retrying: these events stay uncommitted.
+      this.logger.warn({ err: errorMessage(error), rows: rows.length }, 'batch abandoned');
+    } else {
+      this.handlers.onFatal(error);
+    }
+  }
+
+  private settle(
+    version: ServingVersion,
+    rows: PendingRow[],
+    cached: (Prediction | undefined)[],
+    misses: number[],
+    computed: RowResult[],
+  ): void {
+    const identity = version.identity;
     const results: (RowResult | undefined)[] = cached.slice();
     misses.forEach((index, position) => (results[index] = computed[position]));
     const toCache: [string, Prediction][] = [];
@@ -62,7 +98,7 @@ export class BatchExecution {
       previous = lane;
     }
     if (toCache.length > 0) this.cache?.setMany(toCache);
-    for (const lane of touched) this.onOutcomes(lane);
+    for (const lane of touched) this.handlers.onOutcomes(lane);
   }
 
   /** One lookup per batch; entries are predictions for cached rows, undefined for misses. */

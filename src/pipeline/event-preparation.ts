@@ -4,7 +4,8 @@ import { predictionCacheKey } from '../cache/prediction-cache.js';
 import type { CodecSet } from '../codec/codec-set.js';
 import type { EventDecoder } from '../codec/event-decoder.js';
 import type { CacheOptions } from '../config/worker-config.js';
-import { PoisonInputError, RetriableError, errorMessage } from '../errors.js';
+import { PoisonInputError, WorkerError, errorMessage } from '../errors.js';
+import { classifyFailure, isRetriable } from '../error-policy.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { InFlightEvent } from './in-flight-event.js';
 import type { PartitionLane } from './partition-lane.js';
@@ -22,6 +23,8 @@ export interface EventPreparationOptions {
   keepRetrying: () => boolean;
   /** A poison event got its dead-letter outcome: its lane may have output to send. */
   onDeadLetter: (lane: PartitionLane) => void;
+  /** A failure no retry fixes (a bug in a decoder): the worker stops. */
+  onFatal: (error: unknown) => void;
   metrics: WorkerMetrics;
   logger: Logger;
 }
@@ -47,7 +50,7 @@ export class EventPreparation {
     try {
       decoded = this.options.codecs.decoderFor(event.topic).decode(event.value);
     } catch (error) {
-      if (!(error instanceof RetriableError)) {
+      if (!isRetriable(error)) {
         this.fail(event, error, version, shadow);
         return;
       }
@@ -106,16 +109,22 @@ export class EventPreparation {
   ): void {
     version.release();
     shadow?.release();
+    const failure = classifyFailure(error);
+    if (error instanceof WorkerError) {
+      error.at({ topic: event.topic, partition: event.partition, offset: event.offset });
+    }
     if (error instanceof PoisonInputError) {
       event.outcome = { type: 'dead-letter', error };
       event.shadow = 'none';
       this.options.onDeadLetter(event.lane);
-    } else {
+    } else if (failure === 'retriable') {
       // Only when retrying stopped (shutdown or revocation): the event stays uncommitted.
       this.options.logger.warn(
         { err: errorMessage(error), lane: event.lane.key, offset: event.offset },
         'event abandoned',
       );
+    } else {
+      this.options.onFatal(error);
     }
   }
 
@@ -149,14 +158,14 @@ export class EventPreparation {
     try {
       return await firstAttempt;
     } catch (error) {
-      if (!(error instanceof RetriableError)) throw error;
+      if (!isRetriable(error)) throw error;
       this.options.metrics.decodeRetries.inc();
     }
     const decoder = this.options.codecs.decoderFor(event.topic);
     const lane = event.lane;
     return retryWithBackoff(async () => decoder.decode(event.value), {
       ...this.options.decodeBackoff,
-      isRetriable: (error) => error instanceof RetriableError,
+      isRetriable,
       shouldContinue: () => this.options.keepRetrying() && !lane.revoked,
       onRetry: (error, attempt, delayMs) => {
         this.options.metrics.decodeRetries.inc();

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { retryWithBackoff, type BackoffOptions } from '../batch/backoff.js';
-import { InferenceError, PoisonInputError, errorMessage } from '../errors.js';
+import { InferenceError, ModelFaultError, PoisonInputError, errorMessage } from '../errors.js';
+import { isRetriable } from '../error-policy.js';
 import type { LoadedModel } from '../model/loaded-model.js';
 import type { Prediction } from '../model/postprocessor.js';
 
@@ -8,9 +9,13 @@ import type { Prediction } from '../model/postprocessor.js';
 export type RowResult = Prediction | PoisonInputError;
 
 /**
- * Runs rows through a model version. When the model fails on a batch, the batch is split in
- * halves recursively so that only the rows at fault fail (stage "infer"). A thread crash or a
- * closed pool is retriable: the batch is retried as a whole while `isRunning()` holds.
+ * Runs rows through a model version and tells the rows' fault from the model's:
+ * - the batch fails, and the model fails even on an all-zero row: a model fault, at once;
+ * - otherwise the batch is split in halves recursively; when some rows succeed, only the rows at
+ *   fault fail (poison, stage "infer");
+ * - when no row of a batch of two or more succeeds alone, the model is at fault, not the data.
+ * A model fault throws ModelFaultError and dead-letters nothing. A retriable failure (a thread
+ * crash, a closed pool) retries the batch as a whole while `isRunning()` holds.
  */
 export class InferenceStage {
   constructor(
@@ -22,26 +27,66 @@ export class InferenceStage {
   /** Runs `count` rows, row-major in `rows`. */
   async run(model: LoadedModel, rows: Float32Array, count: number): Promise<RowResult[]> {
     try {
-      return await retryWithBackoff(() => model.predict(rows, count), {
-        ...this.backoff,
-        isRetriable: (error) => !(error instanceof InferenceError),
-        shouldContinue: this.isRunning,
-        onRetry: (error, attempt) =>
-          this.logger.warn(
-            { err: errorMessage(error), attempt },
-            'inference failed, retrying batch',
-          ),
-      });
+      return await this.predict(model, rows, count);
     } catch (error) {
       if (!(error instanceof InferenceError)) throw error;
-      if (count === 1)
-        return [new PoisonInputError('infer', `model failed on this row: ${error.message}`)];
-      const half = Math.ceil(count / 2);
-      const split = half * model.featurizer.width;
-      return [
-        ...(await this.run(model, rows.subarray(0, split), half)),
-        ...(await this.run(model, rows.subarray(split), count - half)),
-      ];
+      if (!(await model.probe())) throw modelFault(model, count, error, 'fails on an all-zero row');
+      const results = count === 1 ? [rowFault(error)] : await this.bisect(model, rows, count);
+      if (count > 1 && results.every((result) => result instanceof PoisonInputError)) {
+        throw modelFault(model, count, error, `failed on each of the ${count} rows alone`);
+      }
+      return results;
     }
   }
+
+  private async bisect(model: LoadedModel, rows: Float32Array, count: number) {
+    const half = Math.ceil(count / 2);
+    const split = half * model.featurizer.width;
+    return [
+      ...(await this.rowsOrFaults(model, rows.subarray(0, split), half)),
+      ...(await this.rowsOrFaults(model, rows.subarray(split), count - half)),
+    ];
+  }
+
+  private async rowsOrFaults(
+    model: LoadedModel,
+    rows: Float32Array,
+    count: number,
+  ): Promise<RowResult[]> {
+    try {
+      return await this.predict(model, rows, count);
+    } catch (error) {
+      if (!(error instanceof InferenceError)) throw error;
+      return count === 1 ? [rowFault(error)] : this.bisect(model, rows, count);
+    }
+  }
+
+  private predict(model: LoadedModel, rows: Float32Array, count: number): Promise<Prediction[]> {
+    return retryWithBackoff(() => model.predict(rows, count), {
+      ...this.backoff,
+      isRetriable,
+      shouldContinue: this.isRunning,
+      onRetry: (error, attempt) =>
+        this.logger.warn({ err: errorMessage(error), attempt }, 'inference failed, retrying batch'),
+    });
+  }
+}
+
+function rowFault(error: InferenceError): PoisonInputError {
+  return new PoisonInputError('infer', `model failed on this row: ${error.message}`);
+}
+
+function modelFault(
+  model: LoadedModel,
+  rows: number,
+  cause: InferenceError,
+  why: string,
+): ModelFaultError {
+  const { name, version } = model.identity;
+  return new ModelFaultError(
+    version,
+    rows,
+    `model ${name} version ${version} ${why}: ${cause.message}`,
+    { cause },
+  );
 }

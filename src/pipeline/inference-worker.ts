@@ -6,6 +6,7 @@ import type { WorkerConfig } from '../config/worker-config.js';
 import { errorMessage } from '../errors.js';
 import { createTransport } from '../kafka/create-transport.js';
 import { OffsetCommitter } from '../kafka/offset-committer.js';
+import { outputTopicLimit } from '../kafka/topic-admin.js';
 import type {
   ConsumedRecord,
   ConsumerTransport,
@@ -19,9 +20,25 @@ import { EventPreparation } from './event-preparation.js';
 import { FlowControl } from './flow-control.js';
 import type { InFlightEvent } from './in-flight-event.js';
 import { InferenceStage } from './inference-stage.js';
+import { ModelFaultCircuit } from './model-fault-circuit.js';
 import { ModelServing } from './model-serving.js';
 import { OutputFlusher } from './output-flusher.js';
 import { PartitionLane, laneKey } from './partition-lane.js';
+
+/** Resolves true when `work` settles first, false when `deadline` aborts first. */
+async function beforeDeadline(work: Promise<unknown> | undefined, deadline: AbortSignal) {
+  if (deadline.aborted) return false;
+  let onAbort!: () => void;
+  const aborted = new Promise<false>((resolve) => {
+    onAbort = () => resolve(false);
+    deadline.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([Promise.resolve(work).then(() => true), aborted]);
+  } finally {
+    deadline.removeEventListener('abort', onAbort);
+  }
+}
 
 /** How long start-up waits for the cache to connect before going on without it (fail open). */
 const CACHE_READY_TIMEOUT_MS = 5_000;
@@ -46,6 +63,7 @@ export class InferenceWorker {
   private cache: PredictionCache | undefined;
   private preparation!: EventPreparation;
   private batches!: BatchExecution;
+  private circuit!: ModelFaultCircuit;
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private markStopped!: () => void;
@@ -82,9 +100,12 @@ export class InferenceWorker {
     return this.state;
   }
 
-  /** Ready means: model loaded and warm, and this member has joined its group. */
+  /**
+   * Ready means: model loaded and warm, this member has joined its group, and no model fault
+   * holds intake.
+   */
   get ready(): boolean {
-    return this.state === 'running' && this.joinedGroup;
+    return this.state === 'running' && this.joinedGroup && !this.circuit.open;
   }
 
   /** The primary model version serving now. */
@@ -119,17 +140,26 @@ export class InferenceWorker {
     this.logger.info({ transport: transport.name }, 'kafka transport');
     const producer = (this.producer = transport.producer());
     const consumer = (this.consumer = transport.consumer());
+    const topics = {
+      output: options.outputTopic,
+      deadLetter: options.deadLetterTopic,
+      shadow: this.config.model.shadow?.topic,
+    };
+    const written = [topics.output, topics.deadLetter, topics.shadow].filter(
+      (t) => t !== undefined,
+    );
+    const maxMessageBytes = await outputTopicLimit(options, written, this.logger);
     this.flusher = new OutputFlusher(
       producer,
-      {
-        output: options.outputTopic,
-        deadLetter: options.deadLetterTopic,
-        shadow: this.config.model.shadow?.topic,
-      },
+      topics,
+      { maxMessageBytes },
       codecs.encoder,
       this.backoff,
       () => !this.abandoned,
-      (lane, events) => this.onAcknowledged(lane, events),
+      {
+        onAcknowledged: (lane, events) => this.onAcknowledged(lane, events),
+        onFatal: (error) => this.fail(error),
+      },
       this.metrics,
       this.logger,
     );
@@ -143,13 +173,29 @@ export class InferenceWorker {
       },
       keepRetrying: () => !this.abandoned,
       onDeadLetter: (lane) => this.flusher.schedule(lane),
+      onFatal: (error) => this.fail(error),
+      metrics: this.metrics,
+      logger: this.logger,
+    });
+    this.circuit = new ModelFaultCircuit({
+      backoff: this.backoff,
+      fallbackFor: (version) => this.serving.fallbackFor(version),
+      prepareAgain: (event, version) => this.preparation.prepare(event, version, undefined),
+      onShadowDropped: (event) => this.flusher.schedule(event.lane),
+      keepRetrying: () => !this.abandoned,
+      onClosed: () => this.flow.released(),
       metrics: this.metrics,
       logger: this.logger,
     });
     this.batches = new BatchExecution(
       this.inference,
       this.cache,
-      (lane) => this.flusher.schedule(lane),
+      {
+        onOutcomes: (lane) => this.flusher.schedule(lane),
+        onSucceeded: () => this.circuit.succeeded(),
+        onModelFault: (version, rows, error) => this.circuit.faulted(version, rows, error),
+        onFatal: (error) => this.fail(error),
+      },
       this.metrics,
       this.logger,
     );
@@ -170,16 +216,24 @@ export class InferenceWorker {
         onBatch: (batch) => this.onFetchedBatch(batch),
         onAssigned: (partitions) => this.onAssigned(partitions),
         onRevoked: (partitions) => this.onRevoked(partitions),
-        onFatal: (error) => {
-          this.logger.error({ err: errorMessage(error) }, 'kafka consumer failed; stopping');
-          // Stop (committing what is acknowledged) so the process exits non-zero and its
-          // supervisor restarts it, instead of idling as a member that consumes nothing.
-          this.failure ??= error;
-          void this.stop();
-        },
+        onFatal: (error) => this.fail(error),
       },
     );
     this.state = 'running';
+  }
+
+  /**
+   * A fatal failure (error-policy.ts): stop, committing what is acknowledged, so that the process
+   * exits non-zero with the cause and its supervisor restarts it (or a human looks), instead of
+   * idling as a member that consumes nothing or retrying what cannot succeed.
+   */
+  private fail(error: unknown): void {
+    const failure = error instanceof Error ? error : new Error(String(error));
+    if (!this.failure) {
+      this.logger.fatal({ err: errorMessage(failure), stack: failure.stack }, 'fatal; stopping');
+    }
+    this.failure ??= failure;
+    void this.stop();
   }
 
   /**
@@ -191,48 +245,65 @@ export class InferenceWorker {
     return this.stopping;
   }
 
+  /**
+   * One deadline (shutdown.deadlineMs, an AbortSignal) bounds the whole stop. The drain may use
+   * all but the last quarter of it (at most 5 s), which is kept for the final commit, the
+   * disconnects and releasing the models; a step still running at the deadline is left behind,
+   * and what it did not commit is redelivered.
+   */
   private async drainAndClose(): Promise<void> {
+    const { deadlineMs } = this.config.shutdown;
+    const deadline = AbortSignal.timeout(deadlineMs);
+    const drainUntil = Date.now() + deadlineMs - Math.min(5_000, deadlineMs / 4);
     // A stop during start-up (SIGTERM while the model warms up) lets start-up finish first, so
     // that nothing it creates outlives the stop.
-    await this.starting?.catch(() => undefined);
+    await beforeDeadline(
+      this.starting?.catch(() => undefined),
+      deadline,
+    );
     const wasRunning = this.state === 'running';
     this.state = 'draining';
-    const deadline = Date.now() + this.config.shutdown.deadlineMs;
     if (wasRunning) {
       this.consumer?.pauseAll();
       for (const version of this.serving.router.all()) version.cut();
-      while (this.totalInFlight() > 0 && Date.now() < deadline) {
+      while (this.totalInFlight() > 0 && Date.now() < drainUntil) {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       const left = this.totalInFlight();
       if (left > 0) {
         this.logger.warn(
           { inFlight: left },
-          'shutdown deadline passed; in-flight work will be redelivered',
+          'shutdown deadline near; in-flight work will be redelivered',
         );
       }
     }
     this.abandoned = true; // retry loops stop, so what is still in flight settles or gives up
-    if (wasRunning) {
-      await this.flusher.idle();
-      await this.committer.flush();
-    }
-    this.committer?.stop();
-    for (const [label, close] of [
+    const steps: [string, () => Promise<unknown> | undefined][] = [
+      ['final commit', () => (wasRunning ? this.flushAndCommit() : undefined)],
       ['consumer', () => this.consumer?.disconnect()],
       ['producer', () => this.producer?.disconnect()],
       ['models', () => this.serving.close()],
       ['cache', () => this.cache?.close()],
-    ] as const) {
+    ];
+    this.committer?.stop();
+    for (const [label, step] of steps) {
       try {
-        await close();
+        if (!(await beforeDeadline(step(), deadline))) {
+          this.logger.warn({ step: label, deadlineMs }, 'shutdown deadline passed; leaving');
+          break;
+        }
       } catch (error) {
-        this.logger.warn({ err: errorMessage(error) }, `closing ${label} failed`);
+        this.logger.warn({ err: errorMessage(error) }, `${label} failed while stopping`);
       }
     }
     this.state = 'stopped';
     this.logger.info('worker stopped');
     this.markStopped();
+  }
+
+  private async flushAndCommit(): Promise<void> {
+    await this.flusher.idle();
+    await this.committer.flush();
   }
 
   /** Accepts a fetched batch in offset order; resolves with how many records it took. */
@@ -249,12 +320,12 @@ export class InferenceWorker {
         taken++; // refetched after a seek; it is already in flight
         continue;
       }
-      if (room === 0) room = this.flow.room(lane, this.totalInFlight());
+      if (room === 0) room = this.roomFor(lane);
       if (room === 0) {
         // Backpressure: hold this batch (and so the fetch loop) until acknowledgements free room.
         this.metrics.backpressureWaits.inc();
         this.metrics.backpressureActive.set(1);
-        while (stillOurs() && (room = this.flow.room(lane, this.totalInFlight())) === 0) {
+        while (stillOurs() && (room = this.roomFor(lane)) === 0) {
           await this.flow.waitForRoom(this.config.kafka.heartbeatIntervalMs);
         }
         this.metrics.backpressureActive.set(0);
@@ -268,6 +339,11 @@ export class InferenceWorker {
     if (accepted > 0) this.metrics.eventsConsumed.inc({ topic: batch.topic }, accepted);
     this.metrics.inFlight.set(this.totalInFlight());
     return taken;
+  }
+
+  /** How many more events the lane may take now: none while a model fault holds intake. */
+  private roomFor(lane: PartitionLane): number {
+    return this.circuit.open ? 0 : this.flow.room(lane, this.totalInFlight());
   }
 
   private accept(lane: PartitionLane, record: ConsumedRecord): void {
@@ -298,7 +374,7 @@ export class InferenceWorker {
     for (const event of events) {
       const outcome = event.outcome!;
       if (outcome.type === 'dead-letter') {
-        this.metrics.deadLetters.inc({ stage: outcome.error.stage });
+        this.metrics.deadLetters.inc({ stage: outcome.error.stage, reason: outcome.error.reason });
       } else {
         const version = outcome.model.version;
         predictedBy.set(version, (predictedBy.get(version) ?? 0) + 1);

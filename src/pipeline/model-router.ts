@@ -11,7 +11,7 @@ const BUCKETS = 10_000;
 export class ModelRouter {
   constructor(
     public primary: ServingVersion,
-    readonly canary?: { version: ServingVersion; percent: number },
+    public canary?: { version: ServingVersion; percent: number },
     readonly shadow?: { version: ServingVersion; topic: string },
   ) {}
 
@@ -28,6 +28,13 @@ export class ModelRouter {
     const previous = this.primary;
     this.primary = next;
     return previous;
+  }
+
+  /** Sends every key to the primary from now on; returns the canary it dropped. */
+  dropCanary(): ServingVersion | undefined {
+    const dropped = this.canary?.version;
+    this.canary = undefined;
+    return dropped;
   }
 
   all(): ServingVersion[] {

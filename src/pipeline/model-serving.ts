@@ -23,6 +23,14 @@ export class ModelServing {
   private readonly repository: ModelRepository | undefined;
   private watchTimer: NodeJS.Timeout | undefined;
   private swapping: Promise<void> | undefined;
+  /** The primary a hot swap replaced: what a model fault of the new one rolls back to. */
+  private replacedDirectory: string | undefined;
+  /** Versions rolled back after a model fault: "latest" does not swap them in again. */
+  private readonly rejectedDirectories = new Set<string>();
+  /** Versions taken out of service and still finishing their batches. */
+  private readonly retiring = new Set<Promise<void>>();
+  /** One fallback per faulted version, however many of its batches fault together. */
+  private readonly fallbacks = new Map<ServingVersion, Promise<ServingVersion | undefined>>();
   router!: ModelRouter;
 
   constructor(
@@ -71,9 +79,70 @@ export class ModelServing {
     return this.swapping;
   }
 
+  /**
+   * A model fault on `version`: takes it out of service where something can replace it, and
+   * resolves with where its rows go next. A primary that came from a hot swap rolls back to the
+   * version it replaced (loaded again); a canary is dropped for the primary; a version already
+   * swapped out hands its rows to the primary. Undefined: it stays and its rows run on it again.
+   */
+  fallbackFor(version: ServingVersion): Promise<ServingVersion | undefined> {
+    let fallback = this.fallbacks.get(version);
+    if (!fallback) {
+      fallback = this.takeOutOfService(version);
+      this.fallbacks.set(version, fallback);
+      // Once settled, the next fault decides afresh (the version may be primary again).
+      void fallback.finally(() => this.fallbacks.delete(version));
+    }
+    return fallback;
+  }
+
+  private async takeOutOfService(version: ServingVersion): Promise<ServingVersion | undefined> {
+    const router = this.router;
+    if (version === router.shadow?.version) return undefined;
+    if (version === router.canary?.version) {
+      router.dropCanary();
+      this.publishInfo();
+      this.noteRollback(version, router.primary, 'canary dropped after a model fault');
+      void version.retire();
+      return router.primary;
+    }
+    if (version !== router.primary) return router.primary;
+    const previous = this.replacedDirectory;
+    if (previous === undefined) return undefined;
+    let restored: ServingVersion;
+    try {
+      restored = await this.load(previous);
+    } catch (error) {
+      this.logger.error(
+        { err: errorMessage(error), directory: previous },
+        'rollback failed: the previous version did not load; retrying the faulted one',
+      );
+      return undefined;
+    }
+    this.rejectedDirectories.add(version.model.directory);
+    this.replacedDirectory = undefined;
+    router.swapPrimary(restored);
+    this.publishInfo();
+    this.noteRollback(version, restored, 'model version rolled back after a model fault');
+    this.retireInBackground(version);
+    return restored;
+  }
+
+  private noteRollback(from: ServingVersion, to: ServingVersion, message: string): void {
+    const { name, version } = from.identity;
+    this.metrics.modelRollbacks.inc({ model: name, from: version, to: to.identity.version });
+    this.logger.error({ model: name, from: version, to: to.identity.version }, message);
+  }
+
+  private retireInBackground(version: ServingVersion): void {
+    const retired = version.retire().finally(() => this.retiring.delete(retired));
+    this.retiring.add(retired);
+  }
+
   async close(): Promise<void> {
     if (this.watchTimer) clearInterval(this.watchTimer);
     await this.swapping?.catch(() => undefined);
+    await Promise.allSettled([...this.fallbacks.values(), ...this.retiring]);
     if (this.router) await Promise.all(this.router.all().map((version) => version.retire()));
   }
 
@@ -89,6 +158,7 @@ export class ModelServing {
       return;
     }
     if (directory === this.router.primary.model.directory && this.repository) return;
+    if (this.rejectedDirectories.has(directory)) return; // rolled back; waits for a newer one
     let next: ServingVersion;
     try {
       next = await this.load(directory);
@@ -100,6 +170,7 @@ export class ModelServing {
       return;
     }
     const previous = this.router.swapPrimary(next);
+    this.replacedDirectory = previous.model.directory;
     this.metrics.modelSwaps.inc();
     this.publishInfo();
     this.logger.info(

@@ -8,12 +8,12 @@ import {
   ProduceFailedError,
   errorMessage,
 } from '../errors.js';
+import { classifyFailure, isRetriable } from '../error-policy.js';
 import type { OutgoingRecord, ProducerTransport } from '../kafka/transport.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { InFlightEvent } from './in-flight-event.js';
 import type { Prediction } from '../model/postprocessor.js';
 import {
-  TRIMMED_VALUE_BYTES,
   deadLetterMessage,
   predictionHeaders,
   predictionRecord,
@@ -31,14 +31,19 @@ export interface OutputTopics {
 
 /** Outputs sent in one produce request per lane, at most. */
 const MAX_MESSAGES_PER_SEND = 1_000;
-/**
- * ... and at most about this many bytes: half of Kafka's default maximum message (batch) size,
- * since a client that sends one batch per partition (kafkajs) would otherwise put a thousand
- * large dead letters into one batch the broker refuses, again and again.
- */
-const MAX_BYTES_PER_SEND = 512 * 1024;
 /** Bytes of an output record besides its value, key and copied headers (an estimate). */
 const RECORD_OVERHEAD_BYTES = 512;
+/** The most of its value a dead letter keeps when the whole record is refused. */
+const MAX_KEPT_VALUE_BYTES = 64 * 1024;
+
+export interface OutputLimits {
+  /**
+   * The smallest max.message.bytes of the output topics (read at start-up). One send to a lane
+   * carries at most half of it, since a client that sends one batch per partition (kafkajs)
+   * would otherwise put a thousand large dead letters into one batch the broker refuses.
+   */
+  maxMessageBytes: number;
+}
 
 /**
  * Sends each lane's completed head of events, predictions and dead letters together, with
@@ -47,17 +52,28 @@ const RECORD_OVERHEAD_BYTES = 512;
  */
 export class OutputFlusher {
   private readonly active = new Set<Promise<void>>();
+  private readonly maxBytesPerSend: number;
+  private readonly keptValueBytes: number;
 
   constructor(
     private readonly producer: ProducerTransport,
     private readonly topics: OutputTopics,
+    limits: OutputLimits,
     private readonly encoder: PredictionEncoder<PredictionRecord>,
     private readonly backoff: BackoffOptions,
     private readonly keepRetrying: () => boolean,
-    private readonly onAcknowledged: (lane: PartitionLane, events: InFlightEvent[]) => void,
+    private readonly handlers: {
+      onAcknowledged: (lane: PartitionLane, events: InFlightEvent[]) => void;
+      /** A produce failure no retry fixes (authorization): the worker stops. */
+      onFatal: (error: unknown) => void;
+    },
     private readonly metrics: WorkerMetrics,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.maxBytesPerSend = Math.floor(limits.maxMessageBytes / 2);
+    // A quarter of the limit leaves room for the headers a dead letter carries.
+    this.keptValueBytes = Math.min(MAX_KEPT_VALUE_BYTES, Math.floor(limits.maxMessageBytes / 4));
+  }
 
   /** Starts sending the lane's ready head unless a send for this lane is already under way. */
   schedule(lane: PartitionLane): void {
@@ -78,24 +94,25 @@ export class OutputFlusher {
   private async drain(lane: PartitionLane): Promise<void> {
     for (;;) {
       if (lane.revoked) return;
-      const events = lane.takeReady(MAX_MESSAGES_PER_SEND, MAX_BYTES_PER_SEND, outputBytes);
+      const events = lane.takeReady(MAX_MESSAGES_PER_SEND, this.maxBytesPerSend, outputBytes);
       if (events.length === 0) return;
       if (!(await this.deliver(lane, events))) return;
       lane.acknowledged(events);
-      this.onAcknowledged(lane, events);
+      this.handlers.onAcknowledged(lane, events);
     }
   }
 
   /**
-   * Sends `events`' outputs, retrying with backoff. A send the broker refuses as too large is not
-   * retried as is: it is split in halves, and an event whose output alone is too large gets a
-   * trimmed dead letter instead. Resolves false when sending was abandoned (stop, revocation).
+   * Sends `events`' outputs, retrying retriable failures with backoff. A send the broker refuses
+   * for a record's sake (too large, invalid) is not retried as is: it is split in halves, and an
+   * event whose output alone is refused gets a trimmed dead letter instead. A fatal failure
+   * (authorization) stops the worker. Resolves false when sending was given up.
    */
   private async deliver(lane: PartitionLane, events: InFlightEvent[]): Promise<boolean> {
     try {
       await retryWithBackoff(() => this.send(events), {
         ...this.backoff,
-        isRetriable: (error) => !isTooLarge(error),
+        isRetriable,
         shouldContinue: () => this.keepRetrying() && !lane.revoked,
         onRetry: (error, attempt, delayMs) => {
           this.metrics.produceRetries.inc();
@@ -107,7 +124,8 @@ export class OutputFlusher {
       });
       return true;
     } catch (error) {
-      if (isTooLarge(error) && !events.every(isTrimmed)) {
+      const failure = classifyFailure(error);
+      if (failure === 'poison' && !events.every(isTrimmed)) {
         if (events.length > 1) {
           const half = Math.ceil(events.length / 2);
           return (
@@ -117,12 +135,16 @@ export class OutputFlusher {
         }
         const event = events[0]!;
         this.logger.warn(
-          { lane: lane.key, offset: event.offset, bytes: outputBytes(event) },
-          'output too large for the broker; dead-lettering it trimmed',
+          { err: errorMessage(error), lane: lane.key, offset: event.offset },
+          'output refused by the broker; dead-lettering it trimmed',
         );
-        event.outcome = { type: 'dead-letter', error: tooLargeError(event, error) };
+        event.outcome = { type: 'dead-letter', error: this.refusedError(event, error) };
         event.shadow = 'none';
         return this.deliver(lane, events);
+      }
+      if (failure === 'fatal') {
+        this.handlers.onFatal(error);
+        return false;
       }
       this.logger.error(
         { err: errorMessage(error), lane: lane.key },
@@ -130,6 +152,21 @@ export class OutputFlusher {
       );
       return false;
     }
+  }
+
+  /** The dead letter of an event whose output the broker refused: trimmed, size and sha256. */
+  private refusedError(event: InFlightEvent, cause: unknown): OutputTooLargeError {
+    const value = event.value ?? Buffer.alloc(0);
+    const kept = Math.min(value.length, this.keptValueBytes);
+    const reason = cause instanceof ProduceFailedError && cause.reason === 'invalid-record';
+    return new OutputTooLargeError(
+      value.length,
+      createHash('sha256').update(value).digest('hex'),
+      kept,
+      `its output was refused by the broker (${errorMessage(cause)}); the dead letter keeps ` +
+        `the first ${kept} bytes of the ${value.length}-byte value`,
+      reason ? 'invalid-record' : 'too-large',
+    );
   }
 
   private async send(events: InFlightEvent[]): Promise<void> {
@@ -196,23 +233,9 @@ function outputBytes(event: InFlightEvent): number {
   return event.shadow && event.shadow !== 'none' ? bytes * 2 : bytes;
 }
 
-function isTooLarge(error: unknown): boolean {
-  return error instanceof ProduceFailedError && error.reason === 'too-large';
-}
-
 function isTrimmed(event: InFlightEvent): boolean {
   return (
     event.outcome?.type === 'dead-letter' && event.outcome.error instanceof OutputTooLargeError
-  );
-}
-
-function tooLargeError(event: InFlightEvent, cause: unknown): OutputTooLargeError {
-  const value = event.value ?? Buffer.alloc(0);
-  return new OutputTooLargeError(
-    value.length,
-    createHash('sha256').update(value).digest('hex'),
-    `its output was refused by the broker as too large (${errorMessage(cause)}); the dead letter ` +
-      `keeps the first ${TRIMMED_VALUE_BYTES} bytes of the ${value.length}-byte value`,
   );
 }
 

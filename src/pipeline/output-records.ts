@@ -24,6 +24,8 @@ export const DEAD_LETTER_HEADERS = {
   sourcePartition: 'dlq.source.partition',
   sourceOffset: 'dlq.source.offset',
   stage: 'dlq.error.stage',
+  /** One word: too-large, empty, malformed, unknown-schema, invalid-feature, model-rejected, ... */
+  reason: 'dlq.error.reason',
   errorClass: 'dlq.error.class',
   message: 'dlq.error.message',
   timestamp: 'dlq.timestamp',
@@ -31,9 +33,6 @@ export const DEAD_LETTER_HEADERS = {
   originalSize: 'dlq.original.size',
   originalSha256: 'dlq.original.sha256',
 } as const;
-
-/** How much of the value a dead letter keeps when the whole record is too large for the broker. */
-export const TRIMMED_VALUE_BYTES = 64 * 1024;
 
 /** Header names copied from input to prediction, for distributed tracing. */
 const PROPAGATED_HEADERS = ['traceparent', 'tracestate'];
@@ -103,13 +102,14 @@ export function deadLetterMessage(event: InFlightEvent, error: PoisonInputError)
   const trimmed = error instanceof OutputTooLargeError;
   return {
     key: event.key,
-    value: trimmed ? (event.value?.subarray(0, TRIMMED_VALUE_BYTES) ?? null) : event.value,
+    value: trimmed ? (event.value?.subarray(0, error.keptBytes) ?? null) : event.value,
     headers: {
       ...event.headers,
       [DEAD_LETTER_HEADERS.sourceTopic]: event.topic,
       [DEAD_LETTER_HEADERS.sourcePartition]: String(event.partition),
       [DEAD_LETTER_HEADERS.sourceOffset]: event.offset,
       [DEAD_LETTER_HEADERS.stage]: error.stage,
+      [DEAD_LETTER_HEADERS.reason]: error.reason,
       [DEAD_LETTER_HEADERS.errorClass]: errorClass(error),
       [DEAD_LETTER_HEADERS.message]: error.message,
       [DEAD_LETTER_HEADERS.timestamp]: new Date().toISOString(),

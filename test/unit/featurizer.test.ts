@@ -16,6 +16,7 @@ import {
 } from '../../src/model/model-manifest.js';
 import { encodeRow, readModelJson } from '../helpers/reference-model.js';
 import { fraudEvent, fraudEventMinimal } from '../helpers/sample-events.js';
+import { classifyFailure } from '../../src/error-policy.js';
 
 const MODELS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../models');
 
@@ -61,7 +62,7 @@ function assertPoison(fn: () => unknown, feature: string, ...fragments: string[]
   assert.throws(fn, (error: unknown) => {
     assert.ok(error instanceof PoisonInputError, `expected PoisonInputError, got ${String(error)}`);
     assert.equal(error.stage, 'featurize');
-    assert.equal(error.retriable, false);
+    assert.equal(classifyFailure(error), 'poison');
     assert.ok(error.message.includes(`feature "${feature}"`), error.message);
     for (const fragment of fragments) {
       assert.ok(error.message.includes(fragment), `"${error.message}" lacks "${fragment}"`);

@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type * as ErrorPolicyModule from '../../src/error-policy.js';
 import type * as ErrorsModule from '../../src/errors.js';
 import type * as LoadedModelModule from '../../src/model/loaded-model.js';
 import type { LoadedModel as LoadedModelType } from '../../src/model/loaded-model.js';
@@ -45,12 +46,14 @@ async function fromDist<T>(relative: string): Promise<T> {
 let LoadedModel: typeof LoadedModelModule.LoadedModel;
 let ModelLoadError: typeof ErrorsModule.ModelLoadError;
 let RetriableError: typeof ErrorsModule.RetriableError;
+let classifyFailure: typeof ErrorPolicyModule.classifyFailure;
 const json = readModelJson(MODEL_DIR);
 let reference: ReferenceModel;
 
 before(async () => {
   ({ LoadedModel } = await fromDist<typeof LoadedModelModule>('model/loaded-model.js'));
   ({ ModelLoadError, RetriableError } = await fromDist<typeof ErrorsModule>('errors.js'));
+  ({ classifyFailure } = await fromDist<typeof ErrorPolicyModule>('error-policy.js'));
   reference = loadReferenceModel(MODEL_DIR);
 });
 
@@ -160,7 +163,7 @@ describe('LoadedModel lifecycle', () => {
     await model.close();
     await assert.rejects(model.predict(batchOf(0, 1).matrix, 1), (error: unknown) => {
       assert.ok(error instanceof RetriableError, String(error));
-      assert.equal(error.retriable, true);
+      assert.equal(classifyFailure(error), 'retriable');
       return true;
     });
   });

@@ -1,12 +1,18 @@
 /**
  * InferenceStage with a fake model: a batch the model fails on is bisected until only the rows
  * at fault fail (a PoisonInputError, stage "infer"); every other row gets its own prediction, in
- * input order. Retriable failures are retried as a whole batch until they heal or the worker
- * stops.
+ * input order. When no row succeeds, or the model fails even on an all-zero row, it is a model
+ * fault (ModelFaultError), and no row is poison. Retriable failures are retried as a whole batch
+ * until they heal or the worker stops.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { InferenceError, PoisonInputError, RetriableError } from '../../src/errors.js';
+import {
+  InferenceError,
+  ModelFaultError,
+  PoisonInputError,
+  RetriableError,
+} from '../../src/errors.js';
 import type { LoadedModel } from '../../src/model/loaded-model.js';
 import type { Prediction } from '../../src/model/postprocessor.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -28,6 +34,14 @@ class FakeModel {
   readonly calls: number[] = [];
   /** Errors to throw on the next calls, before looking at the rows. */
   readonly failures: Error[] = [];
+  /** A broken model fails on every call, the all-zero probe included. */
+  broken = false;
+  probes = 0;
+
+  async probe(): Promise<boolean> {
+    this.probes++;
+    return !this.broken;
+  }
 
   async predict(rows: Float32Array, count: number): Promise<Prediction[]> {
     this.calls.push(count);
@@ -35,6 +49,7 @@ class FakeModel {
     assert.equal(rows.length, count * WIDTH, 'the stage stacks exactly `count` rows');
     const failure = this.failures.shift();
     if (failure) throw failure;
+    if (this.broken) throw new InferenceError('Reshape: incompatible shape');
     const predictions: Prediction[] = [];
     for (let i = 0; i < count; i++) {
       const row = rows.subarray(i * WIDTH, (i + 1) * WIDTH);
@@ -99,10 +114,34 @@ describe('InferenceStage', () => {
     assertResults(results, 13, poisoned);
   });
 
-  test('every row poisoned: every row fails', async () => {
+  test('no row of the batch succeeds alone: a model fault, nothing is poison', async () => {
     const model = new FakeModel();
-    const results = await stage().run(model.asLoadedModel(), ...rowsOf(3, [0, 1, 2]));
-    assertResults(results, 3, [0, 1, 2]);
+    await assert.rejects(stage().run(model.asLoadedModel(), ...rowsOf(3, [0, 1, 2])), (error) => {
+      assert.ok(error instanceof ModelFaultError);
+      assert.equal(error.rows, 3);
+      assert.equal(error.modelVersion, '7');
+      assert.match(error.message, /model fake version 7 failed on each of the 3 rows alone/);
+      return true;
+    });
+    assert.equal(model.probes, 1, 'the zero row passed, so the rows were tried alone');
+  });
+
+  test('a model that fails even on an all-zero row: a model fault at once, no bisection', async () => {
+    const model = new FakeModel();
+    model.broken = true;
+    await assert.rejects(stage().run(model.asLoadedModel(), ...rowsOf(64)), (error) => {
+      assert.ok(error instanceof ModelFaultError);
+      assert.match(error.message, /fails on an all-zero row: Reshape: incompatible shape/);
+      return true;
+    });
+    assert.deepEqual(model.calls, [64], 'one failed call, then the probe; never split');
+  });
+
+  test('a single row the model fails on, while the model works: poison', async () => {
+    const model = new FakeModel();
+    const results = await stage().run(model.asLoadedModel(), ...rowsOf(1, [0]));
+    assertResults(results, 1, [0]);
+    assert.equal(model.probes, 1);
   });
 
   test('a single poisoned row fails after one call', async () => {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { applyEnvOverrides, loadConfig, validateConfig } from '../../src/config/load-config.js';
 import { ConfigError } from '../../src/errors.js';
+import { classifyFailure } from '../../src/error-policy.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'load-config-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -59,7 +60,7 @@ function assertConfigError(fn: () => unknown, key: string, ...fragments: string[
       `"${caught.message}" should contain "${fragment}"`,
     );
   }
-  assert.equal(caught.retriable, false);
+  assert.equal(classifyFailure(caught), 'fatal');
   return caught;
 }
 

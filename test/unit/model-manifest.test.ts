@@ -16,6 +16,7 @@ import {
   type FeatureSpec,
 } from '../../src/model/model-manifest.js';
 import { outputWidth } from '../../src/model/postprocessor.js';
+import { classifyFailure } from '../../src/error-policy.js';
 
 const MODELS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../models');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'model-manifest-'));
@@ -44,7 +45,7 @@ function assertLoadError(dir: string, ...fragments: string[]): void {
     () => readModelManifest(dir),
     (error: unknown) => {
       assert.ok(error instanceof ModelLoadError, `expected ModelLoadError, got ${String(error)}`);
-      assert.equal(error.retriable, false);
+      assert.equal(classifyFailure(error), 'fatal');
       assert.ok(error.message.includes(path.join(dir, 'model.json')), error.message);
       for (const fragment of fragments) {
         assert.ok(error.message.includes(fragment), `"${error.message}" lacks "${fragment}"`);
