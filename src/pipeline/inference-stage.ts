@@ -8,16 +8,23 @@ import type { Prediction } from '../model/postprocessor.js';
 /** One row's result: its prediction, or why the model could not predict it. */
 export type RowResult = Prediction | PoisonInputError;
 
+/** Rows failing alone in a row, with no success between, that make a model fault. */
+export const MODEL_FAULT_STREAK = 3;
+
 /**
  * Runs rows through a model version and tells the rows' fault from the model's:
  * - the batch fails, and the model fails even on an all-zero row: a model fault, at once;
  * - otherwise the batch is split in halves recursively; when some rows succeed, only the rows at
  *   fault fail (poison, stage "infer");
- * - when no row of a batch of two or more succeeds alone, the model is at fault, not the data.
+ * - when no row succeeds alone, and MODEL_FAULT_STREAK rows in a row have now failed on this
+ *   model with no success between, the model is at fault, not the data.
  * A model fault throws ModelFaultError and dead-letters nothing. A retriable failure (a thread
  * crash, a closed pool) retries the batch as a whole while `isRunning()` holds.
  */
 export class InferenceStage {
+  /** Per model: rows that failed alone since its last success. */
+  private readonly failedInARow = new WeakMap<LoadedModel, number>();
+
   constructor(
     private readonly backoff: BackoffOptions,
     private readonly isRunning: () => boolean,
@@ -27,13 +34,21 @@ export class InferenceStage {
   /** Runs `count` rows, row-major in `rows`. */
   async run(model: LoadedModel, rows: Float32Array, count: number): Promise<RowResult[]> {
     try {
-      return await this.predict(model, rows, count);
+      const predictions = await this.predict(model, rows, count);
+      this.failedInARow.set(model, 0);
+      return predictions;
     } catch (error) {
       if (!(error instanceof InferenceError)) throw error;
       if (!(await model.probe())) throw modelFault(model, count, error, 'fails on an all-zero row');
       const results = count === 1 ? [rowFault(error)] : await this.bisect(model, rows, count);
-      if (count > 1 && results.every((result) => result instanceof PoisonInputError)) {
-        throw modelFault(model, count, error, `failed on each of the ${count} rows alone`);
+      if (results.every((result) => result instanceof PoisonInputError)) {
+        const streak = (this.failedInARow.get(model) ?? 0) + count;
+        this.failedInARow.set(model, streak);
+        if (streak >= MODEL_FAULT_STREAK) {
+          throw modelFault(model, count, error, `failed on ${streak} rows in a row, each alone`);
+        }
+      } else {
+        this.failedInARow.set(model, 0);
       }
       return results;
     }

@@ -83,10 +83,19 @@ export class ModelFaultCircuit {
       'model fault: circuit open, intake stopped, no dead letters; the batch will run again',
     );
     const primaries = rows.filter((row) => !row.event.lane.revoked);
-    const target = (await fallback) ?? version;
-    primaries.forEach(() => target.reserve());
-    // A different version runs them at once; the same one after a backoff.
-    if (target === version) await this.wait(this.consecutiveFaults - 1);
+    let target = (await fallback) ?? version;
+    primaries.forEach(() => target.reserve()); // keeps the target from retiring meanwhile
+    if (target === version) {
+      // Nothing replaced it: run them again after a backoff, on whatever serves then (a good
+      // version may have been swapped in meanwhile).
+      await this.wait(this.consecutiveFaults - 1);
+      const now = (await this.options.fallbackFor(version)) ?? version;
+      if (now !== target) {
+        primaries.forEach(() => now.reserve());
+        primaries.forEach(() => target.release());
+        target = now;
+      }
+    }
     for (const { event } of primaries) {
       if (this.options.keepRetrying() && !event.lane.revoked) {
         this.options.prepareAgain(event, target);

@@ -107,6 +107,12 @@ describe('InferenceStage', () => {
     assert.deepEqual(model.calls, [8, 4, 4, 2, 1, 1, 2]);
   });
 
+  test('two poisoned rows of two: poison, not yet a model fault', async () => {
+    const model = new FakeModel();
+    const results = await stage().run(model.asLoadedModel(), ...rowsOf(2, [0, 1]));
+    assertResults(results, 2, [0, 1]);
+  });
+
   test('several poisoned rows in an odd batch', async () => {
     const model = new FakeModel();
     const poisoned = [0, 6, 7, 12];
@@ -120,7 +126,7 @@ describe('InferenceStage', () => {
       assert.ok(error instanceof ModelFaultError);
       assert.equal(error.rows, 3);
       assert.equal(error.modelVersion, '7');
-      assert.match(error.message, /model fake version 7 failed on each of the 3 rows alone/);
+      assert.match(error.message, /model fake version 7 failed on 3 rows in a row, each alone/);
       return true;
     });
     assert.equal(model.probes, 1, 'the zero row passed, so the rows were tried alone');
@@ -142,6 +148,25 @@ describe('InferenceStage', () => {
     const results = await stage().run(model.asLoadedModel(), ...rowsOf(1, [0]));
     assertResults(results, 1, [0]);
     assert.equal(model.probes, 1);
+  });
+
+  test('rows failing alone in a row become a model fault; a success resets the count', async () => {
+    const model = new FakeModel();
+    const inference = stage();
+    assertResults(await inference.run(model.asLoadedModel(), ...rowsOf(1, [0])), 1, [0]);
+    assertResults(await inference.run(model.asLoadedModel(), ...rowsOf(1, [0])), 1, [0]);
+    assertResults(await inference.run(model.asLoadedModel(), ...rowsOf(2)), 2, []);
+    assertResults(await inference.run(model.asLoadedModel(), ...rowsOf(1, [0])), 1, [0]);
+    assertResults(await inference.run(model.asLoadedModel(), ...rowsOf(1, [0])), 1, [0]);
+    await assert.rejects(
+      inference.run(model.asLoadedModel(), ...rowsOf(1, [0])),
+      (error) => error instanceof ModelFaultError && /3 rows in a row/.test(error.message),
+    );
+    await assert.rejects(
+      inference.run(model.asLoadedModel(), ...rowsOf(1, [0])),
+      ModelFaultError,
+      'still faulted until a success',
+    );
   });
 
   test('a single poisoned row fails after one call', async () => {
