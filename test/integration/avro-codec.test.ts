@@ -24,6 +24,8 @@ import {
 import { encodeRow, loadReferenceModel } from '../helpers/reference-model.js';
 import { fraudEvent } from '../helpers/sample-events.js';
 import { runPythonPeer } from '../helpers/python-peer.js';
+import { checkDelivery } from '../helpers/delivery-check.js';
+import { faultScale, recordFaultFigures } from '../helpers/fault-figures.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 import { KAFKA_BOOTSTRAP } from '../../deploy/local/kafka.js';
 
@@ -159,6 +161,7 @@ describe('Avro with the schema registry: in, out, evolution, bad bytes, registry
       fields: [...transactionSchemaV1().fields, { name: 'note', type: 'string', default: '' }],
     };
     const v3 = await registerSchema(registry, `${topics.input}-value`, v3Schema);
+    const outageMs = faultScale(4_000, 30_000);
     const deadLettersBefore = (await readAllMessages(topics.deadLetter)).length;
     const predictionsBefore = (await readAllMessages(topics.output)).length;
     const messages: Message[] = [];
@@ -172,7 +175,7 @@ describe('Avro with the schema registry: in, out, evolution, bad bytes, registry
     await schemaRegistry.stop();
     try {
       await produceMessages(topics.input, messages, 50);
-      await sleep(4_000);
+      await sleep(outageMs);
       assert.equal(
         (await readAllMessages(topics.deadLetter)).length,
         deadLettersBefore,
@@ -199,6 +202,11 @@ describe('Avro with the schema registry: in, out, evolution, bad bytes, registry
       predictions.filter((record) => record.key!.toString().startsWith('v3-')).length,
       messages.length,
     );
+    const report = await checkDelivery(topics);
+    assert.deepEqual(report.lost, []);
+    assert.equal(report.duplicates, 0);
+    assert.equal(report.orderViolations, 0);
+    recordFaultFigures(`schema registry stopped ${outageMs / 1000} s`, report);
   });
 
   it('a worker started while the registry is down waits for it instead of exiting', async () => {

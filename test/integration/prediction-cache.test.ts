@@ -17,6 +17,8 @@ import {
   type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
 import { fraudEvent } from '../helpers/sample-events.js';
+import { checkDelivery } from '../helpers/delivery-check.js';
+import { faultScale, recordFaultFigures } from '../helpers/fault-figures.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 
 const MODEL = 'models/fraud-mlp/1';
@@ -117,7 +119,8 @@ describe('Redis prediction cache: redeliveries cost nothing, outages cost nothin
     const worker = await WorkerProcess.start(cachedConfig(topics, uniqueName('outage')));
     workers.push(worker);
     await worker.waitReady();
-    const events = 8_000;
+    const outageMs = faultScale(3_000, 30_000);
+    const events = faultScale(8_000, 75_000);
     const producer = produceInBackground(topics.input, events, 2_000, fraudEvent);
     await sleep(1_500);
     await redis.stop();
@@ -138,7 +141,7 @@ describe('Redis prediction cache: redeliveries cost nothing, outages cost nothin
       false,
       'Redis on 6379 was not started by this stack (npm run stack -- up), so this outage test cannot stop it; stop that Redis and run again',
     );
-    await sleep(3_000);
+    await sleep(outageMs);
     await redis.start();
     assert.equal(await producer.done, events);
     const { predictions, deadLetters } = await readOutputs(topics, events);
@@ -146,6 +149,11 @@ describe('Redis prediction cache: redeliveries cost nothing, outages cost nothin
     assert.equal(new Set(predictions.map((r) => sourceOf(r))).size, events, '0 lost');
     assert.equal(worker.child.exitCode, null, 'the worker is still running');
     assert.ok((await worker.metric('inference_cache_errors_total')) > 0, 'the outage was noticed');
+    const report = await checkDelivery(topics);
+    assert.deepEqual(report.lost, []);
+    assert.equal(report.duplicatesDiffering, 0);
+    assert.equal(report.orderViolations, 0);
+    recordFaultFigures(`Redis stopped ${outageMs / 1000} s`, report);
 
     // Back up: the same inputs again are answered from the cache.
     const hitsBefore = await worker.metric('inference_cache_lookups_total{result="hit"}');

@@ -17,6 +17,8 @@ import {
 import { createTopic, deleteTopics } from '../helpers/kafka-test-helpers.js';
 import { fraudEvent } from '../helpers/sample-events.js';
 import { TRANSPORTS } from '../helpers/transports.js';
+import { checkDelivery } from '../helpers/delivery-check.js';
+import { recordFaultFigures } from '../helpers/fault-figures.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 
 /** Bad events by kind: the raw value, the stage that must reject it and a word of the reason. */
@@ -152,6 +154,10 @@ for (const client of TRANSPORTS) {
       }
       await waitForCommittedToEnd(topics, 30_000);
       assert.equal(await worker.metric('inference_produce_retries_total'), 0, 'nothing refused');
+      const report = await checkDelivery(topics);
+      assert.deepEqual(report.lost, []);
+      assert.equal(report.orderViolations, 0);
+      recordFaultFigures(`${client}: large poison backlog into a one-partition DLQ`, report);
     });
   });
 }

@@ -15,10 +15,13 @@ import {
   workerConfigFor,
   type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
+import { checkDelivery } from '../helpers/delivery-check.js';
+import { faultScale, recordFaultFigures } from '../helpers/fault-figures.js';
 import { fraudEvent } from '../helpers/sample-events.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 
-const EVENTS = 6_000;
+const EVENTS = faultScale(6_000, 30_000);
+const OUTAGE_MS = faultScale(5_000, 30_000);
 
 describe('worker: a broker restart mid-stream means waiting and retrying, not loss', () => {
   let topics: PipelineTopics;
@@ -56,9 +59,10 @@ describe('worker: a broker restart mid-stream means waiting and retrying, not lo
     });
 
     await stopKafka();
-    await sleep(5_000);
+    await sleep(OUTAGE_MS);
     assert.equal(worker.child.exitCode, null, 'the worker rode out the outage');
     await startKafka();
+    const restarted = Date.now();
 
     const { predictions, deadLetters } = await readOutputs(topics, EVENTS, 180_000);
     assert.equal(deadLetters.length, 0);
@@ -72,5 +76,14 @@ describe('worker: a broker restart mid-stream means waiting and retrying, not lo
         `${failedCommits} failed commits retried\n`,
     );
     assert.equal(worker.child.exitCode, null, 'still running');
+    const report = await checkDelivery(topics);
+    assert.deepEqual(report.lost, []);
+    assert.equal(report.duplicatesDiffering, 0);
+    assert.equal(report.orderViolations, 0);
+    // Recovery: from the broker being back to the first prediction produced after it.
+    const after = predictions.map((r) => Number(r.timestamp)).filter((t) => t >= restarted);
+    recordFaultFigures(`broker stopped ${OUTAGE_MS / 1000} s`, report, {
+      'recovered after (ms)': after.length > 0 ? Math.min(...after) - restarted : 'n/a',
+    });
   });
 });

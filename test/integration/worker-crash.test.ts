@@ -15,14 +15,16 @@ import {
   type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
 import type { ReadRecord } from '../helpers/kafka-test-helpers.js';
+import { checkDelivery } from '../helpers/delivery-check.js';
+import { faultScale, recordFaultFigures } from '../helpers/fault-figures.js';
 import { fraudEvent } from '../helpers/sample-events.js';
 import { TRANSPORTS } from '../helpers/transports.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 
 const MODEL = 'models/fraud-mlp/1';
 const PARTITIONS = 6;
-const KILLS = 5;
-const EVENTS = 24_000;
+const KILLS = faultScale(5, 20);
+const EVENTS = faultScale(24_000, 100_000);
 
 /** Fast member expiry, so that a restarted worker need not wait 30 s for its dead predecessor. */
 const FAST_EXPIRY = { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 };
@@ -132,6 +134,11 @@ for (const client of TRANSPORTS) {
       );
 
       await waitForCommittedToEnd(topics, 20_000);
+      const report = await checkDelivery(topics);
+      assert.deepEqual(report.lost, []);
+      assert.equal(report.duplicatesDiffering, 0);
+      assert.equal(report.orderViolations, 0);
+      recordFaultFigures(`${client}: ${KILLS} kill -9 cycles under load`, report, { kills: KILLS });
     });
   });
 }

@@ -10,6 +10,8 @@ import {
   workerConfigFor,
   type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
+import { checkDelivery } from '../helpers/delivery-check.js';
+import { recordFaultFigures } from '../helpers/fault-figures.js';
 import { fraudEvent } from '../helpers/sample-events.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 
@@ -53,5 +55,12 @@ describe('worker: heartbeats keep the member alive while a batch computes', () =
       'joined once: no rebalance loop',
     );
     assert.doesNotMatch(worker.output, /The coordinator is not aware of this member|rebalancing/i);
+    const report = await checkDelivery(topics);
+    assert.deepEqual(report.lost, []);
+    assert.equal(report.duplicates, 0, 'no rebalance, so no redelivery');
+    recordFaultFigures('inference slower than the session timeout', report, {
+      'batch ms': BATCH_DELAY_MS,
+      'session timeout ms': SESSION_TIMEOUT_MS,
+    });
   });
 });
