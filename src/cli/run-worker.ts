@@ -1,7 +1,6 @@
 import type { Server } from 'node:http';
 import { loadConfig } from '../config/load-config.js';
 import { errorMessage } from '../errors.js';
-import { exitCodeFor } from '../error-policy.js';
 import { startHealthServer } from '../observability/health-server.js';
 import { createLogger } from '../observability/logger.js';
 import { WorkerMetrics } from '../observability/metrics.js';

@@ -254,7 +254,10 @@ export const limitsSchema = z.object({
 });
 
 export const shutdownSchema = z.object({
-  /** Time to drain in-flight work on SIGTERM before leaving anyway. Default: 30000. */
+  /**
+   * Bounds the whole stop on SIGTERM: drain, final commit, disconnects, model release; the
+   * process exits within it. Default: 30000.
+   */
   deadlineMs: positiveInt.default(30_000),
 });
 
