@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, errorMessage } from '../errors.js';
+import { closestKnownKey } from './key-suggestions.js';
 import { workerConfigSchema, type WorkerConfig } from './worker-config.js';
 
 /** Environment variables with this prefix override file keys: INFER_BATCHING__MAX_BATCH_SIZE=32. */
@@ -17,8 +18,9 @@ export function loadConfig(
 ): WorkerConfig {
   const fromFile = path ? readConfigFile(path) : {};
   const merged = applyEnvOverrides(fromFile, env);
+  const overrides = envOverrides(env);
   // An override that parsed as JSON (12345, true) but sits where text is expected stays text.
-  for (const [key, raw] of Object.entries(envOverrides(env))) {
+  for (const [key, raw] of Object.entries(overrides)) {
     const path = key.split('.');
     if (typeof valueAt(merged, path) === 'string') continue;
     const trial = structuredClone(merged);
@@ -31,17 +33,48 @@ export function loadConfig(
       setAt(merged, path, raw);
     }
   }
-  return validateConfig(merged);
+  return validateConfig(merged, new Set(Object.keys(overrides)));
 }
 
-export function validateConfig(raw: unknown): WorkerConfig {
+/**
+ * Validates once; throws ConfigError naming the first bad key. An unknown key (a typo) is an
+ * error too, with the key that was probably meant; `fromEnv` names the keys set by INFER_*
+ * variables, so that the message names the variable.
+ */
+export function validateConfig(
+  raw: unknown,
+  fromEnv: ReadonlySet<string> = new Set(),
+): WorkerConfig {
   const result = workerConfigSchema.safeParse(raw, { reportInput: true });
   if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
+  // A typo first: it is often why a required key looks missing.
+  const { issues } = result.error;
+  const issue = issues.find((candidate) => candidate.code === 'unrecognized_keys') ?? issues[0]!;
+  if (issue.code === 'unrecognized_keys') {
+    const unknown = issue.keys[0]!;
+    const key = [...issue.path, unknown].join('.');
+    const meant = closestKnownKey(workerConfigSchema, issue.path, unknown);
+    const meantKey = meant && [...issue.path, meant].join('.');
+    const setBy = [...fromEnv].find((set) => set === key || set.startsWith(`${key}.`));
+    const where = setBy ? ` (set by ${envVariableFor(setBy)})` : '';
+    const hint = meantKey ? `; did you mean "${setBy ? envVariableFor(meantKey) : meantKey}"?` : '';
+    throw new ConfigError(key, `unknown key${where}${hint}`);
+  }
   const key = issue.path.join('.') || '(root)';
   throw new ConfigError(
     key,
     `${describeIssue(issue)}, got ${describeValue(valueAt(raw, issue.path))}`,
+  );
+}
+
+/** kafka.groupId → INFER_KAFKA__GROUP_ID. */
+export function envVariableFor(key: string): string {
+  return (
+    ENV_PREFIX +
+    key
+      .split('.')
+      .map((segment) => segment.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase())
+      .join('__')
   );
 }
 

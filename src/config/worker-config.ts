@@ -81,7 +81,7 @@ export const saslSchema = z
   );
 
 /** How to reach the cluster and behave as a group member; shared by the worker and the CLI tools. */
-export const kafkaConnectionSchema = z.object({
+export const kafkaConnectionSchema = z.strictObject({
   /**
    * Kafka client library: "librdkafka" (@confluentinc/kafka-javascript: every compression codec,
    * static membership, cooperative rebalancing, heartbeats off the JS thread), "kafkajs" (pure
@@ -152,7 +152,7 @@ const versionName = z
   .regex(/^[A-Za-z0-9._-]+$/, { message: 'expected a version folder name' });
 
 export const modelSchema = z
-  .object({
+  .strictObject({
     /** One model version folder (model.onnx + model.json). Use this or repository + name. */
     path: z.string().min(1).optional(),
     /** A model repository laid out as <repository>/<name>/<version>/{model.onnx, model.json}. */
@@ -178,7 +178,7 @@ export const modelSchema = z
       })
       .optional(),
     /** Also run another version on every event and write its predictions to `topic`. Default: none. */
-    shadow: z.object({ version: versionName, topic: z.string().min(1) }).optional(),
+    shadow: z.strictObject({ version: versionName, topic: z.string().min(1) }).optional(),
     /** Execution provider: auto tries CUDA then falls back to CPU. Default: "auto". */
     device: z.enum(['auto', 'cpu', 'cuda', 'webgpu']).default('auto'),
     /**
@@ -215,7 +215,7 @@ export const modelSchema = z
         : model.inferenceThreads,
   }));
 
-export const batchingSchema = z.object({
+export const batchingSchema = z.strictObject({
   /** Cut a batch at this many rows. Default: 64. */
   maxBatchSize: positiveInt.max(65_536).default(64),
   /** ... or this long after its first row arrived, whichever comes first. Default: 5. */
@@ -225,7 +225,7 @@ export const batchingSchema = z.object({
 });
 
 export const flowControlSchema = z
-  .object({
+  .strictObject({
     /** Intake from a partition waits while this many of its events are in flight. Default: 2000. */
     maxInFlightPerPartition: positiveInt.default(2_000),
     /** Intake waits everywhere while this many events are in flight. Default: 10000. */
@@ -236,7 +236,7 @@ export const flowControlSchema = z
     path: ['maxInFlightPerPartition'],
   });
 
-export const deliverySchema = z.object({
+export const deliverySchema = z.strictObject({
   /** Coalesce offset commits over this window. Default: 200. */
   commitIntervalMs: positiveInt.default(200),
   /** First backoff after a failed produce; doubles up to maxRetryBackoffMs. Default: 200. */
@@ -245,7 +245,7 @@ export const deliverySchema = z.object({
   maxRetryBackoffMs: positiveInt.default(10_000),
 });
 
-export const limitsSchema = z.object({
+export const limitsSchema = z.strictObject({
   /**
    * An input value bigger than this many bytes is dead-lettered (stage "size") before it is
    * decoded, so one huge record cannot cost the worker its memory. Default: 1048576 (1 MiB).
@@ -253,7 +253,7 @@ export const limitsSchema = z.object({
   maxEventBytes: positiveInt.default(1_048_576),
 });
 
-export const shutdownSchema = z.object({
+export const shutdownSchema = z.strictObject({
   /**
    * Bounds the whole stop on SIGTERM: drain, final commit, disconnects, model release; the
    * process exits within it. Default: 30000.
@@ -261,16 +261,36 @@ export const shutdownSchema = z.object({
   deadlineMs: positiveInt.default(30_000),
 });
 
-export const observabilitySchema = z.object({
-  /** Port of /metrics, /healthz and /readyz on 0.0.0.0; 0 disables. Default: 9464. */
-  port: z.number().int().min(0).max(65_535).default(9_464),
-  /** pino log level. Default: "info". */
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-});
+export const observabilitySchema = z
+  .strictObject({
+    /**
+     * Address /metrics, /healthz and /readyz listen on. Default: "127.0.0.1" (loopback only);
+     * containers and Kubernetes set "0.0.0.0" so that Prometheus and the kubelet reach them.
+     */
+    host: z.string().min(1).default('127.0.0.1'),
+    /** Port of /metrics, /healthz and /readyz; 0 disables. Default: 9464. */
+    port: z.number().int().min(0).max(65_535).default(9_464),
+    /** pino log level. Default: "info". */
+    logLevel: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info'),
+    /** Work in flight with no acknowledgement for this long: /readyz answers 503. Default: 60000. */
+    stallAfterMs: positiveInt.default(60_000),
+    /** ... for this long: /healthz answers 503 too, so the pod is restarted. Default: 300000. */
+    unhealthyAfterMs: positiveInt.default(300_000),
+    /** An event loop blocked this long: /healthz answers 503 for a minute after. Default: 30000. */
+    maxEventLoopBlockMs: positiveInt.default(30_000),
+    /** Rows per half of the sliding window feature drift (PSI) is computed over. Default: 10000. */
+    driftWindow: positiveInt.default(10_000),
+  })
+  .refine((o) => o.stallAfterMs <= o.unhealthyAfterMs, {
+    message: 'expected unhealthyAfterMs >= stallAfterMs',
+    path: ['unhealthyAfterMs'],
+  });
 
 const codecFormat = z.enum(['json', 'avro']);
 
-export const codecSchema = z.object({
+export const codecSchema = z.strictObject({
   /** Format of input event values: "json", or "avro" in the Confluent wire format. Default: "json". */
   input: codecFormat.default('json'),
   /** Per-topic exceptions to `input`, e.g. { "legacy-transactions": "json" }. Default: {}. */
@@ -286,7 +306,7 @@ export const codecSchema = z.object({
   outputSchema: z.string().min(1).default('schemas/prediction.avsc'),
 });
 
-export const schemaRegistrySchema = z.object({
+export const schemaRegistrySchema = z.strictObject({
   /** Base URL of a Confluent-compatible registry, e.g. "http://127.0.0.1:8081". Required for avro. */
   url: z.url(),
   /** Basic-auth user (Confluent Cloud: the API key). Default: none. */
@@ -301,7 +321,7 @@ export const schemaRegistrySchema = z.object({
   retryBackoffMs: positiveInt.default(500),
 });
 
-export const cacheSchema = z.object({
+export const cacheSchema = z.strictObject({
   /** Serve repeated inputs (redeliveries) from the cache. Default: true. */
   enabled: z.boolean().default(true),
   /**
@@ -333,7 +353,7 @@ export const cacheSchema = z.object({
 });
 
 export const workerConfigSchema = z
-  .object({
+  .strictObject({
     kafka: kafkaSchema,
     model: modelSchema,
     codec: codecSchema.default(codecSchema.parse({})),

@@ -581,3 +581,47 @@ describe('validation errors name the key, the value and the expectation', () => 
     );
   });
 });
+
+describe('unknown keys are errors, with the key probably meant', () => {
+  test('a misspelled file key names it and the close known key', () => {
+    assertConfigError(
+      () => validateConfig(minimalWith((c) => (c.batching = { maxBatchSise: 32 }))),
+      'batching.maxBatchSise',
+      'unknown key',
+      'did you mean "batching.maxBatchSize"?',
+    );
+  });
+
+  test('a key nothing is close to is refused without a guess', () => {
+    const error = assertConfigError(
+      () => validateConfig({ ...minimal(), telemetry: { on: true } }),
+      'telemetry',
+      'unknown key',
+    );
+    assert.doesNotMatch(error.message, /did you mean/);
+  });
+
+  test('a misspelled INFER_* variable names the variable and the one meant', () => {
+    const file = writeTemp('typo.json', JSON.stringify(minimal()));
+    assertConfigError(
+      () => loadConfig(file, { INFER_KAFKA__BROKER: 'prod:9092' }),
+      'kafka.broker',
+      'set by INFER_KAFKA__BROKER',
+      'did you mean "INFER_KAFKA__BROKERS"?',
+    );
+  });
+
+  test('a typo wins over the required key it leaves missing', () => {
+    assertConfigError(
+      () =>
+        validateConfig(
+          minimalWith((c) => {
+            c.kafka!.groupID = c.kafka!.groupId;
+            delete c.kafka!.groupId;
+          }),
+        ),
+      'kafka.groupID',
+      'did you mean "kafka.groupId"?',
+    );
+  });
+});
