@@ -4,48 +4,142 @@ import { errorMessage } from '../errors.js';
 import { exitCodeFor } from '../error-policy.js';
 import { runWorker } from './run-worker.js';
 
-const USAGE = `kafka-infer <command> [options]
+type OptionName =
+  | 'config'
+  | 'topic'
+  | 'count'
+  | 'rate'
+  | 'file'
+  | 'model'
+  | 'brokers'
+  | 'from'
+  | 'schema'
+  | 'registry';
+type Values = Partial<Record<OptionName, string>>;
+
+interface Command {
+  usage: string;
+  options: OptionName[];
+  run: (values: Values) => Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  worker: {
+    usage: `kafka-infer worker --config FILE
+
+Runs the inference worker until SIGTERM/SIGINT (drain, commit, exit 0); SIGHUP reloads the model.
+Every config key can be overridden by an INFER_* variable: INFER_BATCHING__MAX_BATCH_SIZE=32 sets
+batching.maxBatchSize. Unknown keys and variables are errors (exit 78), as are invalid values.
+
+  --config, -c FILE   YAML or JSON config (see deploy/config/ and the README's config reference)`,
+    options: ['config'],
+    run: (values) => runWorker(values.config),
+  },
+  produce: {
+    usage: `kafka-infer produce --topic T [--count N] [--rate R] [--file F.jsonl] [--model DIR]
+                    [--brokers B] [--schema F.avsc [--registry URL]]
+
+Produces sample events for a model (or the lines of a JSONL file), as JSON or, with --schema, Avro.
+
+  --topic T       topic to write
+  --count N       how many sample events (default 1000)
+  --rate R        events per second (default: as fast as possible)
+  --file F        JSONL file of events instead of samples
+  --model DIR     model whose features the samples fill (default models/fraud-mlp/1)
+  --brokers B     bootstrap servers (default 127.0.0.1:9092)
+  --schema F      Avro schema file: write Avro in the Confluent wire format
+  --registry URL  schema registry for --schema (default the local stack's)`,
+    options: ['topic', 'count', 'rate', 'file', 'model', 'brokers', 'schema', 'registry'],
+    run: async (values) => (await import('./produce-command.js')).produceCommand(values),
+  },
+  tail: {
+    usage: `kafka-infer tail --topic T [--count N] [--from latest] [--brokers B] [--registry URL]
+
+Prints records of a topic, with their headers; Avro values are decoded with --registry.
+
+  --topic T       topic to read
+  --count N       stop after N records (default: run until interrupted)
+  --from latest   only new records (default: from the beginning)
+  --brokers B     bootstrap servers (default 127.0.0.1:9092)
+  --registry URL  decode Avro values with this schema registry`,
+    options: ['topic', 'count', 'from', 'brokers', 'registry'],
+    run: async (values) => (await import('./tail-command.js')).tailCommand(values),
+  },
+  demo: {
+    usage: `kafka-infer demo [--count N] [--rate R]
+
+Runs the whole path on the local stack (npm run stack -- up): creates topics, starts a worker,
+produces sample events and prints throughput, latency percentiles and dead letters.
+
+  --count N   events to produce (default 20000)
+  --rate R    events per second (default: as fast as possible)`,
+    options: ['count', 'rate'],
+    run: async (values) => (await import('./demo-command.js')).demoCommand(values),
+  },
+};
+
+const USAGE = `kafka-infer <command> [options]    (kafka-infer <command> --help for its options)
 
 Commands:
-  worker  --config FILE                 run the inference worker (env INFER_* overrides keys)
-  produce --topic T [--count N] [--rate R] [--file F.jsonl] [--model DIR] [--brokers B]
-          [--schema F.avsc [--registry URL]]
-                                        produce sample or file events (Avro with --schema)
-  tail    --topic T [--count N] [--from latest] [--brokers B] [--registry URL]
-                                        print records of a topic (Avro decoded with --registry)
-  demo    [--count N] [--rate R]        run the whole path on the local stack and summarise`;
+  worker  --config FILE        run the inference worker (env INFER_* overrides keys)
+  produce --topic T [...]      produce sample or file events (Avro with --schema)
+  tail    --topic T [...]      print records of a topic (Avro decoded with --registry)
+  demo    [--count N] [...]    run the whole path on the local stack and summarise`;
+
+/** A command line that cannot run: printed with the usage, exit 2. */
+class UsageError extends Error {}
+
+/** Numeric options are checked here, before anything starts. */
+const NUMERIC: Partial<Record<OptionName, (value: number) => boolean>> = {
+  count: (value) => Number.isInteger(value) && value > 0,
+  rate: (value) => Number.isFinite(value) && value > 0,
+};
+
+function parse(command: Command, args: string[]): { values: Values; help: boolean } {
+  const options = Object.fromEntries([
+    ...command.options.map((name) => [name, { type: 'string' as const }]),
+    ['help', { type: 'boolean' as const, short: 'h' }],
+  ]);
+  if (command.options.includes('config')) options.config = { type: 'string', short: 'c' };
+  let parsed: { values: Record<string, unknown> };
+  try {
+    parsed = parseArgs({ args, options, allowPositionals: false, strict: true });
+  } catch (error) {
+    throw new UsageError(errorMessage(error));
+  }
+  const { help, ...values } = parsed.values;
+  for (const [name, valid] of Object.entries(NUMERIC)) {
+    const text = values[name];
+    if (typeof text === 'string' && !valid(Number(text))) {
+      throw new UsageError(
+        `--${name} expects a positive ${name === 'count' ? 'integer' : 'number'}, got "${text}"`,
+      );
+    }
+  }
+  return { values: values as Values, help: help === true };
+}
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  const { values } = parseArgs({
-    args: rest,
-    options: {
-      config: { type: 'string', short: 'c' },
-      topic: { type: 'string' },
-      count: { type: 'string' },
-      rate: { type: 'string' },
-      file: { type: 'string' },
-      model: { type: 'string' },
-      brokers: { type: 'string' },
-      from: { type: 'string' },
-      schema: { type: 'string' },
-      registry: { type: 'string' },
-    },
-    allowPositionals: false,
-  });
-  switch (command) {
-    case 'worker':
-      return runWorker(values.config);
-    case 'produce':
-      return (await import('./produce-command.js')).produceCommand(values);
-    case 'tail':
-      return (await import('./tail-command.js')).tailCommand(values);
-    case 'demo':
-      return (await import('./demo-command.js')).demoCommand(values);
-    default:
-      process.stderr.write(`${USAGE}\n`);
-      return command === undefined || command === 'help' || command === '--help' ? 0 : 2;
+  const [name, ...rest] = argv;
+  const command = name === undefined ? undefined : COMMANDS[name];
+  if (!command) {
+    const asked = name === undefined || name === 'help' || name === '--help' || name === '-h';
+    process.stderr.write(`${asked ? '' : `kafka-infer: unknown command "${name}"\n\n`}${USAGE}\n`);
+    return asked ? 0 : 2;
   }
+  let parsed: { values: Values; help: boolean };
+  try {
+    parsed = parse(command, rest);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`kafka-infer ${name}: ${error.message}\n\n${command.usage}\n`);
+    return 2;
+  }
+  if (parsed.help) {
+    process.stdout.write(`${command.usage}\n`);
+    return 0;
+  }
+  return command.run(parsed.values);
 }
 
 main(process.argv.slice(2)).then(

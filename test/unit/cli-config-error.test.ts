@@ -125,3 +125,48 @@ describe('kafka-infer worker with a missing model directory', () => {
     assert.ok(result.stderr.includes(modelDir), result.stderr);
   });
 });
+
+describe('kafka-infer usage', () => {
+  const cli = (args: string[], env: NodeJS.ProcessEnv = cleanEnv()) =>
+    spawnSync(process.execPath, [CLI, ...args], {
+      cwd: ROOT,
+      env,
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
+
+  for (const command of ['worker', 'produce', 'tail', 'demo']) {
+    test(`${command} --help prints its usage and exits 0`, () => {
+      const result = cli([command, '--help']);
+      assert.equal(result.status, 0, result.stderr);
+      assert.match(result.stdout, new RegExp(`^kafka-infer ${command}`));
+    });
+  }
+
+  test('a non-numeric --count is refused before anything starts (exit 2)', () => {
+    const result = cli(['produce', '--topic', 't', '--count', 'many']);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /--count expects a positive integer, got "many"/);
+  });
+
+  test('an unknown option is refused with the command usage (exit 2)', () => {
+    const result = cli(['tail', '--topik', 't']);
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /Unknown option '--topik'/);
+    assert.match(result.stderr, /kafka-infer tail --topic T/);
+  });
+
+  test('a misspelled INFER_* variable stops start-up with exit 78 and the variable meant', () => {
+    const file = path.join(tmp, 'env-typo.yaml');
+    writeFileSync(file, `${GOOD_KAFKA}model:\n  path: models/fraud-mlp/1\n`);
+    const result = cli(['worker', '--config', file], {
+      ...cleanEnv(),
+      INFER_KAFKA__BROKER: 'prod:9092',
+    });
+    assert.equal(result.status, 78, result.stderr);
+    assert.match(
+      result.stderr,
+      /config key "kafka.broker": unknown key \(set by INFER_KAFKA__BROKER\); did you mean "INFER_KAFKA__BROKERS"\?/,
+    );
+  });
+});
