@@ -33,9 +33,29 @@ const FLOAT = onnx.TensorProto.DataType.FLOAT;
 // ---------------------------------------------------------------------------------------------
 // model.json shape (what the worker reads)
 
+/** Training distribution of a feature, for drift monitoring: bins split at `edges`. */
+interface Reference {
+  edges: number[];
+  proportions: number[];
+}
+
 type FeatureSpec =
-  | { name: string; type: 'number'; required?: boolean; default?: number; doc?: string }
-  | { name: string; type: 'boolean'; required?: boolean; default?: boolean; doc?: string }
+  | {
+      name: string;
+      type: 'number';
+      required?: boolean;
+      default?: number;
+      doc?: string;
+      reference?: Reference;
+    }
+  | {
+      name: string;
+      type: 'boolean';
+      required?: boolean;
+      default?: boolean;
+      doc?: string;
+      reference?: Reference;
+    }
   | {
       name: string;
       type: 'category';
@@ -371,8 +391,43 @@ function fraudNormalization(): { scale: Float32Array; offset: Float32Array } {
   return { scale: Float32Array.from(scale), offset: Float32Array.from(offset) };
 }
 
+/** Events the example's reference distributions are computed from (its "training set"). */
+const REFERENCE_SAMPLE = 20_000;
+
+/**
+ * Deciles of each number feature (distinct values only) and the 0/1 split of each boolean, with
+ * the share of the sample in each bin: what the worker's drift metric compares recent rows with.
+ */
+function withReferences(features: FeatureSpec[]): FeatureSpec[] {
+  const events = Array.from({ length: REFERENCE_SAMPLE }, (_, i) => fraudEvent(i) as object);
+  return features.map((feature) => {
+    if (feature.type !== 'number' && feature.type !== 'boolean') return feature;
+    const values = events
+      .map((event) => (event as Record<string, unknown>)[feature.name] ?? feature.default ?? 0)
+      .map((value) => Number(value))
+      .sort((a, b) => a - b);
+    const deciles = [1, 2, 3, 4, 5, 6, 7, 8, 9].map(
+      (d) => values[Math.floor((d * values.length) / 10)]!,
+    );
+    // A feature mostly at one value (e.g. failed logins, 0 for 90%) splits at its next value.
+    const above = values.find((value) => value > values[0]!);
+    const edges =
+      feature.type === 'boolean'
+        ? [0.5]
+        : [...new Set(deciles)].filter((edge) => edge > values[0]!);
+    if (edges.length === 0 && above !== undefined) edges.push(above);
+    if (edges.length === 0) return feature; // constant in the sample: nothing to compare
+    const counts = new Array<number>(edges.length + 1).fill(0);
+    for (const value of values) counts[edges.filter((edge) => value >= edge).length]!++;
+    const proportions = counts.map(
+      (count) => Math.round((count / values.length) * 10_000) / 10_000,
+    );
+    return { ...feature, reference: { edges, proportions } };
+  });
+}
+
 export function fraudModel(version: string, seed: number): { onnx: Uint8Array; json: ModelJson } {
-  const features = FRAUD_FEATURES.map((f) => f.spec);
+  const features = withReferences(FRAUD_FEATURES.map((f) => f.spec));
   const width = features.reduce((s, f) => s + featureWidth(f), 0);
   const json: ModelJson = {
     name: 'fraud-mlp',

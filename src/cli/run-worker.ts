@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { secretsOf } from '../config/config-secrets.js';
 import { loadConfig } from '../config/load-config.js';
 import { errorMessage } from '../errors.js';
 import { startHealthServer } from '../observability/health-server.js';
@@ -13,7 +14,7 @@ import { InferenceWorker } from '../pipeline/inference-worker.js';
  */
 export async function runWorker(configPath: string | undefined): Promise<number> {
   const config = loadConfig(configPath);
-  const logger = createLogger(config.observability.logLevel);
+  const logger = createLogger(config.observability.logLevel, undefined, secretsOf(config));
   const metrics = new WorkerMetrics();
   const worker = new InferenceWorker(config, metrics, logger);
   let server: Server | undefined;
@@ -32,8 +33,9 @@ export async function runWorker(configPath: string | undefined): Promise<number>
 
   try {
     if (config.observability.port > 0) {
-      server = await startHealthServer(config.observability.port, metrics.registry, {
-        live: () => worker.status !== 'stopped',
+      const { host, port } = config.observability;
+      server = await startHealthServer(host, port, metrics.registry, {
+        live: () => worker.live,
         ready: () => worker.ready,
       });
     }

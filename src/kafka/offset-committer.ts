@@ -55,9 +55,7 @@ export class OffsetCommitter {
     try {
       await this.commit(offsets);
       this.metrics.commits.inc({ result: 'ok' });
-      lanes.forEach((lane, index) => {
-        if (lane.commitOffset === offsets[index]!.offset) lane.commitOffset = undefined;
-      });
+      lanes.forEach((lane, index) => lane.committed(offsets[index]!.offset));
     } catch (error) {
       this.metrics.commits.inc({ result: 'failed' });
       this.logger.warn({ err: errorMessage(error) }, 'offset commit failed; retrying');

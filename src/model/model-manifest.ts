@@ -7,6 +7,26 @@ import { ModelLoadError, errorMessage } from '../errors.js';
  * model.json: the model's own declaration of how an event becomes its input row and what its
  * output means. Serving reads the same file training wrote, so the two cannot drift apart.
  */
+/**
+ * A feature's training distribution, for drift monitoring (number and boolean features): bins
+ * (−∞, edges[0]), [edges[0], edges[1]), …, [edges[last], +∞) and the share of training rows in
+ * each (edges.length + 1 proportions).
+ */
+const referenceSchema = z
+  .object({
+    edges: z.array(z.number()).min(1),
+    proportions: z.array(z.number().min(0).max(1)),
+  })
+  .refine((reference) => reference.proportions.length === reference.edges.length + 1, {
+    message: 'expected one more proportion than edges',
+  })
+  .refine(
+    (reference) => reference.edges.every((edge, i) => i === 0 || edge > reference.edges[i - 1]!),
+    {
+      message: 'expected ascending edges',
+    },
+  );
+
 const featureBase = {
   name: z.string().min(1),
   doc: z.string().optional(),
@@ -14,8 +34,18 @@ const featureBase = {
 };
 
 export const featureSchema = z.discriminatedUnion('type', [
-  z.object({ ...featureBase, type: z.literal('number'), default: z.number().optional() }),
-  z.object({ ...featureBase, type: z.literal('boolean'), default: z.boolean().optional() }),
+  z.object({
+    ...featureBase,
+    type: z.literal('number'),
+    default: z.number().optional(),
+    reference: referenceSchema.optional(),
+  }),
+  z.object({
+    ...featureBase,
+    type: z.literal('boolean'),
+    default: z.boolean().optional(),
+    reference: referenceSchema.optional(),
+  }),
   z.object({
     ...featureBase,
     type: z.literal('category'),
@@ -94,6 +124,16 @@ export function featureWidth(feature: FeatureSpec): number {
   if (feature.type === 'category') return feature.categories.length;
   if (feature.type === 'vector') return feature.length;
   return 1;
+}
+
+/** Column of each feature's first float in the input row, in feature order. */
+export function featureColumns(manifest: ModelManifest): number[] {
+  let column = 0;
+  return manifest.features.map((feature) => {
+    const start = column;
+    column += featureWidth(feature);
+    return start;
+  });
 }
 
 export function rowWidth(manifest: ModelManifest): number {

@@ -1,8 +1,20 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** What the worker knows that is read at scrape time, not counted on the hot path. */
+export interface ObservedState {
+  consumerGroup: string;
+  /** Per owned partition: high watermark minus committed offset, when the watermark is known. */
+  lags(): Iterable<{ topic: string; partition: number; lag: number }>;
+  ready(): boolean;
+  stalled(): boolean;
+  /** Per serving version and tracked feature: the PSI over the recent window. */
+  drift(): Iterable<{ model: string; version: string; feature: string; psi: number }>;
+}
+
 /** The worker's Prometheus metrics, on a registry of their own. */
 export class WorkerMetrics {
   readonly registry = new Registry();
+  private state: ObservedState | undefined;
 
   readonly eventsConsumed = new Counter({
     name: 'inference_events_consumed_total',
@@ -10,10 +22,29 @@ export class WorkerMetrics {
     labelNames: ['topic'] as const,
     registers: [this.registry],
   });
-  readonly predictionsProduced = new Counter({
-    name: 'inference_predictions_produced_total',
-    help: 'Predictions acknowledged by the broker',
-    labelNames: ['model_version'] as const,
+  readonly predictions = new Counter({
+    name: 'inference_predictions_total',
+    help: 'Predictions acknowledged by the broker, by model, version and label ("" for regression)',
+    labelNames: ['model', 'version', 'label'] as const,
+    registers: [this.registry],
+  });
+  readonly predictionScore = new Histogram({
+    name: 'inference_prediction_score',
+    help: 'Probability of the top label of each classification, by model and version',
+    labelNames: ['model', 'version'] as const,
+    buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99],
+    registers: [this.registry],
+  });
+  readonly eventAge = new Histogram({
+    name: 'inference_event_age_seconds',
+    help: "End to end: from the event's Kafka timestamp to the acknowledgement of its output",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
+    registers: [this.registry],
+  });
+  readonly queueWait = new Histogram({
+    name: 'inference_queue_wait_seconds',
+    help: 'From accepting an event to the start of its batch (decode, featurize, waiting to batch)',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
     registers: [this.registry],
   });
   readonly deadLetters = new Counter({
@@ -53,6 +84,12 @@ export class WorkerMetrics {
   readonly backpressureWaits = new Counter({
     name: 'inference_backpressure_waits_total',
     help: 'Times intake hit an in-flight cap and waited',
+    registers: [this.registry],
+  });
+  readonly produceErrors = new Counter({
+    name: 'inference_produce_errors_total',
+    help: 'Produce attempts the broker did not acknowledge, by reason (transient, too-large, ...)',
+    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
   readonly produceRetries = new Counter({
@@ -117,7 +154,58 @@ export class WorkerMetrics {
     registers: [this.registry],
   });
 
+  readonly lag = new Gauge({
+    name: 'kafka_consumergroup_lag',
+    help: "Per partition this worker owns: high watermark minus the group's committed offset (kafka_exporter's name)",
+    labelNames: ['consumergroup', 'topic', 'partition'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.lag.reset();
+      const state = this.state;
+      if (!state) return;
+      for (const { topic, partition, lag } of state.lags()) {
+        this.lag.set(
+          { consumergroup: state.consumerGroup, topic, partition: String(partition) },
+          lag,
+        );
+      }
+    },
+  });
+  readonly ready: Gauge = new Gauge({
+    name: 'inference_worker_ready',
+    help: '1 when /readyz answers 200: joined, no model fault holding intake, not stalled',
+    registers: [this.registry],
+    collect: () => {
+      this.ready.set(this.state?.ready() ? 1 : 0);
+    },
+  });
+  readonly stalled: Gauge = new Gauge({
+    name: 'inference_pipeline_stalled',
+    help: '1 while work has been in flight with no acknowledgement for observability.stallAfterMs',
+    registers: [this.registry],
+    collect: () => {
+      this.stalled.set(this.state?.stalled() ? 1 : 0);
+    },
+  });
+  readonly drift = new Gauge({
+    name: 'inference_feature_drift_psi',
+    help: "Population Stability Index of a feature's recent values against model.json's reference",
+    labelNames: ['model', 'version', 'feature'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.drift.reset();
+      for (const { model, version, feature, psi } of this.state?.drift() ?? []) {
+        this.drift.set({ model, version, feature }, psi);
+      }
+    },
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Reads these at each scrape (lag, readiness, stall, drift). */
+  observe(state: ObservedState): void {
+    this.state = state;
   }
 }

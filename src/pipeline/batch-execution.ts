@@ -37,6 +37,9 @@ export class BatchExecution {
 
   async run(version: ServingVersion, batch: RowBatch<PendingRow>): Promise<void> {
     const rows = batch.items;
+    const started = performance.now();
+    for (const row of rows) this.metrics.queueWait.observe((started - row.event.acceptedAt) / 1000);
+    version.drift?.observe(batch.rows(), rows.length, batch.width);
     let cached: (Prediction | undefined)[];
     const misses: number[] = [];
     let computed: RowResult[] = [];

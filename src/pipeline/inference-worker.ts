@@ -15,6 +15,7 @@ import type {
   TopicPartition,
 } from '../kafka/transport.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
+import { PipelineHealth } from '../observability/pipeline-health.js';
 import { BatchExecution } from './batch-execution.js';
 import { EventPreparation } from './event-preparation.js';
 import { FlowControl } from './flow-control.js';
@@ -22,6 +23,7 @@ import type { InFlightEvent } from './in-flight-event.js';
 import { InferenceStage } from './inference-stage.js';
 import { ModelFaultCircuit } from './model-fault-circuit.js';
 import { ModelServing } from './model-serving.js';
+import { OutcomeMetrics } from './outcome-metrics.js';
 import { OutputFlusher } from './output-flusher.js';
 import { PartitionLane, laneKey } from './partition-lane.js';
 
@@ -75,6 +77,8 @@ export class InferenceWorker {
   /** Set when the drain deadline passed: retries give up so that the process can leave. */
   private abandoned = false;
   private readonly backoff: { initialMs: number; maxMs: number };
+  private readonly outcomes: OutcomeMetrics;
+  private readonly health: PipelineHealth;
 
   constructor(
     private readonly config: WorkerConfig,
@@ -90,10 +94,20 @@ export class InferenceWorker {
     this.serving = new ModelServing(
       config.model,
       config.batching,
+      config.observability.driftWindow,
       (version, rows) => this.batches.run(version, rows),
       metrics,
       logger,
     );
+    this.outcomes = new OutcomeMetrics(metrics);
+    this.health = new PipelineHealth(config.observability, () => this.totalInFlight());
+    metrics.observe({
+      consumerGroup: config.kafka.groupId,
+      lags: () => this.lags(),
+      ready: () => this.ready,
+      stalled: () => this.health.stalled,
+      drift: () => this.drift(),
+    });
   }
 
   get status(): WorkerState {
@@ -101,11 +115,21 @@ export class InferenceWorker {
   }
 
   /**
-   * Ready means: model loaded and warm, this member has joined its group, and no model fault
-   * holds intake.
+   * Ready means: model loaded and warm, this member has joined its group, no model fault holds
+   * intake, and acknowledgements keep coming while work is in flight (observability.stallAfterMs).
    */
   get ready(): boolean {
-    return this.state === 'running' && this.joinedGroup && !this.circuit.open;
+    return (
+      this.state === 'running' && this.joinedGroup && !this.circuit.open && !this.health.stalled
+    );
+  }
+
+  /**
+   * Live means: not stopped, and not wedged (stalled beyond observability.unhealthyAfterMs, or an
+   * event loop that was blocked): Kubernetes restarts a pod that is not live.
+   */
+  get live(): boolean {
+    return this.state !== 'stopped' && !this.health.wedged;
   }
 
   /** The primary model version serving now. */
@@ -296,6 +320,7 @@ export class InferenceWorker {
         this.logger.warn({ err: errorMessage(error) }, `${label} failed while stopping`);
       }
     }
+    this.health.close();
     this.state = 'stopped';
     this.logger.info('worker stopped');
     this.markStopped();
@@ -309,6 +334,7 @@ export class InferenceWorker {
   /** Accepts a fetched batch in offset order; resolves with how many records it took. */
   private async onFetchedBatch(batch: FetchedBatch): Promise<number> {
     const lane = this.laneFor(batch.topic, batch.partition);
+    lane.sawHighWatermark(batch.highWatermark);
     const stillOurs = () => batch.isCurrent() && this.state === 'running' && !lane.revoked;
     const { records } = batch;
     let taken = 0;
@@ -369,21 +395,8 @@ export class InferenceWorker {
   }
 
   private onAcknowledged(lane: PartitionLane, events: InFlightEvent[]): void {
-    const now = performance.now();
-    const predictedBy = new Map<string, number>();
-    for (const event of events) {
-      const outcome = event.outcome!;
-      if (outcome.type === 'dead-letter') {
-        this.metrics.deadLetters.inc({ stage: outcome.error.stage, reason: outcome.error.reason });
-      } else {
-        const version = outcome.model.version;
-        predictedBy.set(version, (predictedBy.get(version) ?? 0) + 1);
-      }
-      this.metrics.eventSeconds.observe((now - event.acceptedAt) / 1000);
-    }
-    for (const [version, count] of predictedBy) {
-      this.metrics.predictionsProduced.inc({ model_version: version }, count);
-    }
+    this.outcomes.acknowledged(events);
+    this.health.progressed();
     this.committer.markDirty(lane);
     this.metrics.inFlight.set(this.totalInFlight());
     this.flow.released();
@@ -428,6 +441,23 @@ export class InferenceWorker {
       this.lanes.set(key, lane);
     }
     return lane;
+  }
+
+  private *lags(): Iterable<{ topic: string; partition: number; lag: number }> {
+    for (const lane of this.lanes.values()) {
+      const lag = lane.lag;
+      if (lag !== undefined) yield { topic: lane.topic, partition: lane.partition, lag };
+    }
+  }
+
+  private *drift(): Iterable<{ model: string; version: string; feature: string; psi: number }> {
+    if (!this.serving.router) return;
+    for (const version of this.serving.router.all()) {
+      const { name: model, version: number } = version.identity;
+      for (const [feature, psi] of version.drift?.psi() ?? []) {
+        yield { model, version: number, feature, psi };
+      }
+    }
   }
 
   private totalInFlight(): number {

@@ -7,7 +7,9 @@ import {
 } from '../config/worker-config.js';
 import { errorMessage } from '../errors.js';
 import { LoadedModel } from '../model/loaded-model.js';
+import { featureColumns } from '../model/model-manifest.js';
 import { ModelRepository } from '../model/model-repository.js';
+import { FeatureDrift } from '../observability/feature-drift.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { ModelRouter } from './model-router.js';
 import { ServingVersion, type PendingRow } from './serving-version.js';
@@ -36,6 +38,8 @@ export class ModelServing {
   constructor(
     private readonly options: ModelOptions,
     private readonly batching: BatchingOptions,
+    /** Rows per half of each version's drift window (observability.driftWindow). */
+    private readonly driftWindow: number,
     private readonly onBatch: BatchHandler,
     private readonly metrics: WorkerMetrics,
     private readonly logger: Logger,
@@ -208,7 +212,18 @@ export class ModelServing {
       model.adapter ? { ...model.identity, adapter: model.adapter } : model.identity,
       'model version loaded and warm',
     );
-    return new ServingVersion(model, this.batching, this.onBatch);
+    return new ServingVersion(model, this.batching, this.onBatch, this.featureDrift(model));
+  }
+
+  /** Drift for the features whose model.json entry carries a reference distribution. */
+  private featureDrift(model: LoadedModel): FeatureDrift | undefined {
+    const columns = featureColumns(model.manifest);
+    const references = model.manifest.features.flatMap((feature, index) =>
+      (feature.type === 'number' || feature.type === 'boolean') && feature.reference
+        ? [{ name: feature.name, column: columns[index]!, ...feature.reference }]
+        : [],
+    );
+    return references.length > 0 ? new FeatureDrift(references, this.driftWindow) : undefined;
   }
 
   private publishInfo(): void {

@@ -116,6 +116,7 @@ export class OutputFlusher {
         shouldContinue: () => this.keepRetrying() && !lane.revoked,
         onRetry: (error, attempt, delayMs) => {
           this.metrics.produceRetries.inc();
+          this.metrics.produceErrors.inc({ reason: produceFailureReason(error) });
           this.logger.warn(
             { err: errorMessage(error), lane: lane.key, attempt, delayMs },
             'produce failed; retrying',
@@ -125,6 +126,7 @@ export class OutputFlusher {
       return true;
     } catch (error) {
       const failure = classifyFailure(error);
+      this.metrics.produceErrors.inc({ reason: produceFailureReason(error) });
       if (failure === 'poison' && !events.every(isTrimmed)) {
         if (events.length > 1) {
           const half = Math.ceil(events.length / 2);
@@ -231,6 +233,10 @@ function outputBytes(event: InFlightEvent): number {
     for (const name in event.headers) bytes += name.length + event.headers[name]!.length;
   }
   return event.shadow && event.shadow !== 'none' ? bytes * 2 : bytes;
+}
+
+function produceFailureReason(error: unknown): string {
+  return error instanceof ProduceFailedError ? error.reason : 'other';
 }
 
 function isTrimmed(event: InFlightEvent): boolean {

@@ -12,6 +12,10 @@ export class PartitionLane {
   nextOffset: bigint | undefined;
   /** Offset to commit next (last acknowledged + 1); undefined when there is nothing new. */
   commitOffset: string | undefined;
+  /** The group's committed position as far as this member knows (for lag). */
+  private committedPosition: bigint | undefined;
+  /** The partition's high watermark as last seen by the consumer. */
+  private highWatermark: bigint | undefined;
   revoked = false;
   flushing = false;
 
@@ -37,8 +41,27 @@ export class PartitionLane {
   }
 
   accept(event: InFlightEvent): void {
+    // The first offset fetched is where the group's committed position stood at assignment.
+    this.committedPosition ??= BigInt(event.offset);
     this.events.push(event);
     this.nextOffset = BigInt(event.offset) + 1n;
+  }
+
+  sawHighWatermark(offset: string | undefined): void {
+    if (offset !== undefined) this.highWatermark = BigInt(offset);
+  }
+
+  /** The commit of `offset` succeeded. */
+  committed(offset: string): void {
+    if (this.commitOffset === offset) this.commitOffset = undefined;
+    this.committedPosition = BigInt(offset);
+  }
+
+  /** High watermark minus committed position: what the group still has to do on this partition. */
+  get lag(): number | undefined {
+    if (this.highWatermark === undefined || this.committedPosition === undefined) return undefined;
+    const lag = this.highWatermark - this.committedPosition;
+    return lag > 0n ? Number(lag) : 0;
   }
 
   /**

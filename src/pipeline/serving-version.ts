@@ -1,6 +1,7 @@
 import { MicroBatcher, type RowBatch, type RowWriter } from '../batch/micro-batcher.js';
 import type { BatchingOptions } from '../config/worker-config.js';
 import type { LoadedModel } from '../model/loaded-model.js';
+import type { FeatureDrift } from '../observability/feature-drift.js';
 import type { InFlightEvent } from './in-flight-event.js';
 
 /** A featurized event waiting for its batch on one model version (its row is in the batch). */
@@ -29,6 +30,8 @@ export class ServingVersion {
     readonly model: LoadedModel,
     batching: BatchingOptions,
     onBatch: (version: ServingVersion, batch: RowBatch<PendingRow>) => Promise<void>,
+    /** The version's feature drift, when its model.json carries reference distributions. */
+    readonly drift?: FeatureDrift,
   ) {
     this.batcher = new MicroBatcher(batching, model.featurizer.width, (batch) => {
       this.running++;

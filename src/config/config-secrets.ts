@@ -1,0 +1,45 @@
+import { readSecret } from './secrets.js';
+import type { TlsOptions, WorkerConfig } from './worker-config.js';
+
+/**
+ * Every secret the config holds, inline or in a file, and the password inside a Redis URL: the
+ * logger scrubs each from every line it writes.
+ */
+export function secretsOf(config: WorkerConfig): string[] {
+  const { sasl, ssl } = config.kafka;
+  const registry = config.schemaRegistry;
+  const cache = config.cache;
+  const secrets = [
+    readQuietly(sasl?.password, sasl?.passwordFile),
+    readQuietly(sasl?.oauthClientSecret, sasl?.oauthClientSecretFile),
+    tlsKeyPassword(ssl),
+    readQuietly(registry?.password, registry?.passwordFile),
+    readQuietly(cache.redisPassword, cache.redisPasswordFile),
+    tlsKeyPassword(cache.redisTls),
+    urlPassword(cache.redisUrl),
+    urlPassword(registry?.url),
+  ];
+  return secrets.filter((secret): secret is string => secret !== undefined && secret !== '');
+}
+
+function tlsKeyPassword(tls: TlsOptions | undefined): string | undefined {
+  return readQuietly(tls?.keyPassword, tls?.keyPasswordFile);
+}
+
+/** An unreadable secret file is reported where it is used; here it just adds nothing. */
+function readQuietly(inline: string | undefined, file: string | undefined): string | undefined {
+  try {
+    return readSecret(inline, file, '(secret)');
+  } catch {
+    return inline;
+  }
+}
+
+function urlPassword(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    return decodeURIComponent(new URL(url).password) || undefined;
+  } catch {
+    return undefined;
+  }
+}
