@@ -13,6 +13,7 @@ import { STACK_DIR, type StackComponent } from './component.js';
 import { logTail, withStartLock } from './daemon.js';
 import { kafka } from './kafka.js';
 import { ensureLibrdkafka } from './librdkafka.js';
+import { ensurePrometheus } from './prometheus.js';
 import { ensureSoftwareVulkan } from './vulkan.js';
 import { redis } from './redis.js';
 import { schemaRegistry } from './registry.js';
@@ -90,14 +91,19 @@ class UsageError extends Error {}
 
 /**
  * What this machine needs beside the services: the native module of the worker's default Kafka
- * transport (required), and a software Vulkan driver for the WebGPU tests (the worker itself does
- * not need it, so its absence only warns). Returns 1 when a required one is missing.
+ * transport (required), and for the tests Prometheus with promtool and a software Vulkan driver
+ * (the worker itself needs neither, so their absence only warns). Returns 1 when a required one
+ * is missing.
  */
 function hostPrerequisites(): number {
   const librdkafka = hostStep('librdkafka', 'node module', ensureLibrdkafka);
   if (librdkafka !== undefined) {
     console.error(`stack: ${librdkafka}`);
     return 1;
+  }
+  const prometheus = hostStep('prometheus', "Debian's, with promtool (tests)", ensurePrometheus);
+  if (prometheus !== undefined) {
+    console.error(`stack: no Prometheus, the monitoring tests will fail: ${prometheus}`);
   }
   const vulkan = hostStep('vulkan', 'Mesa lavapipe (software, for webgpu)', ensureSoftwareVulkan);
   if (vulkan !== undefined) {
