@@ -1,4 +1,7 @@
 /** The example models the benchmark runs, as absolute paths (the worker child resolves them too). */
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const modelDir = (name: string, version: string): string =>
@@ -11,3 +14,18 @@ export const EMBEDDING_MODEL = {
 } as const;
 
 export type BenchModel = typeof FRAUD_MODEL | typeof EMBEDDING_MODEL;
+
+/**
+ * A copy of fraud-mlp/1 without the reference distributions in its model.json: the worker then
+ * tracks no feature drift, so a run on it beside the original measures what drift costs.
+ */
+export function fraudModelWithoutDrift(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fraud-no-drift-'));
+  const manifest = JSON.parse(readFileSync(join(FRAUD_MODEL.dir, 'model.json'), 'utf8')) as {
+    features: Record<string, unknown>[];
+  };
+  for (const feature of manifest.features) delete feature.reference;
+  writeFileSync(join(dir, 'model.json'), JSON.stringify(manifest, null, 2));
+  copyFileSync(join(FRAUD_MODEL.dir, 'model.onnx'), join(dir, 'model.onnx'));
+  return dir;
+}

@@ -16,7 +16,7 @@ import { ensureSoftwareVulkan } from '../../deploy/local/vulkan.js';
 import { jsonMessage } from '../helpers/pipeline-fixture.js';
 import { embeddingEvent, fraudEvent } from '../helpers/sample-events.js';
 import { benchChartPng } from './bench-chart.js';
-import { EMBEDDING_MODEL, FRAUD_MODEL } from './bench-models.js';
+import { EMBEDDING_MODEL, FRAUD_MODEL, fraudModelWithoutDrift } from './bench-models.js';
 import { benchSettings } from './bench-settings.js';
 import { requireKafkaAndRedis } from './bench-stack.js';
 import { fmt, markdownTable, progress } from './bench-table.js';
@@ -39,6 +39,12 @@ const COMPILED_WORKER = fileURLToPath(new URL('../../dist/cli/main.js', import.m
 const LIGHT: readonly Contender[] = [
   { kind: 'worker', label: 'worker (librdkafka)', client: 'librdkafka' },
   { kind: 'worker', label: 'worker (kafkajs)', client: 'kafkajs' },
+  {
+    kind: 'worker',
+    label: 'worker, no drift tracking',
+    client: 'librdkafka',
+    modelDir: fraudModelWithoutDrift,
+  },
   { kind: 'python', label: 'python per-event', mode: 'per-event' },
   { kind: 'python', label: 'python per-poll', mode: 'per-poll' },
   { kind: 'python', label: 'librdkafka pass-through', mode: 'passthrough' },
@@ -336,6 +342,10 @@ function ratioRows(
       light('worker (kafkajs)') / light('kafkajs pass-through'),
     ),
     info('light: worker (librdkafka) ÷ worker (kafkajs)', worker / light('worker (kafkajs)')),
+    info(
+      'light: worker ÷ worker without drift tracking (drift cost)',
+      worker / light('worker, no drift tracking'),
+    ),
     info(
       'light: worker ÷ raw ORT rows/s at batch 256',
       worker / (ort256?.rowsPerSecond ?? Number.NaN),

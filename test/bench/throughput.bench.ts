@@ -28,7 +28,14 @@ export const WORKER_OPTIONS = {
 } as const;
 
 export type Contender =
-  | { kind: 'worker'; label: string; client: TransportName; overrides?: Record<string, object> }
+  | {
+      kind: 'worker';
+      label: string;
+      client: TransportName;
+      overrides?: Record<string, object>;
+      /** Another model directory than the section's (same graph, other model.json). */
+      modelDir?: () => string;
+    }
   | { kind: 'python'; label: string; mode: PeerMode }
   | { kind: 'kafkajs-pass-through'; label: string };
 
@@ -102,7 +109,7 @@ async function drain(
 ): Promise<Partial<ThroughputRow>> {
   switch (contender.kind) {
     case 'worker': {
-      const config = workerConfigFor(topics, model!.dir, {
+      const config = workerConfigFor(topics, contender.modelDir?.() ?? model!.dir, {
         ...WORKER_OPTIONS,
         ...contender.overrides,
         kafka: { client: contender.client },

@@ -79,7 +79,14 @@ describe('a SASL_SSL (SCRAM-SHA-256) cluster', () => {
       const names = await pipeline(client);
       const config = configFor(client, names);
       config.kafka.sasl.passwordFile = secretFile(broker.password);
-      const worker = await WorkerProcess.start(config);
+      // A Redis URL with a password too (the local Redis has none, so the cache fails open and
+      // logs why): neither secret may reach a log line, even at trace level.
+      const redisPassword = 'redis-secret-Zq81';
+      const withCache = {
+        ...config,
+        cache: { redisUrl: `redis://:${redisPassword}@127.0.0.1:6379` },
+      };
+      const worker = await WorkerProcess.start(withCache);
       workers.push(worker);
       await worker.waitReady();
       const admin = broker.admin().admin();
@@ -101,6 +108,11 @@ describe('a SASL_SSL (SCRAM-SHA-256) cluster', () => {
       await worker.kill('SIGTERM');
       assert.ok(worker.output.length > 0);
       assert.ok(!worker.output.includes(broker.password), 'the password appears in no log line');
+      assert.ok(
+        !worker.output.includes(redisPassword),
+        'the Redis password appears in no log line',
+      );
+      assert.ok(worker.output.split('\n').length > 50, 'trace level logged plenty');
     });
 
     it(`${client}: wrong credentials stop start-up with exit 78 and say why`, async () => {
