@@ -122,8 +122,15 @@ export class OutputTooLargeError extends PoisonInputError {
 }
 
 /** Why a produce failed, as far as the client says; decides whether resending can help. */
-export type ProduceFailureReason =
-  'transient' | 'too-large' | 'authorization' | 'unknown-topic' | 'invalid-record' | 'other';
+export const PRODUCE_FAILURE_REASONS = [
+  'transient',
+  'too-large',
+  'authorization',
+  'unknown-topic',
+  'invalid-record',
+  'other',
+] as const;
+export type ProduceFailureReason = (typeof PRODUCE_FAILURE_REASONS)[number];
 
 /** The broker did not acknowledge a produce; the reason decides its class (error-policy.ts). */
 export class ProduceFailedError extends WorkerError {

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { PRODUCE_FAILURE_REASONS } from '../errors.js';
 
 /** What the worker knows that is read at scrape time, not counted on the hot path. */
 export interface ObservedState {
@@ -202,6 +203,8 @@ export class WorkerMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    // Series at 0 from the start, so that rates and alerts see the first error as an increase.
+    for (const reason of PRODUCE_FAILURE_REASONS) this.produceErrors.inc({ reason }, 0);
   }
 
   /** Reads these at each scrape (lag, readiness, stall, drift). */

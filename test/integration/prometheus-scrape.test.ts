@@ -1,0 +1,134 @@
+/**
+ * A real Prometheus (Debian's, on loopback) scrapes a worker under load and loads the alert
+ * rules. Every metric name the dashboard and the rules reference must exist in what it scraped,
+ * and every dashboard panel's query must return at least one series: dashboard, rules and code
+ * cannot drift apart unnoticed.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  ensurePrometheus,
+  startPrometheus,
+  type RunningPrometheus,
+} from '../../deploy/local/prometheus.js';
+import { REDIS_URL } from '../../deploy/local/redis.js';
+import { ensureStackUp } from '../../deploy/local/stack.js';
+import { produceInBackground } from '../helpers/background-producer.js';
+import { uniqueName, waitFor } from '../helpers/kafka-test-helpers.js';
+import {
+  createPipelineTopics,
+  deletePipelineTopics,
+  jsonMessage,
+  produceMessages,
+  workerConfigFor,
+  type PipelineTopics,
+} from '../helpers/pipeline-fixture.js';
+import { fraudEvent } from '../helpers/sample-events.js';
+import { WorkerProcess, freePort } from '../helpers/worker-process.js';
+
+const DASHBOARD = 'deploy/grafana/inference-worker.json';
+const RULES = 'deploy/prometheus/rules.yml';
+
+interface Panel {
+  title: string;
+  targets: { expr: string }[];
+}
+
+/** Metric names in PromQL text: the worker's own and the lag metric. */
+function metricNames(text: string): string[] {
+  return [...new Set(text.match(/\b(?:inference|kafka_consumergroup)_[a-z_]+\b/g) ?? [])];
+}
+
+describe('a real Prometheus scrapes the worker; the dashboard and the rules match its metrics', () => {
+  let topics: PipelineTopics;
+  let worker: WorkerProcess | undefined;
+  let prometheus: RunningPrometheus | undefined;
+
+  before(async () => {
+    ensurePrometheus();
+    await ensureStackUp();
+    topics = await createPipelineTopics('prometheus', 3);
+  });
+  after(async () => {
+    await prometheus?.stop();
+    if (worker) await worker.kill('SIGKILL');
+    await deletePipelineTopics(topics);
+  });
+
+  it('every referenced metric exists and every panel query returns series', async () => {
+    worker = await WorkerProcess.start(
+      workerConfigFor(topics, 'models/fraud-mlp/1', {
+        cache: { redisUrl: REDIS_URL, keyPrefix: uniqueName('prom') },
+        observability: { driftWindow: 500 },
+      }),
+    );
+    await worker.waitReady();
+    prometheus = await startPrometheus({
+      port: await freePort(),
+      targets: [`127.0.0.1:${worker.metricsPort}`],
+      ruleFiles: [resolve(RULES)],
+    });
+    // Load for a while: repeated events (cache hits), and a few bad ones (dead letters).
+    const producer = produceInBackground(topics.input, 12_000, 1_000, (i) => fraudEvent(i % 3_000));
+    await produceMessages(topics.input, [
+      jsonMessage({ id: 'bad-1' }),
+      { key: 'bad-2', value: '{' },
+    ]);
+    const running = prometheus;
+    await waitFor(async () => (await running.query('inference_predictions_total')).length > 0, {
+      timeoutMs: 30_000,
+      message: 'Prometheus to have scraped predictions',
+    });
+    await sleep(8_000); // several scrapes under load, so that rate() has points
+
+    const names = new Set(await prometheus.names());
+    const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: Panel[] };
+    const queries = dashboard.panels.flatMap((panel) =>
+      panel.targets.map((target) => ({ panel: panel.title, expr: target.expr })),
+    );
+    const referenced = metricNames(
+      queries.map((query) => query.expr).join('\n') + readFileSync(RULES, 'utf8'),
+    );
+    // A histogram's own name (in prose) stands for its _bucket, _sum and _count series.
+    const missing = referenced.filter((name) => !names.has(name) && !names.has(`${name}_count`));
+    assert.deepEqual(
+      missing,
+      [],
+      'metric names the dashboard or the rules use but the worker lacks',
+    );
+
+    const empty: string[] = [];
+    for (const { panel, expr } of queries) {
+      if ((await prometheus.query(expr)).length === 0) empty.push(`${panel}: ${expr}`);
+    }
+    assert.deepEqual(empty, [], 'dashboard queries that return no series');
+
+    const rules = (await (await fetch(`${prometheus.url}/api/v1/rules`)).json()) as {
+      data: { groups: { rules: unknown[] }[] };
+    };
+    assert.equal(rules.data.groups.flatMap((group) => group.rules).length, 5, 'the rules loaded');
+
+    // The metrics endpoint routes by path and answers HEAD.
+    const base = `http://127.0.0.1:${worker.metricsPort}`;
+    assert.equal((await fetch(`${base}/metrics?x=1`)).status, 200);
+    const head = await fetch(`${base}/metrics`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(await head.text(), '');
+
+    const scrape = await (await fetch(`${base}/metrics`)).text();
+    const excerpt = scrape
+      .split('\n')
+      .filter((line) =>
+        /^(kafka_consumergroup_lag|inference_predictions_total|inference_feature_drift_psi\{[^}]*feature="amount"|inference_event_age_seconds_(sum|count)|inference_dead_letters_total|inference_worker_ready|inference_model_circuit_open)/.test(
+          line,
+        ),
+      );
+    process.stdout.write(
+      `# /metrics under load (excerpt):\n${excerpt.map((l) => `#   ${l}`).join('\n')}\n`,
+    );
+    await producer.done;
+  });
+});
