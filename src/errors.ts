@@ -9,7 +9,15 @@
  * too large.
  */
 export type FailureStage =
-  'size' | 'decode' | 'featurize' | 'cache' | 'infer' | 'postprocess' | 'encode' | 'produce';
+  | 'size'
+  | 'reply'
+  | 'decode'
+  | 'featurize'
+  | 'cache'
+  | 'infer'
+  | 'postprocess'
+  | 'encode'
+  | 'produce';
 
 /** Where a failure happened, as far as the catch site knows: logged and put in headers. */
 export interface FailureContext {
@@ -43,10 +51,12 @@ export type PoisonReason =
   | 'model-rejected'
   | 'schema-violation'
   | 'invalid-record'
+  | 'reply-not-allowed'
   | 'other';
 
 const REASON_BY_STAGE: Record<FailureStage, PoisonReason> = {
   size: 'too-large',
+  reply: 'reply-not-allowed',
   decode: 'malformed',
   featurize: 'invalid-feature',
   cache: 'other',

@@ -19,7 +19,8 @@ export async function retryWithBackoff<T>(
   operation: (attempt: number) => Promise<T>,
   options: BackoffOptions & {
     isRetriable: (error: unknown) => boolean;
-    shouldContinue: () => boolean;
+    /** Asked before each retry, with the number of attempts made so far minus one. */
+    shouldContinue: (attempt: number) => boolean;
     onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
   },
 ): Promise<T> {
@@ -27,7 +28,7 @@ export async function retryWithBackoff<T>(
     try {
       return await operation(attempt);
     } catch (error) {
-      if (!options.isRetriable(error) || !options.shouldContinue()) throw error;
+      if (!options.isRetriable(error) || !options.shouldContinue(attempt)) throw error;
       const delay = backoffDelay(attempt, options);
       options.onRetry?.(error, attempt, delay);
       await sleep(delay);

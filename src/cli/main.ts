@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { errorMessage } from '../errors.js';
 import { exitCodeFor } from '../error-policy.js';
 import { runWorker } from './run-worker.js';
+import { UsageError } from './usage-error.js';
 
 type OptionName =
   | 'config'
@@ -14,7 +15,12 @@ type OptionName =
   | 'brokers'
   | 'from'
   | 'schema'
-  | 'registry';
+  | 'registry'
+  | 'to'
+  | 'output'
+  | 'event'
+  | 'reply-topic'
+  | 'timeout';
 type Values = Partial<Record<OptionName, string>>;
 
 interface Command {
@@ -65,6 +71,45 @@ Prints records of a topic, with their headers; Avro values are decoded with --re
     options: ['topic', 'count', 'from', 'brokers', 'registry'],
     run: async (values) => (await import('./tail-command.js')).tailCommand(values),
   },
+  replay: {
+    usage: `kafka-infer replay --config FILE --from TIME --to TIME [--output TOPIC]
+
+Backfill: runs the worker's pipeline (same batching, cache and dead-letter rules) over exactly the
+input records whose timestamps fall in [--from, --to), found by offsets-for-times in every
+partition, then exits 0 with a JSON summary (events, predictions, dead letters, seconds). It reads
+through a group of its own, so the live group's offsets are never touched.
+
+  --config, -c FILE   the worker config (kafka.inputTopics, model, ...)
+  --from TIME         ISO time, inclusive (e.g. 2026-11-30T08:00:00Z)
+  --to TIME           ISO time, exclusive
+  --output TOPIC      write predictions here instead of kafka.outputTopic`,
+    options: ['config', 'from', 'to', 'output'],
+    run: async (values) => (await import('./replay-command.js')).replayCommand(values),
+  },
+  request: {
+    usage: `kafka-infer request --config FILE --reply-topic TOPIC (--event FILE.json | --event '{...}')
+                    [--timeout MS]
+
+Request/reply: sends one event to the worker's input topic with a correlation id and waits for its
+prediction on the reply topic (which the worker's replies.allowedTopics must allow); prints the
+prediction and the round-trip time.
+
+  --config, -c FILE     a worker config: brokers, input topic, model, codec
+  --reply-topic TOPIC   where the worker answers
+  --event JSON|FILE     the event, inline or as a JSON file
+  --timeout MS          give up after this long (default 10000)`,
+    options: ['config', 'reply-topic', 'event', 'timeout'],
+    run: async (values) => (await import('./request-command.js')).requestCommand(values),
+  },
+  bench: {
+    usage: `kafka-infer bench
+
+Runs the benchmark suite (npm run bench) from a checkout: the worker against Python and
+librdkafka peers on the local stack; writes docs/benchmarks/results.{json,md} and chart.png.
+BENCH_SECTIONS=light,heavy,... runs a subset, BENCH_QUICK=1 a tiny one.`,
+    options: [],
+    run: async () => (await import('./bench-command.js')).benchCommand(),
+  },
   demo: {
     usage: `kafka-infer demo [--count N] [--rate R]
 
@@ -84,15 +129,16 @@ Commands:
   worker  --config FILE        run the inference worker (env INFER_* overrides keys)
   produce --topic T [...]      produce sample or file events (Avro with --schema)
   tail    --topic T [...]      print records of a topic (Avro decoded with --registry)
+  replay  --config F --from T --to T   predict a past range of the input (backfill)
+  request --config F --event E  send one event, wait for its prediction (request/reply)
+  bench                        run the benchmark suite (from a checkout)
   demo    [--count N] [...]    run the whole path on the local stack and summarise`;
-
-/** A command line that cannot run: printed with the usage, exit 2. */
-class UsageError extends Error {}
 
 /** Numeric options are checked here, before anything starts. */
 const NUMERIC: Partial<Record<OptionName, (value: number) => boolean>> = {
   count: (value) => Number.isInteger(value) && value > 0,
   rate: (value) => Number.isFinite(value) && value > 0,
+  timeout: (value) => Number.isInteger(value) && value > 0,
 };
 
 function parse(command: Command, args: string[]): { values: Values; help: boolean } {
@@ -111,9 +157,8 @@ function parse(command: Command, args: string[]): { values: Values; help: boolea
   for (const [name, valid] of Object.entries(NUMERIC)) {
     const text = values[name];
     if (typeof text === 'string' && !valid(Number(text))) {
-      throw new UsageError(
-        `--${name} expects a positive ${name === 'count' ? 'integer' : 'number'}, got "${text}"`,
-      );
+      const kind = name === 'rate' ? 'number' : 'integer';
+      throw new UsageError(`--${name} expects a positive ${kind}, got "${text}"`);
     }
   }
   return { values: values as Values, help: help === true };
@@ -139,7 +184,13 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${command.usage}\n`);
     return 0;
   }
-  return command.run(parsed.values);
+  try {
+    return await command.run(parsed.values);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`kafka-infer ${name}: ${error.message}\n\n${command.usage}\n`);
+    return 2;
+  }
 }
 
 main(process.argv.slice(2)).then(

@@ -45,24 +45,34 @@ export function validateConfig(
   raw: unknown,
   fromEnv: ReadonlySet<string> = new Set(),
 ): WorkerConfig {
-  const result = workerConfigSchema.safeParse(raw, { reportInput: true });
+  return validateAgainst(workerConfigSchema, '', raw, fromEnv);
+}
+
+/** validateConfig for one section's schema (the client library's options); keys get `prefix`. */
+export function validateAgainst<T extends z.ZodType>(
+  schema: T,
+  prefix: string,
+  raw: unknown,
+  fromEnv: ReadonlySet<string> = new Set(),
+): z.output<T> {
+  const result = schema.safeParse(raw, { reportInput: true });
   if (result.success) return result.data;
+  const named = (path: readonly PropertyKey[]) => [prefix, ...path].filter(Boolean).join('.');
   // A typo first: it is often why a required key looks missing.
   const { issues } = result.error;
   const issue = issues.find((candidate) => candidate.code === 'unrecognized_keys') ?? issues[0]!;
   if (issue.code === 'unrecognized_keys') {
     const unknown = issue.keys[0]!;
-    const key = [...issue.path, unknown].join('.');
-    const meant = closestKnownKey(workerConfigSchema, issue.path, unknown);
-    const meantKey = meant && [...issue.path, meant].join('.');
+    const key = named([...issue.path, unknown]);
+    const meant = closestKnownKey(schema, issue.path, unknown);
+    const meantKey = meant && named([...issue.path, meant]);
     const setBy = [...fromEnv].find((set) => set === key || set.startsWith(`${key}.`));
     const where = setBy ? ` (set by ${envVariableFor(setBy)})` : '';
     const hint = meantKey ? `; did you mean "${setBy ? envVariableFor(meantKey) : meantKey}"?` : '';
     throw new ConfigError(key, `unknown key${where}${hint}`);
   }
-  const key = issue.path.join('.') || '(root)';
   throw new ConfigError(
-    key,
+    named(issue.path) || '(root)',
     `${describeIssue(issue)}, got ${describeValue(valueAt(raw, issue.path))}`,
   );
 }

@@ -245,6 +245,20 @@ export const deliverySchema = z.strictObject({
   maxRetryBackoffMs: positiveInt.default(10_000),
 });
 
+export const repliesSchema = z.strictObject({
+  /**
+   * Request/reply: an input event whose `reply.topic` header names a topic matching this regular
+   * expression (anchored: the whole name) also gets its prediction on that topic, with its
+   * `correlation.id` header carried back. Any other reply topic is dead-lettered
+   * (reason reply-not-allowed). Default: none, so no reply is ever written.
+   */
+  allowedTopics: z
+    .string()
+    .min(1)
+    .refine(isValidRegExp, { message: 'expected a valid regular expression' })
+    .optional(),
+});
+
 export const limitsSchema = z.strictObject({
   /**
    * An input value bigger than this many bytes is dead-lettered (stage "size") before it is
@@ -363,6 +377,7 @@ export const workerConfigSchema = z
     flowControl: flowControlSchema.default(flowControlSchema.parse({})),
     delivery: deliverySchema.default(deliverySchema.parse({})),
     limits: limitsSchema.default(limitsSchema.parse({})),
+    replies: repliesSchema.default(repliesSchema.parse({})),
     shutdown: shutdownSchema.default(shutdownSchema.parse({})),
     observability: observabilitySchema.default(observabilitySchema.parse({})),
   })
@@ -387,6 +402,7 @@ export type FlowControlOptions = WorkerConfig['flowControl'];
 export type DeliveryOptions = WorkerConfig['delivery'];
 export type CodecOptions = WorkerConfig['codec'];
 export type CacheOptions = WorkerConfig['cache'];
+export type RepliesOptions = WorkerConfig['replies'];
 export type TlsOptions = z.infer<typeof tlsSchema>;
 export type SaslOptions = z.infer<typeof saslSchema>;
 export type SchemaRegistryOptions = NonNullable<WorkerConfig['schemaRegistry']>;

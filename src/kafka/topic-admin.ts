@@ -95,3 +95,71 @@ export async function outputTopicLimit(
     await admin.disconnect().catch(() => undefined);
   }
 }
+
+/** One partition's offsets to replay: [start, end). */
+export interface ReplayRange {
+  topic: string;
+  partition: number;
+  start: bigint;
+  end: bigint;
+}
+
+/**
+ * The offsets of every partition of `topics` whose records fall in [fromMs, toMs), by the
+ * records' timestamps (offsets-for-times): start is the first offset at or after `fromMs`, end
+ * the first at or after `toMs` (the high watermark when there is none).
+ */
+export async function replayRanges(
+  connection: KafkaConnectionOptions,
+  topics: string[],
+  fromMs: number,
+  toMs: number,
+  logger: Logger,
+): Promise<ReplayRange[]> {
+  const admin = createKafkajsClient(connection, logger).admin();
+  await admin.connect();
+  try {
+    const ranges: ReplayRange[] = [];
+    for (const topic of topics) {
+      const starts = await admin.fetchTopicOffsetsByTimestamp(topic, fromMs);
+      const ends = await admin.fetchTopicOffsetsByTimestamp(topic, toMs);
+      for (const { partition, offset } of starts) {
+        const end = ends.find((entry) => entry.partition === partition)!.offset;
+        ranges.push({ topic, partition, start: BigInt(offset), end: BigInt(end) });
+      }
+    }
+    return ranges.sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Sets a new consumer group's committed offsets to the ranges' starts, so that a worker joining
+ * it begins exactly there; and removes the group afterwards (`drop`).
+ */
+export async function withGroupAt<T>(
+  connection: KafkaConnectionOptions,
+  groupId: string,
+  ranges: ReplayRange[],
+  logger: Logger,
+  work: () => Promise<T>,
+): Promise<T> {
+  const admin = createKafkajsClient(connection, logger).admin();
+  await admin.connect();
+  try {
+    for (const topic of new Set(ranges.map((range) => range.topic))) {
+      await admin.setOffsets({
+        groupId,
+        topic,
+        partitions: ranges
+          .filter((range) => range.topic === topic)
+          .map((range) => ({ partition: range.partition, offset: range.start.toString() })),
+      });
+    }
+    return await work();
+  } finally {
+    await admin.deleteGroups([groupId]).catch(() => undefined);
+    await admin.disconnect();
+  }
+}

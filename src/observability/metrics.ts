@@ -93,6 +93,12 @@ export class WorkerMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly replies = new Counter({
+    name: 'inference_replies_total',
+    help: 'Request/reply: predictions written to a reply topic, by result (sent, failed)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly produceRetries = new Counter({
     name: 'inference_produce_retries_total',
     help: 'Produce attempts that failed and were retried',

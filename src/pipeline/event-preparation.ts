@@ -8,6 +8,7 @@ import { PoisonInputError, WorkerError, errorMessage } from '../errors.js';
 import { classifyFailure, isRetriable } from '../error-policy.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { InFlightEvent } from './in-flight-event.js';
+import { REQUEST_HEADERS } from './output-records.js';
 import type { PartitionLane } from './partition-lane.js';
 import type { PendingRow, ServingVersion } from './serving-version.js';
 
@@ -15,6 +16,8 @@ export interface EventPreparationOptions {
   codecs: CodecSet;
   /** Values bigger than this are dead-lettered undecoded (limits.maxEventBytes). */
   maxEventBytes: number;
+  /** Reply topics an event may name (replies.allowedTopics); none when undefined. */
+  allowedReplyTopics: RegExp | undefined;
   /** Cache keys are computed only when a cache is in use. */
   cache: Pick<CacheOptions, 'keyField' | 'keyPrefix'> | undefined;
   /** Backoff while the schema registry is unavailable. */
@@ -39,11 +42,9 @@ export class EventPreparation {
   constructor(private readonly options: EventPreparationOptions) {}
 
   prepare(event: InFlightEvent, version: ServingVersion, shadow: ServingVersion | undefined): void {
-    const size = event.value?.length ?? 0;
-    if (size > this.options.maxEventBytes) {
-      const limit = this.options.maxEventBytes;
-      const problem = `value of ${size} bytes is over limits.maxEventBytes (${limit})`;
-      this.fail(event, new PoisonInputError('size', problem), version, shadow);
+    const refused = this.refusal(event);
+    if (refused) {
+      this.fail(event, refused, version, shadow);
       return;
     }
     let decoded: DecodeResult;
@@ -61,6 +62,26 @@ export class EventPreparation {
       return;
     }
     this.join(event, decoded, version, shadow);
+  }
+
+  /** Refused before decoding: too big, or a reply topic the config does not allow. */
+  private refusal(event: InFlightEvent): PoisonInputError | undefined {
+    const size = event.value?.length ?? 0;
+    const limit = this.options.maxEventBytes;
+    if (size > limit) {
+      return new PoisonInputError(
+        'size',
+        `value of ${size} bytes is over limits.maxEventBytes (${limit})`,
+      );
+    }
+    const replyTopic = event.headers[REQUEST_HEADERS.replyTopic];
+    if (replyTopic !== undefined && !this.options.allowedReplyTopics?.test(replyTopic.toString())) {
+      return new PoisonInputError(
+        'reply',
+        `reply topic "${replyTopic.toString()}" is not allowed by replies.allowedTopics`,
+      );
+    }
+    return undefined;
   }
 
   private async prepareLater(

@@ -84,6 +84,8 @@ export class InferenceWorker {
     private readonly config: WorkerConfig,
     private readonly metrics: WorkerMetrics,
     private readonly logger: Logger,
+    /** Replay: bounds what the consumer hands over (kafka/bounded-consumer.ts). */
+    private readonly wrapConsumer: (consumer: ConsumerTransport) => ConsumerTransport = (c) => c,
   ) {
     this.flow = new FlowControl(config.flowControl);
     this.backoff = {
@@ -163,7 +165,7 @@ export class InferenceWorker {
     const transport = createTransport(options, this.logger);
     this.logger.info({ transport: transport.name }, 'kafka transport');
     const producer = (this.producer = transport.producer());
-    const consumer = (this.consumer = transport.consumer());
+    const consumer = (this.consumer = this.wrapConsumer(transport.consumer()));
     const topics = {
       output: options.outputTopic,
       deadLetter: options.deadLetterTopic,
@@ -190,6 +192,9 @@ export class InferenceWorker {
     this.preparation = new EventPreparation({
       codecs,
       maxEventBytes: this.config.limits.maxEventBytes,
+      allowedReplyTopics: this.config.replies.allowedTopics
+        ? new RegExp(`^(?:${this.config.replies.allowedTopics})$`)
+        : undefined,
       cache: this.cache ? this.config.cache : undefined,
       decodeBackoff: {
         initialMs: this.config.schemaRegistry?.retryBackoffMs ?? this.backoff.initialMs,

@@ -17,6 +17,7 @@ import {
   deadLetterMessage,
   predictionHeaders,
   predictionRecord,
+  replyRecord,
   type ModelIdentity,
   type PredictionRecord,
 } from './output-records.js';
@@ -31,6 +32,8 @@ export interface OutputTopics {
 
 /** Outputs sent in one produce request per lane, at most. */
 const MAX_MESSAGES_PER_SEND = 1_000;
+/** Attempts at sending a lane's replies before giving them up. */
+const MAX_REPLY_ATTEMPTS = 5;
 /** Bytes of an output record besides its value, key and copied headers (an estimate). */
 const RECORD_OVERHEAD_BYTES = 512;
 /** The most of its value a dead letter keeps when the whole record is refused. */
@@ -110,7 +113,7 @@ export class OutputFlusher {
    */
   private async deliver(lane: PartitionLane, events: InFlightEvent[]): Promise<boolean> {
     try {
-      await retryWithBackoff(() => this.send(events), {
+      const replies = await retryWithBackoff(() => this.send(events), {
         ...this.backoff,
         isRetriable,
         shouldContinue: () => this.keepRetrying() && !lane.revoked,
@@ -123,6 +126,7 @@ export class OutputFlusher {
           );
         },
       });
+      await this.sendReplies(lane, replies);
       return true;
     } catch (error) {
       const failure = classifyFailure(error);
@@ -171,8 +175,10 @@ export class OutputFlusher {
     );
   }
 
-  private async send(events: InFlightEvent[]): Promise<void> {
+  /** Sends the events' outputs; resolves with the replies to send once they are acknowledged. */
+  private async send(events: InFlightEvent[]): Promise<OutgoingRecord[]> {
     const records: OutgoingRecord[] = [];
+    const replies: OutgoingRecord[] = [];
     const predictedAt = Date.now();
     for (const event of events) {
       if (event.shadow && event.shadow !== 'none' && this.topics.shadow) {
@@ -188,6 +194,8 @@ export class OutputFlusher {
         const message = record instanceof Promise ? await record : record;
         if (!(message instanceof PoisonInputError)) {
           records.push(message);
+          const reply = replyRecord(event, message);
+          if (reply) replies.push(reply);
           continue;
         }
         outcome = event.outcome = { type: 'dead-letter', error: message };
@@ -195,6 +203,31 @@ export class OutputFlusher {
       records.push({ topic: this.topics.deadLetter, ...deadLetterMessage(event, outcome.error) });
     }
     await this.producer.send(records);
+    return replies;
+  }
+
+  /**
+   * Replies go out after the outputs they copy are acknowledged: the output topic holds the
+   * durable answer, a reply is the requester's shortcut. A reply that fails for a reason other
+   * than a transient one (its topic vanished), or keeps failing, is given up (counted and
+   * logged) rather than holding the partition: the requester times out.
+   */
+  private async sendReplies(lane: PartitionLane, replies: OutgoingRecord[]): Promise<void> {
+    if (replies.length === 0) return;
+    try {
+      await retryWithBackoff(() => this.producer.send(replies), {
+        ...this.backoff,
+        isRetriable: (error) => error instanceof ProduceFailedError && error.reason === 'transient',
+        shouldContinue: (attempt) => attempt < MAX_REPLY_ATTEMPTS && this.keepRetrying(),
+      });
+      this.metrics.replies.inc({ result: 'sent' }, replies.length);
+    } catch (error) {
+      this.metrics.replies.inc({ result: 'failed' }, replies.length);
+      this.logger.warn(
+        { err: errorMessage(error), lane: lane.key, replies: replies.length },
+        'replies not delivered; their requests will time out (the predictions are on the output topic)',
+      );
+    }
   }
 
   /**

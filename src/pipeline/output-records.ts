@@ -3,6 +3,7 @@ import type { ModelIdentity } from '../model/loaded-model.js';
 import type { Prediction } from '../model/postprocessor.js';
 import type { OutgoingRecord } from '../kafka/transport.js';
 import type { InFlightEvent } from './in-flight-event.js';
+import { childTraceParent } from './trace-context.js';
 
 /** An output record before its topic is chosen. */
 export type OutputMessage = Omit<OutgoingRecord, 'topic'>;
@@ -16,6 +17,14 @@ export const PREDICTION_HEADERS = {
   modelName: 'model.name',
   modelVersion: 'model.version',
   modelProvider: 'model.provider',
+} as const;
+
+/**
+ * Request/reply: an input carrying a reply topic (one that replies.allowedTopics allows) gets its prediction on that topic too, with the correlation id carried back.
+ */
+export const REQUEST_HEADERS = {
+  replyTopic: 'reply.topic',
+  correlationId: 'correlation.id',
 } as const;
 
 /** Headers added to a dead-lettered record, beside its original headers. */
@@ -34,8 +43,9 @@ export const DEAD_LETTER_HEADERS = {
   originalSha256: 'dlq.original.sha256',
 } as const;
 
-/** Header names copied from input to prediction, for distributed tracing. */
-const PROPAGATED_HEADERS = ['traceparent', 'tracestate'];
+/** W3C trace context headers: the prediction continues the input's trace (trace-context.ts). */
+const TRACEPARENT = 'traceparent';
+const TRACESTATE = 'tracestate';
 
 /** The value of a prediction record (JSON here; the Avro output schema mirrors it). */
 export interface PredictionRecord {
@@ -87,11 +97,31 @@ export function predictionHeaders(event: InFlightEvent, model: ModelIdentity): O
     [PREDICTION_HEADERS.modelVersion]: model.version,
     [PREDICTION_HEADERS.modelProvider]: model.provider,
   };
-  for (const name of PROPAGATED_HEADERS) {
-    const value = event.headers[name];
-    if (value !== undefined) headers[name] = value;
+  const traceparent = childTraceParent(event.headers[TRACEPARENT]);
+  if (traceparent !== undefined) {
+    headers[TRACEPARENT] = traceparent;
+    const tracestate = event.headers[TRACESTATE];
+    if (tracestate !== undefined) headers[TRACESTATE] = tracestate;
   }
   return headers;
+}
+
+/** The same prediction on the reply topic the request named, its correlation id carried back. */
+export function replyRecord(
+  event: InFlightEvent,
+  output: OutgoingRecord,
+): OutgoingRecord | undefined {
+  const topic = event.headers[REQUEST_HEADERS.replyTopic];
+  if (topic === undefined) return undefined;
+  const correlationId = event.headers[REQUEST_HEADERS.correlationId];
+  return {
+    ...output,
+    topic: topic.toString(),
+    headers:
+      correlationId === undefined
+        ? output.headers
+        : { ...output.headers, [REQUEST_HEADERS.correlationId]: correlationId },
+  };
 }
 
 /**

@@ -67,7 +67,7 @@ export async function drainWithWorker(
       cacheLookups: await worker.metric('inference_cache_lookups_total'),
       cacheGetErrors: await worker.metric('inference_cache_errors_total{operation="get"}'),
       cacheSetErrors: await worker.metric('inference_cache_errors_total{operation="set"}'),
-      predictions: await worker.metric('inference_predictions_produced_total'),
+      predictions: await worker.metric('inference_predictions_total'),
       deadLetters: await worker.metric('inference_dead_letters_total'),
       clockStart: joinedAt === undefined ? 'readyz' : 'join log',
     };

@@ -71,6 +71,7 @@ export function workerConfigFor(
     delivery: { ...overrides.delivery },
     shutdown: { ...overrides.shutdown },
     limits: { ...overrides.limits },
+    ...(overrides.replies ? { replies: overrides.replies } : {}),
     observability: { logLevel: 'info', ...overrides.observability },
   };
 }

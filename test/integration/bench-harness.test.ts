@@ -42,6 +42,7 @@ describe('benchmark harness (BENCH_QUICK)', () => {
     assert.deepEqual(contenders, [
       'fraud-mlp: worker (librdkafka)',
       'fraud-mlp: worker (kafkajs)',
+      'fraud-mlp: worker, no drift tracking',
       'fraud-mlp: python per-event',
       'fraud-mlp: python per-poll',
       'fraud-mlp: librdkafka pass-through',

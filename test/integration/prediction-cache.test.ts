@@ -79,13 +79,10 @@ describe('Redis prediction cache: redeliveries cost nothing, outages cost nothin
     const second = await WorkerProcess.start(config);
     workers.push(second);
     await second.waitReady();
-    await waitFor(
-      async () => (await second.metric('inference_predictions_produced_total')) >= events,
-      {
-        timeoutMs: 60_000,
-        message: 'the redelivered events to be produced again',
-      },
-    );
+    await waitFor(async () => (await second.metric('inference_predictions_total')) >= events, {
+      timeoutMs: 60_000,
+      message: 'the redelivered events to be produced again',
+    });
     const { predictions } = await readOutputs(topics, events);
     const hits = await second.metric('inference_cache_lookups_total{result="hit"}');
     const misses = await second.metric('inference_cache_lookups_total{result="miss"}');

@@ -71,7 +71,7 @@ describe('worker: backpressure bounds memory under a large backlog', () => {
       { timeoutMs: 400_000, intervalMs: 250, message: 'the whole backlog to be committed' },
     );
     const seconds = (Date.now() - started) / 1000;
-    const produced = await worker.metric('inference_predictions_produced_total');
+    const produced = await worker.metric('inference_predictions_total');
     process.stdout.write(
       `# backpressure: ${BACKLOG} events in ${seconds.toFixed(1)} s (${(BACKLOG / seconds).toFixed(0)}/s), ` +
         `max RSS ${(maxRss / 2 ** 20).toFixed(0)} MiB, max in flight ${maxInFlight}, backpressure waits ${pausedSeen}\n`,
