@@ -63,7 +63,9 @@ export async function replayCommand(options: ReplayOptions): Promise<number> {
     bar.update(count, { speed: seconds > 0 ? Math.round(count / seconds) : 0 });
   });
   const metrics = new WorkerMetrics();
-  const worker = new InferenceWorker(config, metrics, logger, (consumer) => bounded.wrap(consumer));
+  const worker = new InferenceWorker(config, metrics, logger, {
+    wrapConsumer: (consumer) => bounded.wrap(consumer),
+  });
   bar.start(bounded.total, 0, { speed: 0 });
   try {
     await withGroupAt(config.kafka, groupId, ranges, logger, async () => {

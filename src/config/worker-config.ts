@@ -259,6 +259,17 @@ export const repliesSchema = z.strictObject({
     .optional(),
 });
 
+export const tracingSchema = z.strictObject({
+  /**
+   * OpenTelemetry: OTLP/HTTP traces endpoint (e.g. "http://otel-collector:4318/v1/traces"). Each
+   * event then gets a span, with decode, inference and produce spans under it. Default: none (no
+   * spans, no cost).
+   */
+  otlpEndpoint: z.url().optional(),
+  /** service.name of the spans. Default: "kafka-inference-worker". */
+  serviceName: z.string().min(1).default('kafka-inference-worker'),
+});
+
 export const limitsSchema = z.strictObject({
   /**
    * An input value bigger than this many bytes is dead-lettered (stage "size") before it is
@@ -378,6 +389,7 @@ export const workerConfigSchema = z
     delivery: deliverySchema.default(deliverySchema.parse({})),
     limits: limitsSchema.default(limitsSchema.parse({})),
     replies: repliesSchema.default(repliesSchema.parse({})),
+    tracing: tracingSchema.default(tracingSchema.parse({})),
     shutdown: shutdownSchema.default(shutdownSchema.parse({})),
     observability: observabilitySchema.default(observabilitySchema.parse({})),
   })

@@ -3,6 +3,7 @@ import type { RowBatch } from '../batch/micro-batcher.js';
 import type { PredictionCache } from '../cache/prediction-cache.js';
 import { ModelFaultError, PoisonInputError, errorMessage } from '../errors.js';
 import { classifyFailure } from '../error-policy.js';
+import { epochMs, type EventTracing } from '../observability/event-tracing.js';
 import type { Prediction } from '../model/postprocessor.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { InferenceStage, RowResult } from './inference-stage.js';
@@ -33,6 +34,7 @@ export class BatchExecution {
     private readonly handlers: BatchOutcomeHandlers,
     private readonly metrics: WorkerMetrics,
     private readonly logger: Logger,
+    private readonly tracing?: EventTracing,
   ) {}
 
   async run(version: ServingVersion, batch: RowBatch<PendingRow>): Promise<void> {
@@ -55,7 +57,21 @@ export class BatchExecution {
       return;
     }
     this.handlers.onSucceeded();
+    if (this.tracing) this.traceInference(version, rows, epochMs(started));
     this.settle(version, rows, cached, misses, computed);
+  }
+
+  private traceInference(version: ServingVersion, rows: PendingRow[], startedAt: number): void {
+    const attributes = {
+      'inference.batch_size': rows.length,
+      'model.name': version.identity.name,
+      'model.version': version.identity.version,
+    };
+    for (const { event, role } of rows) {
+      if (event.span && role === 'primary') {
+        this.tracing!.child(event.span, 'inference', startedAt, attributes);
+      }
+    }
   }
 
   private async failed(version: ServingVersion, rows: PendingRow[], error: unknown) {

@@ -7,6 +7,7 @@ import type { CacheOptions } from '../config/worker-config.js';
 import { PoisonInputError, WorkerError, errorMessage } from '../errors.js';
 import { classifyFailure, isRetriable } from '../error-policy.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
+import { epochMs, type EventTracing } from '../observability/event-tracing.js';
 import type { InFlightEvent } from './in-flight-event.js';
 import { REQUEST_HEADERS } from './output-records.js';
 import type { PartitionLane } from './partition-lane.js';
@@ -28,6 +29,8 @@ export interface EventPreparationOptions {
   onDeadLetter: (lane: PartitionLane) => void;
   /** A failure no retry fixes (a bug in a decoder): the worker stops. */
   onFatal: (error: unknown) => void;
+  /** Spans, when tracing is configured: a "decode" span per event. */
+  tracing?: EventTracing | undefined;
   metrics: WorkerMetrics;
   logger: Logger;
 }
@@ -107,6 +110,7 @@ export class EventPreparation {
     version: ServingVersion,
     shadow: ServingVersion | undefined,
   ): void {
+    this.traceDecode(event);
     try {
       this.add(version, event, record, 'primary');
     } catch (error) {
@@ -128,6 +132,7 @@ export class EventPreparation {
     version: ServingVersion,
     shadow: ServingVersion | undefined,
   ): void {
+    this.traceDecode(event);
     version.release();
     shadow?.release();
     const failure = classifyFailure(error);
@@ -146,6 +151,12 @@ export class EventPreparation {
       );
     } else {
       this.options.onFatal(error);
+    }
+  }
+
+  private traceDecode(event: InFlightEvent): void {
+    if (event.span) {
+      this.options.tracing?.child(event.span, 'decode', epochMs(event.acceptedAt));
     }
   }
 

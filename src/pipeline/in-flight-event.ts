@@ -1,3 +1,4 @@
+import type { Span } from '@opentelemetry/api';
 import type { PoisonInputError } from '../errors.js';
 import type { RecordHeaders } from '../kafka/transport.js';
 import type { Prediction } from '../model/postprocessor.js';
@@ -32,6 +33,8 @@ export interface InFlightEvent {
    * input, or a row the shadow failed on). Undefined while the shadow is still working.
    */
   shadow?: { prediction: Prediction; model: ModelIdentity } | 'none';
+  /** Its OpenTelemetry span, when tracing is configured. */
+  span?: Span;
 }
 
 /** Ready to leave its lane: the outcome is known, and so is the shadow's, if one runs. */

@@ -15,6 +15,7 @@ import type {
   TopicPartition,
 } from '../kafka/transport.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
+import { EventTracing } from '../observability/event-tracing.js';
 import { PipelineHealth } from '../observability/pipeline-health.js';
 import { BatchExecution } from './batch-execution.js';
 import { EventPreparation } from './event-preparation.js';
@@ -44,6 +45,13 @@ async function beforeDeadline(work: Promise<unknown> | undefined, deadline: Abor
 
 /** How long start-up waits for the cache to connect before going on without it (fail open). */
 const CACHE_READY_TIMEOUT_MS = 5_000;
+
+export interface InferenceWorkerOptions {
+  /** Replay: bounds what the consumer hands over (kafka/bounded-consumer.ts). */
+  wrapConsumer?: (consumer: ConsumerTransport) => ConsumerTransport;
+  /** Spans for each event; default: from config.tracing (none without an endpoint). */
+  tracing?: EventTracing;
+}
 
 export type WorkerState = 'created' | 'starting' | 'running' | 'draining' | 'stopped';
 
@@ -78,15 +86,18 @@ export class InferenceWorker {
   private abandoned = false;
   private readonly backoff: { initialMs: number; maxMs: number };
   private readonly outcomes: OutcomeMetrics;
+  private readonly wrapConsumer: (consumer: ConsumerTransport) => ConsumerTransport;
+  private readonly tracing: EventTracing | undefined;
   private readonly health: PipelineHealth;
 
   constructor(
     private readonly config: WorkerConfig,
     private readonly metrics: WorkerMetrics,
     private readonly logger: Logger,
-    /** Replay: bounds what the consumer hands over (kafka/bounded-consumer.ts). */
-    private readonly wrapConsumer: (consumer: ConsumerTransport) => ConsumerTransport = (c) => c,
+    options: InferenceWorkerOptions = {},
   ) {
+    this.wrapConsumer = options.wrapConsumer ?? ((consumer) => consumer);
+    this.tracing = options.tracing ?? EventTracing.fromOptions(config.tracing);
     this.flow = new FlowControl(config.flowControl);
     this.backoff = {
       initialMs: config.delivery.retryBackoffMs,
@@ -188,6 +199,7 @@ export class InferenceWorker {
       },
       this.metrics,
       this.logger,
+      this.tracing,
     );
     this.preparation = new EventPreparation({
       codecs,
@@ -203,6 +215,7 @@ export class InferenceWorker {
       keepRetrying: () => !this.abandoned,
       onDeadLetter: (lane) => this.flusher.schedule(lane),
       onFatal: (error) => this.fail(error),
+      tracing: this.tracing,
       metrics: this.metrics,
       logger: this.logger,
     });
@@ -227,6 +240,7 @@ export class InferenceWorker {
       },
       this.metrics,
       this.logger,
+      this.tracing,
     );
     this.committer = new OffsetCommitter(
       (offsets) => consumer.commit(offsets),
@@ -313,6 +327,7 @@ export class InferenceWorker {
       ['producer', () => this.producer?.disconnect()],
       ['models', () => this.serving.close()],
       ['cache', () => this.cache?.close()],
+      ['tracing', () => this.tracing?.shutdown()],
     ];
     this.committer?.stop();
     for (const [label, step] of steps) {
@@ -390,6 +405,7 @@ export class InferenceWorker {
       timestamp: record.timestamp,
       acceptedAt: performance.now(),
     };
+    if (this.tracing) event.span = this.tracing.startEvent(event);
     lane.accept(event);
     // The version is chosen now, in offset order, so that a swap splits a partition exactly once.
     const version = this.serving.router.route(event);

@@ -10,6 +10,7 @@ import {
 } from '../errors.js';
 import { classifyFailure, isRetriable } from '../error-policy.js';
 import type { OutgoingRecord, ProducerTransport } from '../kafka/transport.js';
+import type { EventTracing } from '../observability/event-tracing.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { InFlightEvent } from './in-flight-event.js';
 import type { Prediction } from '../model/postprocessor.js';
@@ -72,6 +73,7 @@ export class OutputFlusher {
     },
     private readonly metrics: WorkerMetrics,
     private readonly logger: Logger,
+    private readonly tracing?: EventTracing,
   ) {
     this.maxBytesPerSend = Math.floor(limits.maxMessageBytes / 2);
     // A quarter of the limit leaves room for the headers a dead letter carries.
@@ -99,7 +101,9 @@ export class OutputFlusher {
       if (lane.revoked) return;
       const events = lane.takeReady(MAX_MESSAGES_PER_SEND, this.maxBytesPerSend, outputBytes);
       if (events.length === 0) return;
+      const sentAt = Date.now();
       if (!(await this.deliver(lane, events))) return;
+      if (this.tracing) this.traceProduce(events, sentAt);
       lane.acknowledged(events);
       this.handlers.onAcknowledged(lane, events);
     }
@@ -175,6 +179,18 @@ export class OutputFlusher {
     );
   }
 
+  /** Each event's "produce" span, and the end of its own: its outputs are acknowledged. */
+  private traceProduce(events: InFlightEvent[], sentAt: number): void {
+    for (const event of events) {
+      if (!event.span) continue;
+      this.tracing!.child(event.span, 'produce', sentAt, {
+        'messaging.destination.name':
+          event.outcome?.type === 'dead-letter' ? this.topics.deadLetter : this.topics.output,
+      });
+      event.span.end();
+    }
+  }
+
   /** Sends the events' outputs; resolves with the replies to send once they are acknowledged. */
   private async send(events: InFlightEvent[]): Promise<OutgoingRecord[]> {
     const records: OutgoingRecord[] = [];
@@ -245,7 +261,11 @@ export class OutputFlusher {
       topic,
       key: event.key,
       value,
-      headers: predictionHeaders(event, model),
+      headers: predictionHeaders(
+        event,
+        model,
+        event.span && this.tracing?.traceparentOf(event.span),
+      ),
     });
     try {
       const value = this.encoder.encode(predictionRecord(event, prediction, model, predictedAt));

@@ -88,7 +88,15 @@ export function predictionRecord(
   };
 }
 
-export function predictionHeaders(event: InFlightEvent, model: ModelIdentity): OutputHeaders {
+/**
+ * `traceparent`: the output's own, when tracing makes a span per event; else the input's is
+ * continued with a new span id.
+ */
+export function predictionHeaders(
+  event: InFlightEvent,
+  model: ModelIdentity,
+  traceparent = childTraceParent(event.headers[TRACEPARENT]),
+): OutputHeaders {
   const headers: OutputHeaders = {
     [PREDICTION_HEADERS.sourceTopic]: event.topic,
     [PREDICTION_HEADERS.sourcePartition]: String(event.partition),
@@ -97,7 +105,6 @@ export function predictionHeaders(event: InFlightEvent, model: ModelIdentity): O
     [PREDICTION_HEADERS.modelVersion]: model.version,
     [PREDICTION_HEADERS.modelProvider]: model.provider,
   };
-  const traceparent = childTraceParent(event.headers[TRACEPARENT]);
   if (traceparent !== undefined) {
     headers[TRACEPARENT] = traceparent;
     const tracestate = event.headers[TRACESTATE];
