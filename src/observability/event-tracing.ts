@@ -18,24 +18,12 @@ import {
 } from '@opentelemetry/sdk-trace';
 import type { RecordHeaders } from '../kafka/transport.js';
 
-export interface TracingOptions {
-  /** OTLP/HTTP traces endpoint, e.g. http://collector:4318/v1/traces. */
-  otlpEndpoint?: string | undefined;
-  /** service.name of the spans. */
-  serviceName: string;
-}
-
 /** Where an event is: what the spans are named after. */
 export interface TracedEvent {
   topic: string;
   partition: number;
   offset: string;
   headers: RecordHeaders;
-}
-
-/** A performance.now() time as epoch milliseconds, what span start times take. */
-export function epochMs(performanceNow: number): number {
-  return performance.timeOrigin + performanceNow;
 }
 
 const propagator = new W3CTraceContextPropagator();
@@ -57,11 +45,10 @@ export class EventTracing {
     private readonly provider: TracerProvider,
   ) {}
 
-  /** From the config: undefined unless an OTLP endpoint is set. */
-  static fromOptions(options: TracingOptions): EventTracing | undefined {
-    if (!options.otlpEndpoint) return undefined;
-    const exporter = new OTLPTraceExporter({ url: options.otlpEndpoint });
-    return EventTracing.create(new BatchSpanProcessor({ exporter }), options.serviceName);
+  /** Spans exported in batches to an OTLP/HTTP endpoint. */
+  static toEndpoint(endpoint: string, serviceName: string): EventTracing {
+    const exporter = new OTLPTraceExporter({ url: endpoint });
+    return EventTracing.create(new BatchSpanProcessor({ exporter }), serviceName);
   }
 
   /** Spans exported one by one to `exporter` (tests: an InMemorySpanExporter). */

@@ -15,7 +15,7 @@ import type {
   TopicPartition,
 } from '../kafka/transport.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
-import { EventTracing } from '../observability/event-tracing.js';
+import type { EventTracing } from '../observability/event-tracing.js';
 import { PipelineHealth } from '../observability/pipeline-health.js';
 import { BatchExecution } from './batch-execution.js';
 import { EventPreparation } from './event-preparation.js';
@@ -87,7 +87,7 @@ export class InferenceWorker {
   private readonly backoff: { initialMs: number; maxMs: number };
   private readonly outcomes: OutcomeMetrics;
   private readonly wrapConsumer: (consumer: ConsumerTransport) => ConsumerTransport;
-  private readonly tracing: EventTracing | undefined;
+  private tracing: EventTracing | undefined;
   private readonly health: PipelineHealth;
 
   constructor(
@@ -97,7 +97,7 @@ export class InferenceWorker {
     options: InferenceWorkerOptions = {},
   ) {
     this.wrapConsumer = options.wrapConsumer ?? ((consumer) => consumer);
-    this.tracing = options.tracing ?? EventTracing.fromOptions(config.tracing);
+    this.tracing = options.tracing;
     this.flow = new FlowControl(config.flowControl);
     this.backoff = {
       initialMs: config.delivery.retryBackoffMs,
@@ -165,6 +165,12 @@ export class InferenceWorker {
   private async connectAndRun(): Promise<void> {
     const { kafka: options } = this.config;
     await this.serving.start();
+    // OpenTelemetry is loaded only when configured: no tracer, no module, no cost otherwise.
+    const { otlpEndpoint, serviceName } = this.config.tracing;
+    if (!this.tracing && otlpEndpoint) {
+      const { EventTracing } = await import('../observability/event-tracing.js');
+      this.tracing = EventTracing.toEndpoint(otlpEndpoint, serviceName);
+    }
 
     const codecs = await createCodecs(this.config, {
       shouldContinue: () => !this.stopping,

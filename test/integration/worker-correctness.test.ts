@@ -30,6 +30,12 @@ const VARIANTS: { client: TransportName; device: 'cpu' | 'webgpu' }[] = [
   { client: 'librdkafka', device: 'webgpu' },
 ];
 
+/** A valid W3C traceparent per event: its trace id encodes the event id. */
+function traceparentOf(id: string): string {
+  const digits = Buffer.from(id).toString('hex').padStart(32, '0').slice(-32);
+  return `00-${digits}-00f067aa0ba902b7-01`;
+}
+
 for (const { client, device } of VARIANTS) {
   const name = device === 'cpu' ? client : `${client} on webgpu (software Vulkan)`;
   describe(`${name}: worker: every event gets exactly one correct prediction, in partition order`, () => {
@@ -58,7 +64,7 @@ for (const { client, device } of VARIANTS) {
       await worker.waitReady();
       await produceMessages(
         topics.input,
-        events.map((event) => jsonMessage(event, { traceparent: `00-${event.id}` })),
+        events.map((event) => jsonMessage(event, { traceparent: traceparentOf(event.id) })),
       );
 
       const { predictions, deadLetters } = await readOutputs(topics, EVENTS);
@@ -79,7 +85,12 @@ for (const { client, device } of VARIANTS) {
         assert.equal(header(record, 'model.name'), 'fraud-mlp');
         assert.equal(header(record, 'model.version'), '1');
         assert.equal(header(record, 'model.provider'), device);
-        assert.equal(header(record, 'traceparent'), `00-${key}`, 'traceparent is propagated');
+        const [, traceId, , flags] = traceparentOf(key).split('-');
+        assert.match(
+          header(record, 'traceparent')!,
+          new RegExp(`^00-${traceId}-(?!00f067aa0ba902b7)[0-9a-f]{16}-${flags}$`),
+          'the input trace continues: same trace id and flags, a new span',
+        );
         assert.equal(value.source.topic, topics.input);
         seenSources.add(`${value.source.partition}@${value.source.offset}`);
         const probabilities = expected[indexOf.get(key)!]!;
