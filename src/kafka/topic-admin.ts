@@ -136,7 +136,7 @@ export async function replayRanges(
 
 /**
  * Sets a new consumer group's committed offsets to the ranges' starts, so that a worker joining
- * it begins exactly there; and removes the group afterwards (`drop`).
+ * it begins exactly there, runs `work`, and deletes the group afterwards.
  */
 export async function withGroupAt<T>(
   connection: KafkaConnectionOptions,

@@ -44,7 +44,7 @@ export class WorkerMetrics {
   });
   readonly queueWait = new Histogram({
     name: 'inference_queue_wait_seconds',
-    help: 'From accepting an event to the start of its batch (decode, featurize, waiting to batch)',
+    help: "Per batch, its oldest event's wait from acceptance to the batch's start (decode, featurize, batching)",
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
     registers: [this.registry],
   });

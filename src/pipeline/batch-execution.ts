@@ -41,7 +41,10 @@ export class BatchExecution {
   async run(version: ServingVersion, batch: RowBatch<PendingRow>): Promise<void> {
     const rows = batch.items;
     const started = performance.now();
-    for (const row of rows) this.metrics.queueWait.observe((started - row.event.acceptedAt) / 1000);
+    // Once per batch, its oldest row: per-row observations would cost more than they tell.
+    let oldest = started;
+    for (const row of rows) if (row.event.acceptedAt < oldest) oldest = row.event.acceptedAt;
+    this.metrics.queueWait.observe((started - oldest) / 1000);
     version.drift?.observe(batch.rows(), rows.length, batch.width);
     let cached: (Prediction | undefined)[];
     const misses: number[] = [];
