@@ -81,6 +81,7 @@ export async function replayCommand(options: ReplayOptions): Promise<number> {
   if (worker.failure) throw worker.failure;
   const sum = async (counter: { get(): Promise<{ values: { value: number }[] }> }) =>
     (await counter.get()).values.reduce((total, { value }) => total + value, 0);
+  const seconds = (performance.now() - started) / 1000;
   const summary = {
     from: new Date(fromMs).toISOString(),
     to: new Date(toMs).toISOString(),
@@ -88,7 +89,8 @@ export async function replayCommand(options: ReplayOptions): Promise<number> {
     events: answered,
     predictions: await sum(metrics.predictions),
     deadLetters: await sum(metrics.deadLetters),
-    seconds: Math.round((performance.now() - started) / 100) / 10,
+    seconds: Math.round(seconds * 10) / 10,
+    eventsPerSecond: seconds > 0 ? Math.round(answered / seconds) : 0,
   };
   process.stdout.write(`${JSON.stringify(summary)}\n`);
   return 0;
