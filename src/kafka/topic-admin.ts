@@ -1,4 +1,4 @@
-import kafkajs from 'kafkajs';
+import kafkajs, { type Admin } from 'kafkajs';
 import type { KafkaConnectionOptions } from '../config/worker-config.js';
 import { KafkaFatalError, errorMessage } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -12,9 +12,24 @@ export interface TopicSpec {
 }
 
 /**
- * The few admin calls the CLI tools make (the demo's topics). Not on the hot path, so the pure
- * JavaScript client serves both transports.
+ * A connected admin client for `work`, disconnected after it. Admin calls are never on the hot
+ * path, so the pure JavaScript client serves both transports.
  */
+async function withAdmin<T>(
+  connection: KafkaConnectionOptions,
+  logger: Logger,
+  work: (admin: Admin) => Promise<T>,
+): Promise<T> {
+  const admin = createKafkajsClient(connection, logger).admin();
+  try {
+    await admin.connect();
+    return await work(admin);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** The few admin calls the CLI tools make (the demo's topics). */
 export async function withTopicAdmin<T>(
   connection: KafkaConnectionOptions,
   logger: Logger,
@@ -23,10 +38,8 @@ export async function withTopicAdmin<T>(
     delete(topics: string[]): Promise<void>;
   }) => Promise<T>,
 ): Promise<T> {
-  const admin = createKafkajsClient(connection, logger).admin();
-  await admin.connect();
-  try {
-    return await work({
+  return withAdmin(connection, logger, (admin) =>
+    work({
       create: async (topics) => {
         await admin.createTopics({
           waitForLeaders: true,
@@ -38,10 +51,8 @@ export async function withTopicAdmin<T>(
         });
       },
       delete: (topics) => admin.deleteTopics({ topics }),
-    });
-  } finally {
-    await admin.disconnect();
-  }
+    }),
+  );
 }
 
 /** Kafka's default max.message.bytes (topic) and message.max.bytes (broker). */
@@ -58,32 +69,32 @@ export async function outputTopicLimit(
   topics: string[],
   logger: Logger,
 ): Promise<number> {
-  const admin = createKafkajsClient(connection, logger).admin();
   try {
-    await admin.connect();
-    const existing = new Set(await admin.listTopics());
-    const missing = topics.filter((topic) => !existing.has(topic));
-    if (missing.length > 0) {
-      throw new KafkaFatalError(
-        `output topic(s) ${missing.join(', ')} do not exist (or this principal may not describe ` +
-          'them): create them, or fix kafka.outputTopic / kafka.deadLetterTopic / model.shadow.topic',
+    return await withAdmin(connection, logger, async (admin) => {
+      const existing = new Set(await admin.listTopics());
+      const missing = topics.filter((topic) => !existing.has(topic));
+      if (missing.length > 0) {
+        throw new KafkaFatalError(
+          `output topic(s) ${missing.join(', ')} do not exist (or this principal may not describe ` +
+            'them): create them, or fix kafka.outputTopic / kafka.deadLetterTopic / model.shadow.topic',
+        );
+      }
+      const { resources } = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: topics.map((name) => ({
+          type: kafkajs.ConfigResourceTypes.TOPIC,
+          name,
+          configNames: ['max.message.bytes'],
+        })),
+      });
+      const limits = resources.flatMap((resource) =>
+        resource.configEntries
+          .filter((entry) => entry.configName === 'max.message.bytes')
+          .map((entry) => Number(entry.configValue)),
       );
-    }
-    const { resources } = await admin.describeConfigs({
-      includeSynonyms: false,
-      resources: topics.map((name) => ({
-        type: kafkajs.ConfigResourceTypes.TOPIC,
-        name,
-        configNames: ['max.message.bytes'],
-      })),
+      const smallest = Math.min(...limits.filter((limit) => limit > 0));
+      return Number.isFinite(smallest) ? smallest : DEFAULT_MAX_MESSAGE_BYTES;
     });
-    const limits = resources.flatMap((resource) =>
-      resource.configEntries
-        .filter((entry) => entry.configName === 'max.message.bytes')
-        .map((entry) => Number(entry.configValue)),
-    );
-    const smallest = Math.min(...limits.filter((limit) => limit > 0));
-    return Number.isFinite(smallest) ? smallest : DEFAULT_MAX_MESSAGE_BYTES;
   } catch (error) {
     if (error instanceof KafkaFatalError) throw error;
     logger.warn(
@@ -91,8 +102,6 @@ export async function outputTopicLimit(
       'could not read the output topics max.message.bytes; assuming the default',
     );
     return DEFAULT_MAX_MESSAGE_BYTES;
-  } finally {
-    await admin.disconnect().catch(() => undefined);
   }
 }
 
@@ -116,9 +125,7 @@ export async function replayRanges(
   toMs: number,
   logger: Logger,
 ): Promise<ReplayRange[]> {
-  const admin = createKafkajsClient(connection, logger).admin();
-  await admin.connect();
-  try {
+  return withAdmin(connection, logger, async (admin) => {
     const ranges: ReplayRange[] = [];
     for (const topic of topics) {
       const starts = await admin.fetchTopicOffsetsByTimestamp(topic, fromMs);
@@ -129,9 +136,7 @@ export async function replayRanges(
       }
     }
     return ranges.sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
-  } finally {
-    await admin.disconnect();
-  }
+  });
 }
 
 /**
@@ -145,21 +150,20 @@ export async function withGroupAt<T>(
   logger: Logger,
   work: () => Promise<T>,
 ): Promise<T> {
-  const admin = createKafkajsClient(connection, logger).admin();
-  await admin.connect();
-  try {
-    for (const topic of new Set(ranges.map((range) => range.topic))) {
-      await admin.setOffsets({
-        groupId,
-        topic,
-        partitions: ranges
-          .filter((range) => range.topic === topic)
-          .map((range) => ({ partition: range.partition, offset: range.start.toString() })),
-      });
+  return withAdmin(connection, logger, async (admin) => {
+    try {
+      for (const topic of new Set(ranges.map((range) => range.topic))) {
+        await admin.setOffsets({
+          groupId,
+          topic,
+          partitions: ranges
+            .filter((range) => range.topic === topic)
+            .map((range) => ({ partition: range.partition, offset: range.start.toString() })),
+        });
+      }
+      return await work();
+    } finally {
+      await admin.deleteGroups([groupId]).catch(() => undefined);
     }
-    return await work();
-  } finally {
-    await admin.deleteGroups([groupId]).catch(() => undefined);
-    await admin.disconnect();
-  }
+  });
 }

@@ -17,6 +17,7 @@ import {
   type SpanExporter,
 } from '@opentelemetry/sdk-trace';
 import type { RecordHeaders } from '../kafka/transport.js';
+import { formatTraceParent } from '../pipeline/trace-context.js';
 
 /** Where an event is: what the spans are named after. */
 export interface TracedEvent {
@@ -95,7 +96,7 @@ export class EventTracing {
   /** The traceparent an output carries: the event's span as the parent of what follows. */
   traceparentOf(span: Span): string {
     const { traceId, spanId, traceFlags } = span.spanContext();
-    return `00-${traceId}-${spanId}-${traceFlags.toString(16).padStart(2, '0')}`;
+    return formatTraceParent({ traceId, spanId, flags: traceFlags.toString(16).padStart(2, '0') });
   }
 
   shutdown(): Promise<void> {
