@@ -47,6 +47,26 @@ export function deletePipelineTopics(topics: PipelineTopics): Promise<void> {
   return deleteTopics([topics.input, topics.output, topics.deadLetter]);
 }
 
+/** Topics a suite creates as its tests go, all deleted by `deleteAll()` in its after hook. */
+export class SuiteTopics {
+  private readonly names: string[] = [];
+
+  async pipeline(prefix: string, inputPartitions: number): Promise<PipelineTopics> {
+    const topics = await createPipelineTopics(prefix, inputPartitions);
+    this.track(topics.input, topics.output, topics.deadLetter);
+    return topics;
+  }
+
+  /** Another topic the suite made, to delete with the rest. */
+  track(...names: string[]): void {
+    this.names.push(...names);
+  }
+
+  deleteAll(): Promise<void> {
+    return deleteTopics(this.names.splice(0));
+  }
+}
+
 /** A worker config for these topics and a model, with overrides merged per section. */
 export function workerConfigFor(
   topics: PipelineTopics,

@@ -57,6 +57,11 @@ export class WorkerProcess {
     return this.child.pid!;
   }
 
+  /** The HTTP status the worker answers on `path` (/readyz, /healthz, ...). */
+  async status(path: string): Promise<number> {
+    return (await fetch(`http://127.0.0.1:${this.metricsPort}${path}`)).status;
+  }
+
   /** Waits for /readyz: model loaded and group joined. */
   async waitReady(timeoutMs = 60_000): Promise<void> {
     let exited = false;
@@ -64,8 +69,7 @@ export class WorkerProcess {
     await waitFor(
       async () => {
         if (exited) throw new Error(`worker exited before ready:\n${this.output.slice(-3000)}`);
-        const response = await fetch(`http://127.0.0.1:${this.metricsPort}/readyz`);
-        return response.status === 200;
+        return (await this.status('/readyz')) === 200;
       },
       {
         timeoutMs,

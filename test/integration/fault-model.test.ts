@@ -15,8 +15,7 @@ import { checkDelivery, describeReport } from '../helpers/delivery-check.js';
 import { faultScale, logLines, recordFaultFigures } from '../helpers/fault-figures.js';
 import { waitFor } from '../helpers/kafka-test-helpers.js';
 import {
-  createPipelineTopics,
-  deletePipelineTopics,
+  SuiteTopics,
   header,
   jsonMessage,
   produceMessages,
@@ -59,12 +58,8 @@ function modelConfig(topics: PipelineTopics, repository: string) {
   });
 }
 
-async function readyStatus(worker: WorkerProcess): Promise<number> {
-  return (await fetch(`http://127.0.0.1:${worker.metricsPort}/readyz`)).status;
-}
-
 describe('fault suite: a model that fails on every row', () => {
-  const cleanups: (() => Promise<void>)[] = [];
+  const suiteTopics = new SuiteTopics();
   let worker: WorkerProcess | undefined;
 
   before(async () => {
@@ -72,17 +67,11 @@ describe('fault suite: a model that fails on every row', () => {
   });
   after(async () => {
     if (worker) await worker.kill('SIGKILL');
-    for (const cleanup of cleanups) await cleanup();
+    await suiteTopics.deleteAll();
   });
 
-  async function topicsFor(prefix: string): Promise<PipelineTopics> {
-    const topics = await createPipelineTopics(prefix, 4);
-    cleanups.push(() => deletePipelineTopics(topics));
-    return topics;
-  }
-
   it('hot-swapped in under load: rolled back, no dead letter, every event predicted by v1', async () => {
-    const topics = await topicsFor('fault-rollback');
+    const topics = await suiteTopics.pipeline('fault-rollback', 4);
     const repository = repositoryWith('1', goodVersion('models/fraud-mlp/1'));
     worker = await WorkerProcess.start(modelConfig(topics, repository));
     await worker.waitReady();
@@ -101,7 +90,7 @@ describe('fault suite: a model that fails on every row', () => {
     assert.equal(await worker.metric('inference_model_rollbacks_total'), 1);
     assert.ok((await worker.metric('inference_model_faults_total')) >= 1);
     assert.equal(await worker.metric('inference_model_circuit_open'), 0, 'closed again');
-    assert.equal(await readyStatus(worker), 200);
+    assert.equal(await worker.status('/readyz'), 200);
 
     const lines = logLines(worker.output);
     const fault = lines.find((line) => line.msg?.startsWith('model fault'));
@@ -117,7 +106,7 @@ describe('fault suite: a model that fails on every row', () => {
   });
 
   it('as the only version: holds intake, not ready, no dead letter, until a good one arrives', async () => {
-    const topics = await topicsFor('fault-hold');
+    const topics = await suiteTopics.pipeline('fault-hold', 4);
     const repository = repositoryWith('1', brokenVersion('1'));
     worker = await WorkerProcess.start(modelConfig(topics, repository));
     await worker.waitReady(); // it loads and warms up: zeros pass the tripwire
@@ -131,7 +120,7 @@ describe('fault suite: a model that fails on every row', () => {
       timeoutMs: 30_000,
       message: 'the circuit to open',
     });
-    assert.equal(await readyStatus(worker), 503, 'not ready while the model fails');
+    assert.equal(await worker.status('/readyz'), 503, 'not ready while the model fails');
     await sleep(3_000); // retries with backoff meanwhile
     const held = await readOutputs(topics, 0, 0);
     assert.equal(held.predictions.length, 0);
@@ -145,7 +134,7 @@ describe('fault suite: a model that fails on every row', () => {
     assert.equal(report.orderViolations, 0);
     const { predictions } = await readOutputs(topics, events);
     assert.ok(predictions.every((record) => header(record, 'model.version') === '2'));
-    await waitFor(async () => (await readyStatus(running)) === 200, {
+    await waitFor(async () => (await running.status('/readyz')) === 200, {
       timeoutMs: 10_000,
       message: 'ready again',
     });

@@ -10,21 +10,18 @@ import { ensureSoftwareVulkan } from '../../deploy/local/vulkan.js';
 import { produceInBackground } from '../helpers/background-producer.js';
 import {
   createTopic,
-  deleteTopics,
   readAllMessages,
   testKafka,
   type ReadRecord,
 } from '../helpers/kafka-test-helpers.js';
 import {
-  createPipelineTopics,
-  deletePipelineTopics,
+  SuiteTopics,
   header,
   jsonMessage,
   produceMessages,
   readOutputs,
   sourceOf,
   workerConfigFor,
-  type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
 import { encodeRow, loadReferenceModel } from '../helpers/reference-model.js';
 import { fraudEvent } from '../helpers/sample-events.js';
@@ -59,7 +56,7 @@ function assertMatchesReference(record: ReadRecord, event: Record<string, unknow
 }
 
 describe('model serving: cross-partition batching, hot swap, canary, shadow', () => {
-  const cleanups: (() => Promise<void>)[] = [];
+  const suiteTopics = new SuiteTopics();
   let worker: WorkerProcess | undefined;
 
   before(async () => {
@@ -67,18 +64,12 @@ describe('model serving: cross-partition batching, hot swap, canary, shadow', ()
   });
   after(async () => {
     if (worker) await worker.kill('SIGKILL');
-    for (const cleanup of cleanups) await cleanup();
+    await suiteTopics.deleteAll();
   });
-
-  async function topicsFor(prefix: string, partitions: number): Promise<PipelineTopics> {
-    const topics = await createPipelineTopics(prefix, partitions);
-    cleanups.push(() => deletePipelineTopics(topics));
-    return topics;
-  }
 
   it('coalesces slow partitions into batches bigger than any one partition supplies', async () => {
     const partitions = 6;
-    const topics = await topicsFor('coalesce', partitions);
+    const topics = await suiteTopics.pipeline('coalesce', partitions);
     worker = await WorkerProcess.start(
       workerConfigFor(topics, 'models/fraud-mlp/1', {
         batching: { maxBatchSize: 64, maxBatchDelayMs: 100 },
@@ -130,7 +121,7 @@ describe('model serving: cross-partition batching, hot swap, canary, shadow', ()
     it(`swaps in a new version under load on ${device}: none lost, none doubled, one switch per partition`, async () => {
       if (device === 'webgpu') ensureSoftwareVulkan();
       const partitions = 4;
-      const topics = await topicsFor(`swap-${device}`, partitions);
+      const topics = await suiteTopics.pipeline(`swap-${device}`, partitions);
       const repository = mkdtempSync(join(tmpdir(), 'models-'));
       cpSync('models/fraud-mlp/1', join(repository, 'fraud-mlp', '1'), { recursive: true });
       worker = await WorkerProcess.start(
@@ -198,7 +189,7 @@ describe('model serving: cross-partition batching, hot swap, canary, shadow', ()
 
   it('runs a canary on webgpu beside a cpu primary, each answering like its reference', async () => {
     ensureSoftwareVulkan();
-    const topics = await topicsFor('canary-webgpu', 3);
+    const topics = await suiteTopics.pipeline('canary-webgpu', 3);
     worker = await WorkerProcess.start(
       workerConfigFor(topics, '', {
         model: {
@@ -237,7 +228,7 @@ describe('model serving: cross-partition batching, hot swap, canary, shadow', ()
   });
 
   it('sends a sticky 20% canary share within 3 points; shadow writes one record per input', async () => {
-    const topics = await topicsFor('canary', 3);
+    const topics = await suiteTopics.pipeline('canary', 3);
     worker = await WorkerProcess.start(
       workerConfigFor(topics, '', {
         model: {
@@ -279,10 +270,10 @@ describe('model serving: cross-partition batching, hot swap, canary, shadow', ()
     assert.ok(Math.abs(share - 20) <= 3, `canary share ${share}% within 20 ± 3`);
     await worker.kill('SIGKILL');
 
-    const shadowTopics = await topicsFor('shadow', 3);
+    const shadowTopics = await suiteTopics.pipeline('shadow', 3);
     const shadowTopic = `${shadowTopics.input}-shadow`;
     await createTopic(shadowTopic, 3);
-    cleanups.push(() => deleteTopics([shadowTopic]));
+    suiteTopics.track(shadowTopic);
     worker = await WorkerProcess.start(
       workerConfigFor(shadowTopics, '', {
         model: {

@@ -9,23 +9,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureStackUp } from '../../deploy/local/stack.js';
 import { waitFor } from '../helpers/kafka-test-helpers.js';
 import {
-  createPipelineTopics,
-  deletePipelineTopics,
+  SuiteTopics,
   jsonMessage,
   produceMessages,
   readOutputs,
   workerConfigFor,
-  type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
 import { fraudEvent } from '../helpers/sample-events.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 
-async function status(worker: WorkerProcess, path: string): Promise<number> {
-  return (await fetch(`http://127.0.0.1:${worker.metricsPort}${path}`)).status;
-}
-
 function waitForStatus(worker: WorkerProcess, path: string, expected: number, timeoutMs = 20_000) {
-  return waitFor(async () => (await status(worker, path)) === expected, {
+  return waitFor(async () => (await worker.status(path)) === expected, {
     timeoutMs,
     intervalMs: 100,
     message: `${path} to answer ${expected}`,
@@ -33,7 +27,7 @@ function waitForStatus(worker: WorkerProcess, path: string, expected: number, ti
 }
 
 describe('worker probes notice a stall and a blocked event loop', () => {
-  const cleanups: (() => Promise<void>)[] = [];
+  const suiteTopics = new SuiteTopics();
   let worker: WorkerProcess | undefined;
 
   before(async () => {
@@ -41,17 +35,11 @@ describe('worker probes notice a stall and a blocked event loop', () => {
   });
   after(async () => {
     if (worker) await worker.kill('SIGKILL');
-    for (const cleanup of cleanups) await cleanup();
+    await suiteTopics.deleteAll();
   });
 
-  async function topicsFor(prefix: string): Promise<PipelineTopics> {
-    const topics = await createPipelineTopics(prefix, 1);
-    cleanups.push(() => deletePipelineTopics(topics));
-    return topics;
-  }
-
   it('work in flight with no acknowledgement: not ready, then not live; both recover', async () => {
-    const topics = await topicsFor('probe-stall');
+    const topics = await suiteTopics.pipeline('probe-stall', 1);
     worker = await WorkerProcess.start(
       workerConfigFor(topics, 'models/fraud-mlp/1', {
         model: { debugInferenceDelayMs: 9_000 }, // one batch holds its thread this long
@@ -60,7 +48,7 @@ describe('worker probes notice a stall and a blocked event loop', () => {
       }),
     );
     await worker.waitReady();
-    assert.equal(await status(worker, '/healthz'), 200);
+    assert.equal(await worker.status('/healthz'), 200);
     await produceMessages(
       topics.input,
       Array.from({ length: 50 }, (_, i) => jsonMessage(fraudEvent(i))),
@@ -77,14 +65,14 @@ describe('worker probes notice a stall and a blocked event loop', () => {
   });
 
   it('an event loop blocked past maxEventLoopBlockMs: not live afterwards', async () => {
-    const topics = await topicsFor('probe-blocked');
+    const topics = await suiteTopics.pipeline('probe-blocked', 1);
     worker = await WorkerProcess.start(
       workerConfigFor(topics, 'models/fraud-mlp/1', {
         observability: { maxEventLoopBlockMs: 1_500 },
       }),
     );
     await worker.waitReady();
-    assert.equal(await status(worker, '/healthz'), 200);
+    assert.equal(await worker.status('/healthz'), 200);
     process.kill(worker.pid, 'SIGSTOP');
     await sleep(3_000);
     process.kill(worker.pid, 'SIGCONT');
