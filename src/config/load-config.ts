@@ -57,7 +57,8 @@ export function validateAgainst<T extends z.ZodType>(
 ): z.output<T> {
   const result = schema.safeParse(raw, { reportInput: true });
   if (result.success) return result.data;
-  const named = (path: readonly PropertyKey[]) => [prefix, ...path].filter(Boolean).join('.');
+  const named = (path: readonly PropertyKey[]) =>
+    [prefix, ...path].filter((segment) => segment !== '').join('.');
   // A typo first: it is often why a required key looks missing.
   const { issues } = result.error;
   const issue = issues.find((candidate) => candidate.code === 'unrecognized_keys') ?? issues[0]!;
@@ -163,8 +164,8 @@ function describeValue(value: unknown): string {
 function valueAt(raw: unknown, path: PropertyKey[]): unknown {
   let node = raw;
   for (const segment of path) {
-    if (!isRecord(node)) return undefined;
-    node = node[segment as string];
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Record<PropertyKey, unknown>)[segment];
   }
   return node;
 }

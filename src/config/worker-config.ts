@@ -1,19 +1,33 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
-/** Accepts a list or a comma-separated string (handy for environment overrides). */
-const stringList = z.preprocess(
-  (value) =>
-    typeof value === 'string'
-      ? value
-          .split(',')
-          .map((item) => item.trim())
-          .filter(Boolean)
-      : value,
-  z.array(z.string().min(1)).min(1),
-);
+/** A comma-separated string as a list (handy for environment overrides); "" is none. */
+function splitCommas(value: unknown): unknown {
+  return typeof value === 'string'
+    ? value
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean)
+    : value;
+}
+
+/** A list, or a comma-separated string. */
+const stringList = z.preprocess(splitCommas, z.array(z.string().min(1)).min(1));
 
 const positiveInt = z.number().int().min(1);
+
+/** The provenance headers a prediction may carry (kafka.predictionHeaders). */
+export const PREDICTION_HEADER_NAMES = [
+  'source.topic',
+  'source.partition',
+  'source.offset',
+  'model.name',
+  'model.version',
+  'model.provider',
+] as const;
+export type PredictionHeaderName = (typeof PREDICTION_HEADER_NAMES)[number];
+
+const headerNameList = z.preprocess(splitCommas, z.array(z.enum(PREDICTION_HEADER_NAMES)));
 
 /** TLS to a server (broker, registry, Redis). Files are PEM. */
 export const tlsSchema = z.strictObject({
@@ -137,6 +151,19 @@ export const kafkaSchema = kafkaConnectionSchema
     outputTopic: z.string().min(1),
     /** Where bad input goes, with the reason in headers. Required. */
     deadLetterTopic: z.string().min(1),
+    /**
+     * Provenance headers each prediction carries, e.g. ["model.version"], or [] for none (the
+     * value holds the source and the model either way). Each header costs about 1.6 µs of
+     * main-thread time per record in librdkafka's binding, about a tenth of the light model's
+     * per-event budget for all six. Trace context and correlation.id are always carried.
+     * Default: all six (source.topic, source.partition, source.offset, model.name,
+     * model.version, model.provider).
+     */
+    predictionHeaders: headerNameList
+      .default([...PREDICTION_HEADER_NAMES])
+      .refine((names) => new Set(names).size === names.length, {
+        message: 'expected each header name once',
+      }),
   })
   .refine((kafka) => Boolean(kafka.inputTopics) !== Boolean(kafka.inputTopicPattern), {
     message: 'expected exactly one of inputTopics or inputTopicPattern',

@@ -26,6 +26,7 @@ import { ModelFaultCircuit } from './model-fault-circuit.js';
 import { ModelServing } from './model-serving.js';
 import { OutcomeMetrics } from './outcome-metrics.js';
 import { OutputFlusher } from './output-flusher.js';
+import { headerSelection } from './output-records.js';
 import { PartitionLane, laneKey } from './partition-lane.js';
 
 /** Resolves true when `work` settles first, false when `deadline` aborts first. */
@@ -195,7 +196,7 @@ export class InferenceWorker {
     this.flusher = new OutputFlusher(
       producer,
       topics,
-      { maxMessageBytes },
+      { maxMessageBytes, headers: headerSelection(options.predictionHeaders) },
       codecs.encoder,
       this.backoff,
       () => !this.abandoned,

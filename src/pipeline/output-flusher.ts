@@ -19,6 +19,7 @@ import {
   predictionHeaders,
   predictionRecord,
   replyRecord,
+  type HeaderSelection,
   type ModelIdentity,
   type PredictionRecord,
 } from './output-records.js';
@@ -40,13 +41,15 @@ const RECORD_OVERHEAD_BYTES = 512;
 /** The most of its value a dead letter keeps when the whole record is refused. */
 const MAX_KEPT_VALUE_BYTES = 64 * 1024;
 
-export interface OutputLimits {
+export interface OutputOptions {
   /**
    * The smallest max.message.bytes of the output topics (read at start-up). One send to a lane
    * carries at most half of it, since a client that sends one batch per partition (kafkajs)
    * would otherwise put a thousand large dead letters into one batch the broker refuses.
    */
   maxMessageBytes: number;
+  /** The provenance headers predictions carry (kafka.predictionHeaders). */
+  headers: HeaderSelection;
 }
 
 /**
@@ -58,11 +61,12 @@ export class OutputFlusher {
   private readonly active = new Set<Promise<void>>();
   private readonly maxBytesPerSend: number;
   private readonly keptValueBytes: number;
+  private readonly headers: HeaderSelection;
 
   constructor(
     private readonly producer: ProducerTransport,
     private readonly topics: OutputTopics,
-    limits: OutputLimits,
+    options: OutputOptions,
     private readonly encoder: PredictionEncoder<PredictionRecord>,
     private readonly backoff: BackoffOptions,
     private readonly keepRetrying: () => boolean,
@@ -75,9 +79,10 @@ export class OutputFlusher {
     private readonly logger: Logger,
     private readonly tracing?: EventTracing,
   ) {
-    this.maxBytesPerSend = Math.floor(limits.maxMessageBytes / 2);
+    this.maxBytesPerSend = Math.floor(options.maxMessageBytes / 2);
     // A quarter of the limit leaves room for the headers a dead letter carries.
-    this.keptValueBytes = Math.min(MAX_KEPT_VALUE_BYTES, Math.floor(limits.maxMessageBytes / 4));
+    this.keptValueBytes = Math.min(MAX_KEPT_VALUE_BYTES, Math.floor(options.maxMessageBytes / 4));
+    this.headers = options.headers;
   }
 
   /** Starts sending the lane's ready head unless a send for this lane is already under way. */
@@ -264,6 +269,7 @@ export class OutputFlusher {
       headers: predictionHeaders(
         event,
         model,
+        this.headers,
         event.span && this.tracing?.traceparentOf(event.span),
       ),
     });

@@ -1,4 +1,5 @@
 import { OutputTooLargeError, errorClass, type PoisonInputError } from '../errors.js';
+import type { PredictionHeaderName } from '../config/worker-config.js';
 import type { ModelIdentity } from '../model/loaded-model.js';
 import type { Prediction } from '../model/postprocessor.js';
 import type { OutgoingRecord } from '../kafka/transport.js';
@@ -9,7 +10,7 @@ import { childTraceParent } from './trace-context.js';
 export type OutputMessage = Omit<OutgoingRecord, 'topic'>;
 type OutputHeaders = OutgoingRecord['headers'];
 
-/** Headers every prediction carries: where it came from and what produced it. */
+/** Provenance headers of a prediction (which ones: kafka.predictionHeaders, all by default). */
 export const PREDICTION_HEADERS = {
   sourceTopic: 'source.topic',
   sourcePartition: 'source.partition',
@@ -17,7 +18,18 @@ export const PREDICTION_HEADERS = {
   modelName: 'model.name',
   modelVersion: 'model.version',
   modelProvider: 'model.provider',
-} as const;
+} as const satisfies Record<string, PredictionHeaderName>;
+
+/** Which provenance headers predictions carry, resolved once from the config. */
+export type HeaderSelection = Readonly<Record<keyof typeof PREDICTION_HEADERS, boolean>>;
+
+export function headerSelection(names: readonly PredictionHeaderName[]): HeaderSelection {
+  const chosen = new Set<string>(names);
+  const entries = Object.entries(PREDICTION_HEADERS).map(([key, name]) => [key, chosen.has(name)]);
+  return Object.fromEntries(entries) as HeaderSelection;
+}
+
+const ALL_HEADERS = headerSelection(Object.values(PREDICTION_HEADERS));
 
 /**
  * Request/reply: an input carrying a reply topic (one that replies.allowedTopics allows) gets its prediction on that topic too, with the correlation id carried back.
@@ -95,16 +107,16 @@ export function predictionRecord(
 export function predictionHeaders(
   event: InFlightEvent,
   model: ModelIdentity,
+  include: HeaderSelection = ALL_HEADERS,
   traceparent = childTraceParent(event.headers[TRACEPARENT]),
 ): OutputHeaders {
-  const headers: OutputHeaders = {
-    [PREDICTION_HEADERS.sourceTopic]: event.topic,
-    [PREDICTION_HEADERS.sourcePartition]: String(event.partition),
-    [PREDICTION_HEADERS.sourceOffset]: event.offset,
-    [PREDICTION_HEADERS.modelName]: model.name,
-    [PREDICTION_HEADERS.modelVersion]: model.version,
-    [PREDICTION_HEADERS.modelProvider]: model.provider,
-  };
+  const headers: OutputHeaders = {};
+  if (include.sourceTopic) headers[PREDICTION_HEADERS.sourceTopic] = event.topic;
+  if (include.sourcePartition) headers[PREDICTION_HEADERS.sourcePartition] = `${event.partition}`;
+  if (include.sourceOffset) headers[PREDICTION_HEADERS.sourceOffset] = event.offset;
+  if (include.modelName) headers[PREDICTION_HEADERS.modelName] = model.name;
+  if (include.modelVersion) headers[PREDICTION_HEADERS.modelVersion] = model.version;
+  if (include.modelProvider) headers[PREDICTION_HEADERS.modelProvider] = model.provider;
   if (traceparent !== undefined) {
     headers[TRACEPARENT] = traceparent;
     const tracestate = event.headers[TRACESTATE];

@@ -145,6 +145,25 @@ describe('environment overrides', () => {
     assert.deepEqual(config.kafka.brokers, ['a:1', 'b:2']);
   });
 
+  test('kafka.predictionHeaders: all six by default, a comma list or "" (none) from the environment', () => {
+    assert.deepEqual(loadConfig(file, {}).kafka.predictionHeaders, [
+      'source.topic',
+      'source.partition',
+      'source.offset',
+      'model.name',
+      'model.version',
+      'model.provider',
+    ]);
+    const some = loadConfig(file, {
+      INFER_KAFKA__PREDICTION_HEADERS: 'model.version, source.offset',
+    });
+    assert.deepEqual(some.kafka.predictionHeaders, ['model.version', 'source.offset']);
+    assert.deepEqual(
+      loadConfig(file, { INFER_KAFKA__PREDICTION_HEADERS: '' }).kafka.predictionHeaders,
+      [],
+    );
+  });
+
   test('INFER_KAFKA__GROUP_ID overrides the file value, other keys stay', () => {
     const config = loadConfig(file, { INFER_KAFKA__GROUP_ID: 'from-env' });
     assert.equal(config.kafka.groupId, 'from-env');
@@ -302,6 +321,22 @@ describe('files', () => {
 });
 
 describe('validation errors name the key, the value and the expectation', () => {
+  test('an unknown prediction header name, and a repeated one', () => {
+    assertConfigError(
+      () => validateConfig(minimalWith((c) => (c.kafka!.predictionHeaders = ['model.verison']))),
+      'kafka.predictionHeaders.0',
+      'model.version',
+    );
+    assertConfigError(
+      () =>
+        validateConfig(
+          minimalWith((c) => (c.kafka!.predictionHeaders = ['model.name', 'model.name'])),
+        ),
+      'kafka.predictionHeaders',
+      'expected each header name once',
+    );
+  });
+
   test('missing outputTopic', () => {
     assertConfigError(
       () =>
