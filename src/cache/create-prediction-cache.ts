@@ -8,7 +8,10 @@ import { InProcessLruCache } from './in-process-lru-cache.js';
 import type { PredictionCache } from './prediction-cache.js';
 import { RedisPredictionCache } from './redis-prediction-cache.js';
 
-/** Redis when a URL is configured, else the in-process LRU; none when the cache is disabled. */
+/**
+ * Redis when a URL is configured, else the in-process LRU when it has room (cache.maxEntries);
+ * none when the cache is disabled or neither is configured.
+ */
 export function createPredictionCache(
   options: CacheOptions,
   metrics: WorkerMetrics,
@@ -25,6 +28,7 @@ export function createPredictionCache(
       logger,
     );
   }
+  if (options.maxEntries === 0) return undefined;
   return new InProcessLruCache(options.maxEntries, options.ttlSeconds * 1000);
 }
 

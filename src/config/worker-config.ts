@@ -377,8 +377,8 @@ export const cacheSchema = z.strictObject({
   /** Serve repeated inputs (redeliveries) from the cache. Default: true. */
   enabled: z.boolean().default(true),
   /**
-   * Redis URL, e.g. "redis://127.0.0.1:6379" or "rediss://host:6380" (TLS). Default: none, an
-   * in-process LRU is used.
+   * Redis URL, e.g. "redis://127.0.0.1:6379" or "rediss://host:6380" (TLS). Default: none (no
+   * cache, or the in-process LRU when maxEntries is set).
    */
   redisUrl: z.string().min(1).optional(),
   /** Redis ACL user name. Default: from the URL, or none. */
@@ -398,8 +398,12 @@ export const cacheSchema = z.strictObject({
    * sees it, so it must allow for a busy event loop, not just Redis. Default: 250.
    */
   commandTimeoutMs: positiveInt.default(250),
-  /** Entries kept by the in-process LRU. Default: 100000. */
-  maxEntries: positiveInt.default(100_000),
+  /**
+   * Without a redisUrl: entries kept by an in-process LRU, or 0 for no cache. It serves only
+   * redeliveries that come back to the same process (restarts and rebalances mostly do not) and
+   * costs about a tenth of the light model's throughput, so it is off unless asked for. Default: 0.
+   */
+  maxEntries: z.number().int().min(0).default(0),
   /** Redis key prefix. Default: "prediction". */
   keyPrefix: z.string().min(1).default('prediction'),
 });
