@@ -1,11 +1,18 @@
+import cluster from 'node:cluster';
 import type { Server } from 'node:http';
 import { secretsOf } from '../config/config-secrets.js';
 import { loadConfig } from '../config/load-config.js';
+import { workerProcessCount, type WorkerConfig } from '../config/worker-config.js';
 import { errorMessage } from '../errors.js';
 import { startHealthServer } from '../observability/health-server.js';
 import { createLogger } from '../observability/logger.js';
 import { WorkerMetrics } from '../observability/metrics.js';
 import { InferenceWorker } from '../pipeline/inference-worker.js';
+import {
+  reportToSupervisor,
+  superviseWorkerProcesses,
+  workerProcessIndex,
+} from './worker-processes.js';
 
 /**
  * `kafka-infer worker --config FILE`: validate config, load the model, join the group, serve
@@ -13,8 +20,15 @@ import { InferenceWorker } from '../pipeline/inference-worker.js';
  * SIGHUP swaps in a newer model version without stopping.
  */
 export async function runWorker(configPath: string | undefined): Promise<number> {
-  const config = loadConfig(configPath);
-  const logger = createLogger(config.observability.logLevel, undefined, secretsOf(config));
+  const loaded = loadConfig(configPath);
+  const baseLogger = createLogger(loaded.observability.logLevel, undefined, secretsOf(loaded));
+  const processes = workerProcessCount(loaded.processes);
+  if (cluster.isPrimary && processes > 1) {
+    return superviseWorkerProcesses(loaded, processes, baseLogger);
+  }
+  const index = workerProcessIndex();
+  const config = index === undefined ? loaded : asWorkerProcess(loaded, index);
+  const logger = index === undefined ? baseLogger : baseLogger.child({ process: index });
   const metrics = new WorkerMetrics();
   const worker = new InferenceWorker(config, metrics, logger);
   let server: Server | undefined;
@@ -31,13 +45,14 @@ export async function runWorker(configPath: string | undefined): Promise<number>
     void worker.reloadModel();
   });
 
+  const probe = { live: () => worker.live, ready: () => worker.ready };
+  let stopReports: (() => void) | undefined;
   try {
-    if (config.observability.port > 0) {
+    if (index !== undefined) {
+      stopReports = reportToSupervisor(metrics.registry, probe);
+    } else if (config.observability.port > 0) {
       const { host, port } = config.observability;
-      server = await startHealthServer(host, port, metrics.registry, {
-        live: () => worker.live,
-        ready: () => worker.ready,
-      });
+      server = await startHealthServer(host, port, metrics.registry, probe);
     }
     await worker.start();
     logger.info({ groupId: config.kafka.groupId, pid: process.pid }, 'worker running');
@@ -50,6 +65,23 @@ export async function runWorker(configPath: string | undefined): Promise<number>
     await worker.stop().catch(() => undefined);
     throw error;
   } finally {
+    stopReports?.();
     server?.close();
   }
+}
+
+/**
+ * One of several worker processes: the same group, its own static member id (group.instance.id
+ * must be unique per member) and client id.
+ */
+function asWorkerProcess(config: WorkerConfig, index: number): WorkerConfig {
+  const { groupInstanceId, clientId } = config.kafka;
+  return {
+    ...config,
+    kafka: {
+      ...config.kafka,
+      clientId: `${clientId}-${index}`,
+      ...(groupInstanceId ? { groupInstanceId: `${groupInstanceId}-${index}` } : {}),
+    },
+  };
 }

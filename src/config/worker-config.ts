@@ -410,6 +410,14 @@ export const cacheSchema = z.strictObject({
 
 export const workerConfigSchema = z
   .strictObject({
+    /**
+     * Worker processes this command runs, each a full group member with its own Kafka clients,
+     * model and batches (node:cluster), so that every core runs a main thread; "auto" is one per
+     * core this process may use. The first process then supervises them and serves the
+     * aggregated /metrics and the probes. Each costs its own memory (model, buffers), and "auto"
+     * inference threads are counted per process. Default: 1.
+     */
+    processes: z.union([z.literal('auto'), positiveInt.max(64)]).default(1),
     kafka: kafkaSchema,
     model: modelSchema,
     codec: codecSchema.default(codecSchema.parse({})),
@@ -466,4 +474,9 @@ function isValidRegExp(source: string): boolean {
 export function autoInferenceThreads(device: string): number {
   if (device === 'cuda' || device === 'webgpu') return 1;
   return Math.max(1, Math.min(availableParallelism(), 4));
+}
+
+/** How many worker processes `processes` asks for on this host. */
+export function workerProcessCount(processes: WorkerConfig['processes']): number {
+  return processes === 'auto' ? availableParallelism() : processes;
 }

@@ -12,7 +12,10 @@ export interface ObservedState {
   drift(): Iterable<{ model: string; version: string; feature: string; psi: number }>;
 }
 
-/** The worker's Prometheus metrics, on a registry of their own. */
+/**
+ * The worker's Prometheus metrics, on a registry of their own. With several worker processes the
+ * supervisor sums them; a gauge's `aggregator` says otherwise (ready is the minimum, and so on).
+ */
 export class WorkerMetrics {
   readonly registry = new Registry();
   private state: ObservedState | undefined;
@@ -80,6 +83,7 @@ export class WorkerMetrics {
   readonly backpressureActive = new Gauge({
     name: 'inference_backpressure_active',
     help: '1 while intake (and so fetching) waits for in-flight events to drain below the caps',
+    aggregator: 'max',
     registers: [this.registry],
   });
   readonly backpressureWaits = new Counter({
@@ -146,6 +150,7 @@ export class WorkerMetrics {
   readonly modelCircuitOpen = new Gauge({
     name: 'inference_model_circuit_open',
     help: '1 while a model fault holds intake (not ready) until a batch succeeds again',
+    aggregator: 'max',
     registers: [this.registry],
   });
   readonly modelRollbacks = new Counter({
@@ -158,6 +163,7 @@ export class WorkerMetrics {
     name: 'inference_model_info',
     help: 'Model versions serving, by role (primary, canary, shadow), with their execution provider',
     labelNames: ['model', 'version', 'provider', 'role'] as const,
+    aggregator: 'max',
     registers: [this.registry],
   });
 
@@ -181,6 +187,7 @@ export class WorkerMetrics {
   readonly ready: Gauge = new Gauge({
     name: 'inference_worker_ready',
     help: '1 when /readyz answers 200: joined, no model fault holding intake, not stalled',
+    aggregator: 'min',
     registers: [this.registry],
     collect: () => {
       this.ready.set(this.state?.ready() ? 1 : 0);
@@ -189,6 +196,7 @@ export class WorkerMetrics {
   readonly stalled: Gauge = new Gauge({
     name: 'inference_pipeline_stalled',
     help: '1 while work has been in flight with no acknowledgement for observability.stallAfterMs',
+    aggregator: 'max',
     registers: [this.registry],
     collect: () => {
       this.stalled.set(this.state?.stalled() ? 1 : 0);
@@ -198,6 +206,7 @@ export class WorkerMetrics {
     name: 'inference_feature_drift_psi',
     help: "Population Stability Index of a feature's recent values against model.json's reference",
     labelNames: ['model', 'version', 'feature'] as const,
+    aggregator: 'average',
     registers: [this.registry],
     collect: () => {
       this.drift.reset();

@@ -71,9 +71,10 @@ export class SuiteTopics {
 export function workerConfigFor(
   topics: PipelineTopics,
   modelPath: string,
-  overrides: Record<string, Record<string, unknown>> = {},
+  overrides: Record<string, Record<string, unknown>> & { processes?: number | 'auto' } = {},
 ): Record<string, unknown> {
   return {
+    ...(overrides.processes !== undefined ? { processes: overrides.processes } : {}),
     kafka: {
       groupId: topics.groupId,
       inputTopics: [topics.input],
