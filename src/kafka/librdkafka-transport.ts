@@ -358,6 +358,7 @@ class DeliveryTracker {
 
 class LibrdkafkaProducer implements ProducerTransport {
   private readonly client: RdProducer;
+  private readonly headerObjects = new HeaderObjects();
   private lastError: RdKafkaError | undefined;
 
   constructor(
@@ -393,7 +394,7 @@ class LibrdkafkaProducer implements ProducerTransport {
           key,
           null,
           tracker,
-          toRdHeaders(headers),
+          this.headerObjects.of(headers),
         );
         i++;
       } catch (error) {
@@ -525,8 +526,32 @@ function fromRdHeaders(headers: RdHeaders | undefined): RecordHeaders {
   return result;
 }
 
-function toRdHeaders(headers: Record<string, Buffer | string>): RdHeaders {
-  const result: RdHeaders = [];
-  for (const name in headers) result.push({ [name]: headers[name]! });
-  return result;
+/** Header names whose last single-header object is kept for reuse, at most. */
+const REUSED_HEADER_NAMES = 64;
+
+/**
+ * librdkafka's binding takes headers as one single-key object each. Most repeat from record to
+ * record (source topic and partition, model name and version), so the last object per name is
+ * reused instead of allocated again.
+ */
+class HeaderObjects {
+  private readonly last = new Map<string, { value: string; header: Record<string, string> }>();
+
+  of(headers: Record<string, Buffer | string>): RdHeaders {
+    const result: RdHeaders = [];
+    for (const name in headers) {
+      const value = headers[name]!;
+      const last = this.last.get(name);
+      if (last && last.value === value) {
+        result.push(last.header);
+        continue;
+      }
+      const header = { [name]: value };
+      if (typeof value === 'string' && (last || this.last.size < REUSED_HEADER_NAMES)) {
+        this.last.set(name, { value, header: header as Record<string, string> });
+      }
+      result.push(header);
+    }
+    return result;
+  }
 }

@@ -43,9 +43,9 @@ export class FeatureDrift {
     return this.features;
   }
 
-  /** Counts `count` rows of `width` floats, row-major in `rows`. */
-  observe(rows: Float32Array, count: number, width: number): void {
-    for (let row = 0; row < count; row++) {
+  /** Counts every `stride`-th of `count` rows of `width` floats, row-major in `rows`. */
+  observe(rows: Float32Array, count: number, width: number, stride = 1): void {
+    for (let row = 0; row < count; row += stride) {
       if (this.currentRows === this.window) this.rotate();
       const base = row * width;
       for (let f = 0; f < this.features.length; f++) {

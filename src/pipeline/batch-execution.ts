@@ -11,6 +11,9 @@ import type { InferenceStage, RowResult } from './inference-stage.js';
 import type { PartitionLane } from './partition-lane.js';
 import type { PendingRow, ServingVersion } from './serving-version.js';
 
+/** Rows of a batch that drift tracking counts, at most (evenly spaced). */
+const DRIFT_ROWS_PER_BATCH = 32;
+
 /** What a batch's end means for the rest of the worker. */
 export interface BatchOutcomeHandlers {
   /** Outcomes were set: the lane's head may be complete. */
@@ -45,7 +48,9 @@ export class BatchExecution {
     let oldest = started;
     for (const row of rows) if (row.event.acceptedAt < oldest) oldest = row.event.acceptedAt;
     this.metrics.queueWait.observe((started - oldest) / 1000);
-    version.drift?.observe(batch.rows(), rows.length, batch.width);
+    // A sample of each batch is as good a picture of the inputs, and its cost stays flat.
+    const stride = Math.ceil(rows.length / DRIFT_ROWS_PER_BATCH);
+    version.drift?.observe(batch.rows(), rows.length, batch.width, stride);
     let cached: (Prediction | undefined)[];
     const misses: number[] = [];
     let computed: RowResult[] = [];

@@ -36,6 +36,9 @@ import { killLiveWorkers } from './worker-drain.js';
 
 const COMPILED_WORKER = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
+/** Predictions without the six provenance headers (kafka.predictionHeaders: []). */
+const NO_HEADERS = { kafka: { predictionHeaders: [] } };
+
 const LIGHT: readonly Contender[] = [
   { kind: 'worker', label: 'worker (librdkafka)', client: 'librdkafka' },
   { kind: 'worker', label: 'worker (kafkajs)', client: 'kafkajs' },
@@ -44,6 +47,24 @@ const LIGHT: readonly Contender[] = [
     label: 'worker, no drift tracking',
     client: 'librdkafka',
     modelDir: fraudModelWithoutDrift,
+  },
+  {
+    kind: 'worker',
+    label: 'worker, no provenance headers',
+    client: 'librdkafka',
+    overrides: NO_HEADERS,
+  },
+  {
+    kind: 'worker',
+    label: 'worker, 2 processes',
+    client: 'librdkafka',
+    overrides: { processes: 2 },
+  },
+  {
+    kind: 'worker',
+    label: 'worker, 2 processes, no provenance headers',
+    client: 'librdkafka',
+    overrides: { processes: 2, ...NO_HEADERS },
   },
   { kind: 'python', label: 'python per-event', mode: 'per-event' },
   { kind: 'python', label: 'python per-poll', mode: 'per-poll' },
@@ -58,6 +79,12 @@ const HEAVY: readonly Contender[] = [
     label: 'worker, maxBatchSize 1',
     client: 'librdkafka',
     overrides: { batching: { maxBatchSize: 1 } },
+  },
+  {
+    kind: 'worker',
+    label: 'worker, 2 processes × 1 inference thread',
+    client: 'librdkafka',
+    overrides: { processes: 2, model: { inferenceThreads: 1 } },
   },
   { kind: 'python', label: 'python per-event', mode: 'per-event' },
   { kind: 'python', label: 'python per-poll', mode: 'per-poll' },
@@ -327,6 +354,7 @@ function ratioRows(
     met: undefined,
   });
   const worker = light('worker (librdkafka)');
+  const lean = light('worker, 2 processes, no provenance headers');
   const half = latency.find((row) => row.share === 0.5);
   const ort256 = ort.find((row) => row.model === FRAUD_MODEL.label && row.batchSize === 256);
   const rows: RatioRow[] = [
@@ -337,6 +365,25 @@ function ratioRows(
     ),
     atLeast('light: worker ÷ python per-poll', worker / light('python per-poll'), 2),
     atLeast('light: worker ÷ python per-event', worker / light('python per-event'), 3),
+    atLeast(
+      'light: worker, 2 processes ÷ python per-poll',
+      light('worker, 2 processes') / light('python per-poll'),
+      2,
+    ),
+    atLeast(
+      'light: worker, 2 processes, no provenance headers ÷ python per-poll',
+      lean / light('python per-poll'),
+      2,
+    ),
+    atLeast(
+      'light: worker, 2 processes, no provenance headers ÷ librdkafka pass-through',
+      lean / light('librdkafka pass-through'),
+      0.5,
+    ),
+    info(
+      'light: worker ÷ worker without provenance headers (their cost)',
+      worker / light('worker, no provenance headers'),
+    ),
     info(
       'light: worker (kafkajs) ÷ kafkajs pass-through',
       light('worker (kafkajs)') / light('kafkajs pass-through'),
@@ -353,6 +400,11 @@ function ratioRows(
     atLeast(
       'heavy: worker ÷ python per-poll',
       heavy('worker (librdkafka)') / heavy('python per-poll'),
+      1.5,
+    ),
+    atLeast(
+      'heavy: worker, 2 processes × 1 inference thread ÷ python per-poll',
+      heavy('worker, 2 processes × 1 inference thread') / heavy('python per-poll'),
       1.5,
     ),
     info(

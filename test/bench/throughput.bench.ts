@@ -32,7 +32,7 @@ export type Contender =
       kind: 'worker';
       label: string;
       client: TransportName;
-      overrides?: Record<string, object>;
+      overrides?: Parameters<typeof workerConfigFor>[2];
       /** Another model directory than the section's (same graph, other model.json). */
       modelDir?: () => string;
     }
@@ -112,7 +112,7 @@ async function drain(
       const config = workerConfigFor(topics, contender.modelDir?.() ?? model!.dir, {
         ...WORKER_OPTIONS,
         ...contender.overrides,
-        kafka: { client: contender.client },
+        kafka: { ...contender.overrides?.kafka, client: contender.client },
         batching: { ...WORKER_OPTIONS.batching, ...contender.overrides?.batching },
       });
       const drained = await drainWithWorker(topics, end, config, timeoutMs);

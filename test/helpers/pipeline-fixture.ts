@@ -67,11 +67,30 @@ export class SuiteTopics {
   }
 }
 
+type ConfigSection =
+  | 'kafka'
+  | 'model'
+  | 'codec'
+  | 'schemaRegistry'
+  | 'cache'
+  | 'batching'
+  | 'flowControl'
+  | 'delivery'
+  | 'shutdown'
+  | 'limits'
+  | 'replies'
+  | 'observability';
+
+/** Keys a test sets on top of workerConfigFor's defaults, section by section. */
+export type WorkerConfigOverrides = Partial<Record<ConfigSection, Record<string, unknown>>> & {
+  processes?: number | 'auto';
+};
+
 /** A worker config for these topics and a model, with overrides merged per section. */
 export function workerConfigFor(
   topics: PipelineTopics,
   modelPath: string,
-  overrides: Record<string, Record<string, unknown>> & { processes?: number | 'auto' } = {},
+  overrides: WorkerConfigOverrides = {},
 ): Record<string, unknown> {
   return {
     ...(overrides.processes !== undefined ? { processes: overrides.processes } : {}),

@@ -43,12 +43,16 @@ describe('benchmark harness (BENCH_QUICK)', () => {
       'fraud-mlp: worker (librdkafka)',
       'fraud-mlp: worker (kafkajs)',
       'fraud-mlp: worker, no drift tracking',
+      'fraud-mlp: worker, no provenance headers',
+      'fraud-mlp: worker, 2 processes',
+      'fraud-mlp: worker, 2 processes, no provenance headers',
       'fraud-mlp: python per-event',
       'fraud-mlp: python per-poll',
       'fraud-mlp: librdkafka pass-through',
       'fraud-mlp: kafkajs pass-through',
       'embedding-mlp: worker (librdkafka)',
       'embedding-mlp: worker, maxBatchSize 1',
+      'embedding-mlp: worker, 2 processes × 1 inference thread',
       'embedding-mlp: python per-event',
       'embedding-mlp: python per-poll',
     ]);
@@ -59,7 +63,7 @@ describe('benchmark harness (BENCH_QUICK)', () => {
     assert.equal(results.latency.length, 3);
     assert.ok(results.latency.every((row) => row.p99 >= 0));
     assert.ok(results.memory.samples.length > 0 && results.memory.maxRssMb > 0);
-    assert.equal(results.ratios.length, 13);
+    assert.equal(results.ratios.length, 18);
     assert.ok(
       results.ratios.every((row) => typeof row.value === 'number'),
       'every ratio measured',

@@ -34,6 +34,15 @@ describe('feature drift', () => {
     assert.ok(Math.abs(drift.psi().get('amount')!) < 1e-12);
   });
 
+  test('a stride counts every stride-th row only', () => {
+    const drift = new FeatureDrift([REFERENCE], 1_000);
+    // Rows cycle 5, 15, 25, 35: every 4th row from the first is 5, so all land in bin 0.
+    drift.observe(rows([5, 15, 25, 35], 400), 400, 2, 4);
+    const sampled = new FeatureDrift([REFERENCE], 1_000);
+    sampled.observe(rows([5], 100), 100, 2);
+    assert.equal(drift.psi().get('amount'), sampled.psi().get('amount'));
+  });
+
   test('a shifted feature: PSI by the formula', () => {
     const drift = new FeatureDrift([REFERENCE], 1_000);
     drift.observe(rows([35], 100), 100, 2); // every row in the last bin
