@@ -9,6 +9,7 @@ import { createLogger } from '../observability/logger.js';
 import { WorkerMetrics } from '../observability/metrics.js';
 import { InferenceWorker } from '../pipeline/inference-worker.js';
 import {
+  joinWithTheOthers,
   reportToSupervisor,
   superviseWorkerProcesses,
   workerProcessIndex,
@@ -30,7 +31,9 @@ export async function runWorker(configPath: string | undefined): Promise<number>
   const config = index === undefined ? loaded : asWorkerProcess(loaded, index);
   const logger = index === undefined ? baseLogger : baseLogger.child({ process: index });
   const metrics = new WorkerMetrics();
-  const worker = new InferenceWorker(config, metrics, logger);
+  const worker = new InferenceWorker(config, metrics, logger, {
+    ...(index !== undefined ? { beforeJoin: joinWithTheOthers } : {}),
+  });
   let server: Server | undefined;
 
   const shutdown = (signal: string): void => {

@@ -12,6 +12,11 @@ interface WorkerStatus {
   ready: boolean;
 }
 
+/** Worker process → supervisor: loaded and warm, waiting to join the group. */
+const LOADED = 'inference-worker-loaded';
+/** Supervisor → every worker process, once all are loaded: join now. */
+const JOIN = 'inference-worker-join';
+
 const STATUS_INTERVAL_MS = 1_000;
 /** A worker whose status is older than this does not count as ready. */
 const READY_STATUS_MAX_AGE_MS = 5_000;
@@ -35,24 +40,29 @@ export async function superviseWorkerProcesses(
   let stopping = false;
   let exitCode = 0;
 
-  const stopAll = (signal: NodeJS.Signals): void => {
+  const signalAll = (signal: NodeJS.Signals): void => {
     for (const worker of workers) if (!worker.isDead()) worker.process.kill(signal);
   };
   const onSignal = (signal: NodeJS.Signals): void => {
     logger.info({ signal }, 'stopping the worker processes');
     stopping = true;
-    stopAll('SIGTERM');
+    signalAll('SIGTERM');
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  process.on('SIGHUP', () => stopAll('SIGHUP'));
+  process.on('SIGHUP', () => signalAll('SIGHUP'));
 
+  // They join the group together, once every one has its model warm: one rebalance at start,
+  // not one per arrival with in-flight work revoked and redone each time.
+  let loaded = 0;
   const exited = Array.from({ length: count }, (_, index) => {
     const worker = cluster.fork({ KAFKA_INFER_WORKER_PROCESS: String(index + 1) });
     workers.push(worker);
-    worker.on('message', (message: WorkerStatus) => {
+    worker.on('message', (message: WorkerStatus | { type: typeof LOADED }) => {
       if (message?.type === 'inference-worker-status') {
         statuses.set(worker.id, { ...message, at: Date.now() });
+      } else if (message?.type === LOADED && ++loaded === count) {
+        for (const each of workers) if (each.isConnected()) each.send({ type: JOIN });
       }
     });
     return new Promise<void>((resolve) =>
@@ -65,7 +75,7 @@ export async function superviseWorkerProcesses(
             'a worker process exited on its own; stopping the others',
           );
           stopping = true;
-          stopAll('SIGTERM');
+          signalAll('SIGTERM');
         }
         resolve();
       }),
@@ -131,6 +141,19 @@ export function reportToSupervisor(
     clearInterval(timer);
     report();
   };
+}
+
+/** In a worker process: tell the supervisor it is loaded, and resolve when all may join. */
+export function joinWithTheOthers(): Promise<void> {
+  return new Promise((resolve) => {
+    const onMessage = (message: { type?: string }) => {
+      if (message?.type !== JOIN) return;
+      process.off('message', onMessage);
+      resolve();
+    };
+    process.on('message', onMessage);
+    process.send?.({ type: LOADED });
+  });
 }
 
 /** The 1-based index of this worker process, when the supervisor started it. */

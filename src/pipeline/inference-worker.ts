@@ -52,6 +52,11 @@ export interface InferenceWorkerOptions {
   wrapConsumer?: (consumer: ConsumerTransport) => ConsumerTransport;
   /** Spans for each event; default: from config.tracing (none without an endpoint). */
   tracing?: EventTracing;
+  /**
+   * Awaited after the model is warm and the producer connected, right before joining the group:
+   * worker processes join together this way, instead of rebalancing as each one arrives.
+   */
+  beforeJoin?: () => Promise<void>;
 }
 
 export type WorkerState = 'created' | 'starting' | 'running' | 'draining' | 'stopped';
@@ -89,6 +94,7 @@ export class InferenceWorker {
   private readonly outcomes: OutcomeMetrics;
   private readonly wrapConsumer: (consumer: ConsumerTransport) => ConsumerTransport;
   private tracing: EventTracing | undefined;
+  private readonly beforeJoin: (() => Promise<void>) | undefined;
   private readonly health: PipelineHealth;
 
   constructor(
@@ -99,6 +105,7 @@ export class InferenceWorker {
   ) {
     this.wrapConsumer = options.wrapConsumer ?? ((consumer) => consumer);
     this.tracing = options.tracing;
+    this.beforeJoin = options.beforeJoin;
     this.flow = new FlowControl(config.flowControl);
     this.backoff = {
       initialMs: config.delivery.retryBackoffMs,
@@ -257,6 +264,7 @@ export class InferenceWorker {
     );
 
     await producer.connect();
+    await this.beforeJoin?.();
     await consumer.run(
       {
         topics: options.inputTopics ?? new RegExp(options.inputTopicPattern!),
