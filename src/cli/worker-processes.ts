@@ -52,6 +52,24 @@ export async function superviseWorkerProcesses(
   process.on('SIGINT', onSignal);
   process.on('SIGHUP', () => signalAll('SIGHUP'));
 
+  // The probes first: a port in use stops start-up before any worker process exists.
+  let server: Server | undefined;
+  const { host, port, maxEventLoopBlockMs } = config.observability;
+  if (port > 0) {
+    const fresh = (maxAgeMs: number) => (status: { at: number }) =>
+      Date.now() - status.at <= maxAgeMs;
+    server = await startHealthServer(host, port, metricsOfAll(), {
+      live: () =>
+        !stopping &&
+        [...statuses.values()].every((status) => status.live && fresh(maxEventLoopBlockMs)(status)),
+      ready: () =>
+        !stopping &&
+        statuses.size === count &&
+        [...statuses.values()].every(
+          (status) => status.ready && fresh(READY_STATUS_MAX_AGE_MS)(status),
+        ),
+    });
+  }
   // They join the group together, once every one has its model warm: one rebalance at start,
   // not one per arrival with in-flight work revoked and redone each time.
   let loaded = 0;
@@ -82,23 +100,6 @@ export async function superviseWorkerProcesses(
     );
   });
 
-  let server: Server | undefined;
-  const { host, port, maxEventLoopBlockMs } = config.observability;
-  if (port > 0) {
-    const fresh = (maxAgeMs: number) => (status: { at: number }) =>
-      Date.now() - status.at <= maxAgeMs;
-    server = await startHealthServer(host, port, metricsOfAll(), {
-      live: () =>
-        !stopping &&
-        [...statuses.values()].every((status) => status.live && fresh(maxEventLoopBlockMs)(status)),
-      ready: () =>
-        !stopping &&
-        statuses.size === count &&
-        [...statuses.values()].every(
-          (status) => status.ready && fresh(READY_STATUS_MAX_AGE_MS)(status),
-        ),
-    });
-  }
   logger.info({ processes: count, pid: process.pid }, 'worker processes started');
   try {
     await Promise.all(exited);
@@ -143,15 +144,29 @@ export function reportToSupervisor(
   };
 }
 
-/** In a worker process: tell the supervisor it is loaded, and resolve when all may join. */
+/**
+ * In a worker process: tell the supervisor it is loaded, and resolve when all may join. A stop
+ * before that (another process failed to start) rejects, so that this one leaves without joining.
+ */
 export function joinWithTheOthers(): Promise<void> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      process.off('message', onMessage);
+      process.off('SIGTERM', onStop);
+      process.off('SIGINT', onStop);
+    };
     const onMessage = (message: { type?: string }) => {
       if (message?.type !== JOIN) return;
-      process.off('message', onMessage);
+      done();
       resolve();
     };
+    const onStop = () => {
+      done();
+      reject(new Error('stopped before joining the group'));
+    };
     process.on('message', onMessage);
+    process.once('SIGTERM', onStop);
+    process.once('SIGINT', onStop);
     process.send?.({ type: LOADED });
   });
 }

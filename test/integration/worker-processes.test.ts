@@ -100,6 +100,20 @@ describe('processes: 2 — one command, two group members', () => {
     worker = undefined;
   });
 
+  it('worker processes that cannot start (a missing output topic) make the command exit 78', async () => {
+    await worker?.kill('SIGKILL'); // left by a failed earlier test
+    const config = workerConfigFor(topics, 'models/fraud-mlp/1', { processes: 2 });
+    const kafka = config.kafka as Record<string, unknown>;
+    worker = await WorkerProcess.start({
+      ...config,
+      kafka: { ...kafka, outputTopic: `${topics.output}-missing` },
+    });
+    const status = await worker.exited;
+    assert.equal(status.code, 78, worker.output.slice(-2000));
+    assert.match(worker.output, /-missing/);
+    worker = undefined;
+  });
+
   it('a worker process killed with SIGKILL stops the other; the supervisor exits non-zero', async () => {
     await worker?.kill('SIGKILL'); // left by a failed first test
     worker = await WorkerProcess.start(

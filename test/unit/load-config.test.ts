@@ -10,6 +10,7 @@ import { after, describe, test } from 'node:test';
 import { applyEnvOverrides, loadConfig, validateConfig } from '../../src/config/load-config.js';
 import { ConfigError } from '../../src/errors.js';
 import { classifyFailure } from '../../src/error-policy.js';
+import { PREDICTION_HEADERS } from '../../src/pipeline/output-records.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'load-config-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -146,14 +147,11 @@ describe('environment overrides', () => {
   });
 
   test('kafka.predictionHeaders: all six by default, a comma list or "" (none) from the environment', () => {
-    assert.deepEqual(loadConfig(file, {}).kafka.predictionHeaders, [
-      'source.topic',
-      'source.partition',
-      'source.offset',
-      'model.name',
-      'model.version',
-      'model.provider',
-    ]);
+    // Every header the output writes, and only those, is a name the config accepts.
+    assert.deepEqual(
+      loadConfig(file, {}).kafka.predictionHeaders,
+      Object.values(PREDICTION_HEADERS),
+    );
     const some = loadConfig(file, {
       INFER_KAFKA__PREDICTION_HEADERS: 'model.version, source.offset',
     });
