@@ -16,11 +16,15 @@ import { WorkerProcess } from '../helpers/worker-process.js';
 const BACKLOG = Number(process.env.BACKPRESSURE_EVENTS ?? 200_000);
 const PARTITIONS = 4;
 /**
- * The bound this test holds the worker to. Its floor is Node + ONNX Runtime + kafkajs (about
- * 150 MB measured here); the in-flight caps must keep a 200,000-event backlog from adding more
- * than a little on top. Without caps the same backlog is buffered as fast as it is fetched.
+ * The bound this test holds the worker to: how far its RSS may grow above what it was when ready
+ * (Node, the model on its inference threads, the Kafka clients: about 170 MiB here). With the caps
+ * it grows 110-180 MiB over this backlog (librdkafka's 32 MiB fetch queue, the capped in-flight
+ * events, and V8 growing its heap with the allocation rate: the spread between identical runs is
+ * that heap). Without caps the worker takes events as fast as librdkafka fetches them, several
+ * times faster than it answers, and holds each (about 1 KB with its outcome) until its output is
+ * acknowledged: well over 100 MiB more. The cap itself is asserted exactly (in flight ≤ 1,000).
  */
-const RSS_BOUND_BYTES = 320 * 1024 * 1024;
+const RSS_GROWTH_BOUND_BYTES = 256 * 1024 * 1024;
 
 describe('worker: backpressure bounds memory under a large backlog', () => {
   let topics: PipelineTopics;
@@ -43,7 +47,7 @@ describe('worker: backpressure bounds memory under a large backlog', () => {
     await deletePipelineTopics(topics);
   });
 
-  it(`works through ${BACKLOG} queued events with RSS under ${RSS_BOUND_BYTES / 2 ** 20} MiB`, async () => {
+  it(`works through ${BACKLOG} queued events, RSS growing less than ${RSS_GROWTH_BOUND_BYTES / 2 ** 20} MiB`, async () => {
     worker = await WorkerProcess.start(
       workerConfigFor(topics, 'models/fraud-mlp/1', {
         kafka: { maxBytesPerPartition: 256 * 1024 },
@@ -52,6 +56,7 @@ describe('worker: backpressure bounds memory under a large backlog', () => {
       }),
     );
     await worker.waitReady();
+    const readyRss = worker.rssBytes();
     const end = await endOffsets(topics.input);
     let maxRss = 0;
     let maxInFlight = 0;
@@ -74,14 +79,15 @@ describe('worker: backpressure bounds memory under a large backlog', () => {
     const produced = await worker.metric('inference_predictions_total');
     process.stdout.write(
       `# backpressure: ${BACKLOG} events in ${seconds.toFixed(1)} s (${(BACKLOG / seconds).toFixed(0)}/s), ` +
-        `max RSS ${(maxRss / 2 ** 20).toFixed(0)} MiB, max in flight ${maxInFlight}, backpressure waits ${pausedSeen}\n`,
+        `RSS ready ${(readyRss / 2 ** 20).toFixed(0)} MiB, max ${(maxRss / 2 ** 20).toFixed(0)} MiB, ` +
+        `max in flight ${maxInFlight}, backpressure waits ${pausedSeen}\n`,
     );
     assert.ok(produced >= BACKLOG, `predictions ${produced} cover the backlog`);
     assert.ok(maxInFlight <= 1_000, `in-flight ${maxInFlight} stayed within the worker cap`);
     assert.ok(pausedSeen > 0, 'intake waited for room at least once');
     assert.ok(
-      maxRss < RSS_BOUND_BYTES,
-      `max RSS ${(maxRss / 2 ** 20).toFixed(0)} MiB under the bound`,
+      maxRss - readyRss < RSS_GROWTH_BOUND_BYTES,
+      `RSS grew ${((maxRss - readyRss) / 2 ** 20).toFixed(0)} MiB over the backlog`,
     );
   });
 });
