@@ -5,7 +5,7 @@
  */
 import type { PartitionOffsets } from '../helpers/kafka-test-helpers.js';
 import type { PipelineTopics } from '../helpers/pipeline-fixture.js';
-import { WorkerProcess } from '../helpers/worker-process.js';
+import { WorkerProcess, logLines } from '../helpers/worker-process.js';
 import { progress } from './bench-table.js';
 import { waitUntilCommitted } from './drain-timer.js';
 
@@ -84,17 +84,10 @@ export function trackWorker(worker: WorkerProcess): WorkerProcess {
 
 /** The pino time (epoch ms) of the worker's first "joined consumer group" line, if logged. */
 function joinTime(output: string): number | undefined {
-  for (const line of output.split('\n')) {
-    if (!line.includes('joined consumer group')) continue;
-    try {
-      const entry = JSON.parse(line) as { msg?: string; time?: number };
-      if (entry.msg === 'joined consumer group' && typeof entry.time === 'number')
-        return entry.time;
-    } catch {
-      // not a JSON line
-    }
-  }
-  return undefined;
+  const joined = logLines(output).find(
+    (line) => line.msg === 'joined consumer group' && typeof line.time === 'number',
+  );
+  return joined?.time;
 }
 
 /** SIGTERM (graceful: leaves the group), SIGKILL if it has not exited after 30 s. */

@@ -40,16 +40,3 @@ export function recordFaultFigures(
   const file = process.env.FAULT_FIGURES;
   if (file) appendFileSync(file, `${JSON.stringify({ scenario, ...figures })}\n`);
 }
-
-/** Pino lines of a worker's output, parsed (non-JSON lines skipped). */
-export function logLines(
-  output: string,
-): { msg?: string; time?: number; [key: string]: unknown }[] {
-  return output.split('\n').flatMap((line) => {
-    try {
-      return [JSON.parse(line) as { msg?: string; time?: number }];
-    } catch {
-      return [];
-    }
-  });
-}

@@ -113,3 +113,16 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/** Pino lines of a worker's output (WorkerProcess.output), parsed; non-JSON lines skipped. */
+export function logLines(
+  output: string,
+): { msg?: string; time?: number; [key: string]: unknown }[] {
+  return output.split('\n').flatMap((line) => {
+    try {
+      return [JSON.parse(line) as { msg?: string; time?: number }];
+    } catch {
+      return [];
+    }
+  });
+}

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureStackUp } from '../../deploy/local/stack.js';
 import { produceInBackground } from '../helpers/background-producer.js';
 import { checkDelivery, describeReport } from '../helpers/delivery-check.js';
-import { faultScale, logLines, recordFaultFigures } from '../helpers/fault-figures.js';
+import { faultScale, recordFaultFigures } from '../helpers/fault-figures.js';
 import { waitFor } from '../helpers/kafka-test-helpers.js';
 import {
   SuiteTopics,
@@ -25,7 +25,7 @@ import {
 } from '../helpers/pipeline-fixture.js';
 import { writeRuntimeFailingModel } from '../helpers/runtime-failing-model.js';
 import { fraudEvent } from '../helpers/sample-events.js';
-import { WorkerProcess } from '../helpers/worker-process.js';
+import { WorkerProcess, logLines } from '../helpers/worker-process.js';
 
 /** Drops a model version into a repository atomically: written aside, then renamed into place. */
 function dropVersion(repository: string, version: string, write: (dir: string) => void): void {

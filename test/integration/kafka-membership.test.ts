@@ -22,7 +22,7 @@ import { InferenceWorker } from '../../src/pipeline/inference-worker.js';
 import { jsonMessage, produceMessages } from '../helpers/pipeline-fixture.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { fraudEvent } from '../helpers/sample-events.js';
-import { WorkerProcess } from '../helpers/worker-process.js';
+import { WorkerProcess, logLines } from '../helpers/worker-process.js';
 
 const MODEL = 'models/fraud-mlp/1';
 const RATE = 1_000;
@@ -34,9 +34,8 @@ function partitionsInLog(
 ): { assigned: Set<number>; revoked: Set<number> } {
   const assigned = new Set<number>();
   const revoked = new Set<number>();
-  for (const line of output.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    const entry = JSON.parse(line) as {
+  for (const line of logLines(output)) {
+    const entry = line as {
       msg?: string;
       partitions?: { topic: string; partition: number }[];
       lane?: string;

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { isProcessAlive } from '../../deploy/local/daemon.js';
 import { ensureStackUp } from '../../deploy/local/stack.js';
 import { checkDelivery } from '../helpers/delivery-check.js';
 import { waitFor } from '../helpers/kafka-test-helpers.js';
@@ -19,28 +20,15 @@ import {
   type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
 import { fraudEvent } from '../helpers/sample-events.js';
-import { WorkerProcess } from '../helpers/worker-process.js';
+import { WorkerProcess, logLines } from '../helpers/worker-process.js';
 
 const PARTITIONS = 6;
 const EVENTS = 6_000;
 
 /** The pids of the worker processes, from their "worker running" log lines. */
 function workerPids(output: string): number[] {
-  const pids = new Set<number>();
-  for (const line of output.split('\n')) {
-    if (line.includes('"msg":"worker running"'))
-      pids.add((JSON.parse(line) as { pid: number }).pid);
-  }
-  return [...pids];
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  const running = logLines(output).filter((line) => line.msg === 'worker running');
+  return [...new Set(running.map((line) => line.pid as number))];
 }
 
 describe('processes: 2 — one command, two group members', () => {
@@ -96,7 +84,7 @@ describe('processes: 2 — one command, two group members', () => {
     const status = await worker.kill('SIGTERM');
     assert.deepEqual(status, { code: 0, signal: null }, worker.output.slice(-2000));
     assert.equal(worker.output.match(/"msg":"worker stopped"/g)?.length, 2, 'both drained');
-    for (const pid of pids) assert.ok(!isAlive(pid), `worker process ${pid} is gone`);
+    for (const pid of pids) assert.ok(!isProcessAlive(pid), `worker process ${pid} is gone`);
     worker = undefined;
   });
 
@@ -126,7 +114,7 @@ describe('processes: 2 — one command, two group members', () => {
     const status = await worker.exited;
     assert.equal(status.code, 1, worker.output.slice(-2000));
     assert.match(worker.output, /a worker process exited on its own; stopping the others/);
-    assert.ok(!isAlive(pids[1]!), 'the other worker process stopped too');
+    assert.ok(!isProcessAlive(pids[1]!), 'the other worker process stopped too');
     worker = undefined;
   });
 });
