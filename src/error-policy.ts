@@ -40,6 +40,7 @@ const PRODUCE_FAILURES: Record<ProduceFailureReason, FailureClass> = {
   'too-large': 'poison',
   'invalid-record': 'poison',
   authorization: 'fatal',
+  fatal: 'fatal',
 };
 
 export function classifyFailure(error: unknown): FailureClass {

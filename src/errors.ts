@@ -49,6 +49,7 @@ export type PoisonReason =
   | 'unknown-schema'
   | 'invalid-feature'
   | 'model-rejected'
+  | 'non-finite-output'
   | 'schema-violation'
   | 'invalid-record'
   | 'reply-not-allowed'
@@ -131,13 +132,18 @@ export class OutputTooLargeError extends PoisonInputError {
   }
 }
 
-/** Why a produce failed, as far as the client says; decides whether resending can help. */
+/**
+ * Why a produce failed, as far as the client says; decides whether resending can help. "fatal":
+ * the producer itself is dead (librdkafka's fatal error, e.g. an idempotent producer's sequence
+ * lost); only a new process, with a new producer, can send again.
+ */
 export const PRODUCE_FAILURE_REASONS = [
   'transient',
   'too-large',
   'authorization',
   'unknown-topic',
   'invalid-record',
+  'fatal',
   'other',
 ] as const;
 export type ProduceFailureReason = (typeof PRODUCE_FAILURE_REASONS)[number];

@@ -42,6 +42,18 @@ export async function runWorker(configPath: string | undefined): Promise<number>
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
+  // Every promise has an owner; what escapes anyway is a bug, and fatal (error-policy.ts): stop
+  // intake, commit what is acknowledged, exit 1 within the shutdown deadline.
+  const escaped = (error: unknown): void => {
+    logger.fatal(
+      { err: errorMessage(error), stack: error instanceof Error ? error.stack : undefined },
+      'bug: an error escaped to the process; stopping',
+    );
+    worker.fail(error);
+    setTimeout(() => process.exit(1), config.shutdown.deadlineMs + 1_000).unref();
+  };
+  process.on('uncaughtException', escaped);
+  process.on('unhandledRejection', escaped);
   // SIGHUP: look for a newer model version now, load and warm it, swap it in.
   process.on('SIGHUP', () => {
     logger.info('SIGHUP: reloading the model');

@@ -145,11 +145,12 @@ export function reportToSupervisor(
 }
 
 /**
- * In a worker process: tell the supervisor it is loaded, and resolve when all may join. A stop
- * before that (another process failed to start) rejects, so that this one leaves without joining.
+ * In a worker process: tell the supervisor it is loaded, and resolve true when all may join. A
+ * stop before that (SIGTERM during warm-up, or another process failed to start) resolves false,
+ * so that this one leaves without joining, as a stop, not a failure.
  */
-export function joinWithTheOthers(): Promise<void> {
-  return new Promise((resolve, reject) => {
+export function joinWithTheOthers(): Promise<boolean> {
+  return new Promise((resolve) => {
     const done = () => {
       process.off('message', onMessage);
       process.off('SIGTERM', onStop);
@@ -158,11 +159,11 @@ export function joinWithTheOthers(): Promise<void> {
     const onMessage = (message: { type?: string }) => {
       if (message?.type !== JOIN) return;
       done();
-      resolve();
+      resolve(true);
     };
     const onStop = () => {
       done();
-      reject(new Error('stopped before joining the group'));
+      resolve(false);
     };
     process.on('message', onMessage);
     process.once('SIGTERM', onStop);

@@ -362,6 +362,8 @@ class LibrdkafkaProducer implements ProducerTransport {
   private readonly client: RdProducer;
   private readonly headerObjects = new HeaderObjects();
   private lastError: RdKafkaError | undefined;
+  /** librdkafka's fatal error: the producer sends nothing more, and every send says so. */
+  private fatal: RdKafkaError | undefined;
 
   constructor(
     rdkafka: RdKafkaModule,
@@ -371,6 +373,11 @@ class LibrdkafkaProducer implements ProducerTransport {
     this.client = new rdkafka.Producer(config);
     this.client.on('event.error', (error) => {
       this.lastError = error;
+      if (error.isFatal === true) {
+        this.fatal ??= error;
+        this.logger.error({ err: errorMessage(error), code: error.code }, 'kafka producer: fatal');
+        return;
+      }
       this.logger.warn({ err: errorMessage(error), code: error.code }, 'kafka producer error');
     });
     this.client.on('delivery-report', (err, report) =>
@@ -385,6 +392,7 @@ class LibrdkafkaProducer implements ProducerTransport {
   }
 
   async send(records: OutgoingRecord[]): Promise<void> {
+    if (this.fatal) throw produceFailure(this.fatal);
     const tracker = new DeliveryTracker(records.length);
     for (let i = 0; i < records.length;) {
       const { topic, key, value, headers } = records[i]!;
@@ -422,7 +430,7 @@ class LibrdkafkaProducer implements ProducerTransport {
   }
 }
 
-function produceFailure(error: RdKafkaError): ProduceFailedError {
+export function produceFailure(error: RdKafkaError): ProduceFailedError {
   const reasons: Partial<Record<number, ProduceFailureReason>> = {
     [RD.MSG_SIZE_TOO_LARGE]: 'too-large',
     [RD.TOPIC_AUTHORIZATION_FAILED]: 'authorization',
@@ -430,7 +438,11 @@ function produceFailure(error: RdKafkaError): ProduceFailedError {
     [RD.UNKNOWN_TOPIC_OR_PART]: 'unknown-topic',
     [RD.INVALID_RECORD]: 'invalid-record',
   };
-  const reason = reasons[error.code] ?? (error.isFatal ? 'other' : 'transient');
+  // A fatal error is the producer's end whatever its code (bar a refused authorization, which
+  // says more): resending can never succeed.
+  const known = reasons[error.code];
+  const reason =
+    known === 'authorization' ? known : error.isFatal ? 'fatal' : (known ?? 'transient');
   return new ProduceFailedError(reason, `produce failed: ${errorMessage(error)}`, {
     cause: error,
   });

@@ -4,7 +4,7 @@ import { featureWidth, rowWidth, type FeatureSpec, type ModelManifest } from './
 /**
  * Turns a decoded event into the model's float32 input row, exactly as model.json declares:
  * numbers as is, booleans as 1/0, categories one-hot, vectors element by element.
- * Missing required fields, wrong types, NaN and Infinity are poison input.
+ * Missing required fields, wrong types, NaN, Infinity and numbers float32 cannot hold are poison.
  */
 export class Featurizer {
   readonly width: number;
@@ -29,7 +29,8 @@ export class Featurizer {
 }
 
 function valueOf(feature: FeatureSpec, record: Record<string, unknown>): unknown {
-  const value = record[feature.name];
+  // Own fields only: a feature named like an Object.prototype member must not read the prototype.
+  const value = Object.hasOwn(record, feature.name) ? record[feature.name] : undefined;
   if (value !== undefined && value !== null) return value;
   if (feature.default !== undefined) return feature.default;
   if (feature.required) throw poison(feature, 'is required but missing');
@@ -77,6 +78,10 @@ function writeFeature(feature: FeatureSpec, value: unknown, row: Float32Array, a
 function finiteNumber(feature: FeatureSpec, value: unknown): number {
   if (typeof value !== 'number') throw poison(feature, `expected a number, got ${typeName(value)}`);
   if (!Number.isFinite(value)) throw poison(feature, `expected a finite number, got ${value}`);
+  // The row is float32: a double that rounds to ±Infinity there would reach the model as such.
+  if (!Number.isFinite(Math.fround(value))) {
+    throw poison(feature, `${value} is beyond float32's range (±3.4028235e38)`);
+  }
   return value;
 }
 

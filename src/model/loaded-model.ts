@@ -2,7 +2,8 @@ import type { ModelOptions } from '../config/worker-config.js';
 import { Featurizer } from './featurizer.js';
 import { InferencePool, type InferenceStats } from './inference-pool.js';
 import { readModelManifest, type ModelManifest } from './model-manifest.js';
-import { postprocess, type Prediction } from './postprocessor.js';
+import { InferenceError } from '../errors.js';
+import { postprocess, type RowResult } from './postprocessor.js';
 
 /** The process's WebGPU lock (device-lock.ts), shared by the inference threads of every version. */
 const WEBGPU_LOCK = new SharedArrayBuffer(4);
@@ -72,8 +73,8 @@ export class LoadedModel {
     return this.pool.adapter;
   }
 
-  /** Runs rows (row-major, `count` rows) and returns one prediction per row. */
-  async predict(rows: Float32Array, count: number): Promise<Prediction[]> {
+  /** Runs rows (row-major, `count` rows): one prediction per row, or why that row has none. */
+  async predict(rows: Float32Array, count: number): Promise<RowResult[]> {
     const size = this.padToPreferredBatchSize ? this.paddedSize(count) : count;
     const input = size === count ? rows : padded(rows, size * this.featurizer.width);
     const output = await this.pool.run(input, size);
@@ -83,15 +84,18 @@ export class LoadedModel {
   }
 
   /**
-   * Runs one all-zero row, the shape the session was warmed on: false when even that fails, so
-   * the model or its device is at fault rather than the rows of a failed batch.
+   * Runs one all-zero row, the shape the session was warmed on: false when the model fails on
+   * even that, or answers it with NaN or ±Infinity, so the model or its device is at fault
+   * rather than the rows of a failed batch. Other failures (a thread that exited, a closed pool)
+   * say nothing about the model: they are thrown, for the caller's retry.
    */
   async probe(): Promise<boolean> {
     try {
-      await this.pool.run(new Float32Array(this.featurizer.width), 1);
-      return true;
-    } catch {
-      return false;
+      const output = await this.pool.run(new Float32Array(this.featurizer.width), 1);
+      return output.every(Number.isFinite);
+    } catch (error) {
+      if (error instanceof InferenceError) return false;
+      throw error;
     }
   }
 

@@ -7,6 +7,7 @@ import { epochMs } from '../observability/epoch-time.js';
 import type { EventTracing } from '../observability/event-tracing.js';
 import type { Prediction } from '../model/postprocessor.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
+import { ObserverGuard } from '../observability/observer-guard.js';
 import type { InferenceStage, RowResult } from './inference-stage.js';
 import type { PartitionLane } from './partition-lane.js';
 import type { PendingRow, ServingVersion } from './serving-version.js';
@@ -32,6 +33,8 @@ export interface BatchOutcomeHandlers {
  * heads may now be complete handed to the flusher. Failures go by their class (error-policy.ts).
  */
 export class BatchExecution {
+  private readonly observers: ObserverGuard;
+
   constructor(
     private readonly inference: InferenceStage,
     private readonly cache: PredictionCache | undefined,
@@ -39,7 +42,9 @@ export class BatchExecution {
     private readonly metrics: WorkerMetrics,
     private readonly logger: Logger,
     private readonly tracing?: EventTracing,
-  ) {}
+  ) {
+    this.observers = new ObserverGuard(logger);
+  }
 
   async run(version: ServingVersion, batch: RowBatch<PendingRow>): Promise<void> {
     const rows = batch.items;
@@ -50,7 +55,12 @@ export class BatchExecution {
     this.metrics.queueWait.observe((started - oldest) / 1000);
     // A sample of each batch is as good a picture of the inputs, and its cost stays flat.
     const stride = Math.ceil(rows.length / DRIFT_ROWS_PER_BATCH);
-    version.drift?.observe(batch.rows(), rows.length, batch.width, stride);
+    const drift = version.drift;
+    if (drift) {
+      this.observers.run('drift', () =>
+        drift.observe(batch.rows(), rows.length, batch.width, stride),
+      );
+    }
     let cached: (Prediction | undefined)[];
     const misses: number[] = [];
     let computed: RowResult[] = [];
@@ -66,7 +76,9 @@ export class BatchExecution {
       return;
     }
     this.handlers.onSucceeded();
-    if (this.tracing) this.traceInference(version, rows, epochMs(started));
+    if (this.tracing) {
+      this.observers.run('tracing', () => this.traceInference(version, rows, epochMs(started)));
+    }
     this.settle(version, rows, cached, misses, computed);
   }
 

@@ -3,10 +3,9 @@ import { retryWithBackoff, type BackoffOptions } from '../batch/backoff.js';
 import { InferenceError, ModelFaultError, PoisonInputError, errorMessage } from '../errors.js';
 import { isRetriable } from '../error-policy.js';
 import type { LoadedModel } from '../model/loaded-model.js';
-import type { Prediction } from '../model/postprocessor.js';
+import type { RowResult } from '../model/postprocessor.js';
 
-/** One row's result: its prediction, or why the model could not predict it. */
-export type RowResult = Prediction | PoisonInputError;
+export type { RowResult } from '../model/postprocessor.js';
 
 /** Rows failing alone in a row, with no success between, that make a model fault. */
 export const MODEL_FAULT_STREAK = 3;
@@ -16,10 +15,12 @@ export const MODEL_FAULT_STREAK = 3;
  * - the batch fails, and the model fails even on an all-zero row: a model fault, at once;
  * - otherwise the batch is split in halves recursively; when some rows succeed, only the rows at
  *   fault fail (poison, stage "infer");
+ * - a row the model answers with NaN or ±Infinity fails alone ("non-finite-output"); when every
+ *   row of the batch does, the all-zero row decides as above;
  * - when no row succeeds alone, and MODEL_FAULT_STREAK rows in a row have now failed on this
  *   model with no success between, the model is at fault, not the data.
  * A model fault throws ModelFaultError and dead-letters nothing. A retriable failure (a thread
- * crash, a closed pool) retries the batch as a whole while `isRunning()` holds.
+ * crash, a closed pool) retries the batch, or the probe, while `isRunning()` holds.
  */
 export class InferenceStage {
   /** Per model: rows that failed alone since its last success. */
@@ -33,25 +34,42 @@ export class InferenceStage {
 
   /** Runs `count` rows, row-major in `rows`. */
   async run(model: LoadedModel, rows: Float32Array, count: number): Promise<RowResult[]> {
+    let results: RowResult[];
+    let probed = false;
     try {
-      const predictions = await this.predict(model, rows, count);
-      this.failedInARow.set(model, 0);
-      return predictions;
+      results = await this.predict(model, rows, count);
     } catch (error) {
       if (!(error instanceof InferenceError)) throw error;
-      if (!(await model.probe())) throw modelFault(model, count, error, 'fails on an all-zero row');
-      const results = count === 1 ? [rowFault(error)] : await this.bisect(model, rows, count);
-      if (results.every((result) => result instanceof PoisonInputError)) {
-        const streak = (this.failedInARow.get(model) ?? 0) + count;
-        this.failedInARow.set(model, streak);
-        if (streak >= MODEL_FAULT_STREAK) {
-          throw modelFault(model, count, error, `failed on ${streak} rows in a row, each alone`);
-        }
-      } else {
-        this.failedInARow.set(model, 0);
-      }
+      if (!(await this.probe(model)))
+        throw modelFault(model, count, error, 'fails on an all-zero row');
+      probed = true;
+      results = count === 1 ? [rowFault(error)] : await this.bisect(model, rows, count);
+    }
+    if (!results.every((result) => result instanceof PoisonInputError)) {
+      this.failedInARow.set(model, 0);
       return results;
     }
+    const cause = results[0]!;
+    if (!probed && !(await this.probe(model))) {
+      throw modelFault(model, count, cause, 'answers an all-zero row with NaN or Infinity');
+    }
+    const streak = (this.failedInARow.get(model) ?? 0) + count;
+    this.failedInARow.set(model, streak);
+    if (streak >= MODEL_FAULT_STREAK) {
+      throw modelFault(model, count, cause, `failed on ${streak} rows in a row, each alone`);
+    }
+    return results;
+  }
+
+  /** The all-zero row (LoadedModel.probe), retried like a batch when its thread was lost. */
+  private probe(model: LoadedModel): Promise<boolean> {
+    return retryWithBackoff(() => model.probe(), {
+      ...this.backoff,
+      isRetriable,
+      shouldContinue: this.isRunning,
+      onRetry: (error, attempt) =>
+        this.logger.warn({ err: errorMessage(error), attempt }, 'model probe failed, retrying'),
+    });
   }
 
   private async bisect(model: LoadedModel, rows: Float32Array, count: number) {
@@ -76,7 +94,7 @@ export class InferenceStage {
     }
   }
 
-  private predict(model: LoadedModel, rows: Float32Array, count: number): Promise<Prediction[]> {
+  private predict(model: LoadedModel, rows: Float32Array, count: number): Promise<RowResult[]> {
     return retryWithBackoff(() => model.predict(rows, count), {
       ...this.backoff,
       isRetriable,
@@ -91,12 +109,7 @@ function rowFault(error: InferenceError): PoisonInputError {
   return new PoisonInputError('infer', `model failed on this row: ${error.message}`);
 }
 
-function modelFault(
-  model: LoadedModel,
-  rows: number,
-  cause: InferenceError,
-  why: string,
-): ModelFaultError {
+function modelFault(model: LoadedModel, rows: number, cause: Error, why: string): ModelFaultError {
   const { name, version } = model.identity;
   return new ModelFaultError(
     version,

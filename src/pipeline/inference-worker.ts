@@ -16,6 +16,7 @@ import type {
 } from '../kafka/transport.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { EventTracing } from '../observability/event-tracing.js';
+import { ObserverGuard } from '../observability/observer-guard.js';
 import { PipelineHealth } from '../observability/pipeline-health.js';
 import { BatchExecution } from './batch-execution.js';
 import { EventPreparation } from './event-preparation.js';
@@ -54,9 +55,10 @@ export interface InferenceWorkerOptions {
   tracing?: EventTracing;
   /**
    * Awaited after the model is warm and the producer connected, right before joining the group:
-   * worker processes join together this way, instead of rebalancing as each one arrives.
+   * worker processes join together this way, instead of rebalancing as each one arrives. False:
+   * the worker was stopped meanwhile and leaves without joining.
    */
-  beforeJoin?: () => Promise<void>;
+  beforeJoin?: () => Promise<boolean>;
 }
 
 export type WorkerState = 'created' | 'starting' | 'running' | 'draining' | 'stopped';
@@ -92,9 +94,10 @@ export class InferenceWorker {
   private abandoned = false;
   private readonly backoff: { initialMs: number; maxMs: number };
   private readonly outcomes: OutcomeMetrics;
+  private readonly observers: ObserverGuard;
   private readonly wrapConsumer: (consumer: ConsumerTransport) => ConsumerTransport;
   private tracing: EventTracing | undefined;
-  private readonly beforeJoin: (() => Promise<void>) | undefined;
+  private readonly beforeJoin: (() => Promise<boolean>) | undefined;
   private readonly health: PipelineHealth;
 
   constructor(
@@ -121,6 +124,7 @@ export class InferenceWorker {
       logger,
     );
     this.outcomes = new OutcomeMetrics(metrics);
+    this.observers = new ObserverGuard(logger);
     this.health = new PipelineHealth(config.observability, () => this.totalInFlight());
     metrics.observe({
       consumerGroup: config.kafka.groupId,
@@ -264,7 +268,7 @@ export class InferenceWorker {
     );
 
     await producer.connect();
-    await this.beforeJoin?.();
+    if ((await this.beforeJoin?.()) === false || this.stopping) return; // stopped before joining
     await consumer.run(
       {
         topics: options.inputTopics ?? new RegExp(options.inputTopicPattern!),
@@ -281,11 +285,12 @@ export class InferenceWorker {
   }
 
   /**
-   * A fatal failure (error-policy.ts): stop, committing what is acknowledged, so that the process
-   * exits non-zero with the cause and its supervisor restarts it (or a human looks), instead of
-   * idling as a member that consumes nothing or retrying what cannot succeed.
+   * A fatal failure (error-policy.ts), or a bug that escaped to the process: stop, committing
+   * what is acknowledged, so that the process exits non-zero with the cause and its supervisor
+   * restarts it (or a human looks), instead of idling as a member that consumes nothing or
+   * retrying what cannot succeed.
    */
-  private fail(error: unknown): void {
+  fail(error: unknown): void {
     const failure = error instanceof Error ? error : new Error(String(error));
     if (!this.failure) {
       this.logger.fatal({ err: errorMessage(failure), stack: failure.stack }, 'fatal; stopping');
@@ -431,7 +436,7 @@ export class InferenceWorker {
   }
 
   private onAcknowledged(lane: PartitionLane, events: InFlightEvent[]): void {
-    this.outcomes.acknowledged(events);
+    this.observers.run('outcome metrics', () => this.outcomes.acknowledged(events));
     this.health.progressed();
     this.committer.markDirty(lane);
     this.metrics.inFlight.set(this.totalInFlight());

@@ -12,6 +12,7 @@ import { classifyFailure, isRetriable } from '../error-policy.js';
 import type { OutgoingRecord, ProducerTransport } from '../kafka/transport.js';
 import type { EventTracing } from '../observability/event-tracing.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
+import { ObserverGuard } from '../observability/observer-guard.js';
 import type { InFlightEvent } from './in-flight-event.js';
 import type { Prediction } from '../model/postprocessor.js';
 import {
@@ -62,6 +63,7 @@ export class OutputFlusher {
   private readonly maxBytesPerSend: number;
   private readonly keptValueBytes: number;
   private readonly headers: HeaderSelection;
+  private readonly observers: ObserverGuard;
 
   constructor(
     private readonly producer: ProducerTransport,
@@ -83,16 +85,22 @@ export class OutputFlusher {
     // A quarter of the limit leaves room for the headers a dead letter carries.
     this.keptValueBytes = Math.min(MAX_KEPT_VALUE_BYTES, Math.floor(options.maxMessageBytes / 4));
     this.headers = options.headers;
+    this.observers = new ObserverGuard(logger);
   }
 
-  /** Starts sending the lane's ready head unless a send for this lane is already under way. */
+  /**
+   * Starts sending the lane's ready head unless a send for this lane is already under way.
+   * Failures are classified inside; one that still escapes is a bug, and the worker stops.
+   */
   schedule(lane: PartitionLane): void {
     if (lane.flushing || lane.revoked) return;
     lane.flushing = true;
-    const run = this.drain(lane).finally(() => {
-      lane.flushing = false;
-      this.active.delete(run);
-    });
+    const run = this.drain(lane)
+      .catch((error: unknown) => this.handlers.onFatal(error))
+      .finally(() => {
+        lane.flushing = false;
+        this.active.delete(run);
+      });
     this.active.add(run);
   }
 
@@ -108,7 +116,7 @@ export class OutputFlusher {
       if (events.length === 0) return;
       const sentAt = Date.now();
       if (!(await this.deliver(lane, events))) return;
-      if (this.tracing) this.traceProduce(events, sentAt);
+      if (this.tracing) this.observers.run('tracing', () => this.traceProduce(events, sentAt));
       lane.acknowledged(events);
       this.handlers.onAcknowledged(lane, events);
     }

@@ -8,13 +8,13 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { ensureSoftwareVulkan } from '../../deploy/local/vulkan.js';
 import { LoadedModel } from '../../src/model/loaded-model.js';
-import type { Prediction } from '../../src/model/postprocessor.js';
+import type { RowResult } from '../../src/model/postprocessor.js';
 
 const MODEL = 'models/fraud-mlp/1';
 const WIDTH = 30;
 
-function probabilities(prediction: Prediction): number[] {
-  assert.equal(prediction.kind, 'classification');
+function probabilities(prediction: RowResult): number[] {
+  assert.ok('kind' in prediction && prediction.kind === 'classification', String(prediction));
   return prediction.topK.map((entry) => entry.probability);
 }
 

@@ -17,7 +17,7 @@ import type * as ErrorPolicyModule from '../../src/error-policy.js';
 import type * as ErrorsModule from '../../src/errors.js';
 import type * as LoadedModelModule from '../../src/model/loaded-model.js';
 import type { LoadedModel as LoadedModelType } from '../../src/model/loaded-model.js';
-import type { Prediction } from '../../src/model/postprocessor.js';
+import type { RowResult } from '../../src/model/postprocessor.js';
 import {
   encodeRow,
   loadReferenceModel,
@@ -68,12 +68,15 @@ function batchOf(from: number, count: number): { matrix: Float32Array; rows: Flo
 }
 
 /** Asserts that each prediction equals the reference model's output for its row. */
-function assertMatchesReference(predictions: Prediction[], rows: Float32Array[]): void {
+function assertMatchesReference(predictions: RowResult[], rows: Float32Array[]): void {
   assert.equal(predictions.length, rows.length);
   const expected = reference.predict(rows);
   const labels = ['legit', 'fraud'];
   predictions.forEach((prediction, i) => {
-    assert.ok(prediction.kind === 'classification', `row ${i} is a classification`);
+    assert.ok(
+      'kind' in prediction && prediction.kind === 'classification',
+      `row ${i} is a classification`,
+    );
     const want = expected[i]!;
     assert.equal(prediction.topK.length, 2);
     for (const { label, probability } of prediction.topK) {
@@ -110,7 +113,7 @@ describe('LoadedModel on the CPU (2 inference threads)', () => {
     const { matrix, rows } = batchOf(0, 64);
     const predictions = await model.predict(matrix, 64);
     assertMatchesReference(predictions, rows);
-    const labels = new Set(predictions.map((p) => (p.kind === 'classification' ? p.label : '')));
+    const labels = new Set(predictions.map((p) => ('label' in p ? p.label : '')));
     assert.equal(labels.size, 2, 'the sample gets both labels, so rows are not mixed up');
   });
 
@@ -215,7 +218,7 @@ describe('LoadedModel lifecycle', () => {
         ticks++;
       }, 10);
       const started = performance.now();
-      let predictions: Prediction[];
+      let predictions: RowResult[];
       try {
         predictions = await model.predict(matrix, 8);
       } finally {

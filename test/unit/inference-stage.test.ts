@@ -14,12 +14,17 @@ import {
   RetriableError,
 } from '../../src/errors.js';
 import type { LoadedModel } from '../../src/model/loaded-model.js';
-import type { Prediction } from '../../src/model/postprocessor.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { InferenceStage, type RowResult } from '../../src/pipeline/inference-stage.js';
+import {
+  InferenceStage,
+  MODEL_FAULT_STREAK,
+  type RowResult,
+} from '../../src/pipeline/inference-stage.js';
 
 const WIDTH = 3;
 const POISON = -999;
+/** A row whose first column is NON_FINITE is answered with NaN (LoadedModel's poison for it). */
+const NON_FINITE = -777;
 const BACKOFF = { initialMs: 1, maxMs: 2 };
 const logger = createLogger('silent');
 
@@ -36,24 +41,38 @@ class FakeModel {
   readonly failures: Error[] = [];
   /** A broken model fails on every call, the all-zero probe included. */
   broken = false;
+  /** The all-zero row is answered with NaN too. */
+  nanOnZero = false;
+  /** Errors the next probes throw (a thread that exited, a closed pool). */
+  readonly probeFailures: Error[] = [];
   probes = 0;
 
   async probe(): Promise<boolean> {
     this.probes++;
-    return !this.broken;
+    const failure = this.probeFailures.shift();
+    if (failure) throw failure;
+    return !this.broken && !this.nanOnZero;
   }
 
-  async predict(rows: Float32Array, count: number): Promise<Prediction[]> {
+  async predict(rows: Float32Array, count: number): Promise<RowResult[]> {
     this.calls.push(count);
     await Promise.resolve();
     assert.equal(rows.length, count * WIDTH, 'the stage stacks exactly `count` rows');
     const failure = this.failures.shift();
     if (failure) throw failure;
     if (this.broken) throw new InferenceError('Reshape: incompatible shape');
-    const predictions: Prediction[] = [];
+    const predictions: RowResult[] = [];
     for (let i = 0; i < count; i++) {
       const row = rows.subarray(i * WIDTH, (i + 1) * WIDTH);
       if (row[0] === POISON) throw new InferenceError(`bad value in row ${i} of ${count}`);
+      if (row[0] === NON_FINITE) {
+        predictions.push(
+          new PoisonInputError('infer', 'the model answered NaN for this row', {
+            reason: 'non-finite-output',
+          }),
+        );
+        continue;
+      }
       predictions.push({ kind: 'regression', value: row[0]! + row[1]! + row[2]! });
     }
     return predictions;
@@ -224,6 +243,55 @@ describe('InferenceStage', () => {
       (error) => error === bug,
     );
     assert.deepEqual(model.calls, [2]);
+  });
+
+  test('a row answered with NaN fails alone (non-finite-output); the others are predicted', async () => {
+    const model = new FakeModel();
+    const [rows, count] = rowsOf(6);
+    rows[3 * WIDTH] = NON_FINITE;
+    const results = await stage().run(model.asLoadedModel(), rows, count);
+    assert.deepEqual(model.calls, [6], 'one call: the rows are answered, not split');
+    assert.equal(model.probes, 0);
+    results.forEach((result, i) => {
+      if (i === 3) {
+        assert.ok(result instanceof PoisonInputError);
+        assert.equal(result.reason, 'non-finite-output');
+      } else {
+        assert.deepEqual(result, { kind: 'regression', value: 11 * i + 0.5 });
+      }
+    });
+  });
+
+  test('every row answered with NaN while the zero row is finite: poison, then a streak fault', async () => {
+    const model = new FakeModel();
+    const inference = stage();
+    const nan = (): [Float32Array, number] => [Float32Array.of(NON_FINITE, 0, 0), 1];
+    for (let i = 0; i < MODEL_FAULT_STREAK - 1; i++) {
+      const [result] = await inference.run(model.asLoadedModel(), ...nan());
+      assert.ok(result instanceof PoisonInputError && result.reason === 'non-finite-output');
+    }
+    assert.equal(model.probes, MODEL_FAULT_STREAK - 1, 'the zero row was asked each time');
+    await assert.rejects(inference.run(model.asLoadedModel(), ...nan()), ModelFaultError);
+  });
+
+  test('NaN for every row and for the all-zero row: a model fault at once', async () => {
+    const model = new FakeModel();
+    model.nanOnZero = true;
+    const [rows, count] = rowsOf(4);
+    for (let i = 0; i < count; i++) rows[i * WIDTH] = NON_FINITE;
+    await assert.rejects(stage().run(model.asLoadedModel(), rows, count), (error) => {
+      assert.ok(error instanceof ModelFaultError);
+      assert.match(error.message, /answers an all-zero row with NaN or Infinity/);
+      return true;
+    });
+  });
+
+  test('a probe that loses its thread is retried, not read as a model fault', async () => {
+    const model = new FakeModel();
+    model.probeFailures.push(new RetriableError('inference thread exited while running a batch'));
+    const results = await stage().run(model.asLoadedModel(), ...rowsOf(1, [0]));
+    assertResults(results, 1, [0]);
+    assert.equal(model.probes, 2, 'the probe ran again after the retriable failure');
   });
 
   test('the rows passed in are not modified', async () => {

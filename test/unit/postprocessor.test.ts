@@ -6,10 +6,18 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { OutputSpec } from '../../src/model/model-manifest.js';
-import { outputWidth, postprocess } from '../../src/model/postprocessor.js';
+import { PoisonInputError } from '../../src/errors.js';
+import { outputWidth, postprocess, type Prediction } from '../../src/model/postprocessor.js';
 
 const f32 = (values: number[]): Float32Array => Float32Array.from(values);
 const r = (x: number): number => Math.fround(x);
+
+/** postprocess for a row that has an answer: fails the test on a PoisonInputError. */
+function answer(spec: OutputSpec, values: Float32Array, index: number): Prediction {
+  const result = postprocess(spec, values, index);
+  assert.ok(!(result instanceof PoisonInputError), String(result));
+  return result;
+}
 
 describe('classification', () => {
   const spec: OutputSpec = {
@@ -23,7 +31,7 @@ describe('classification', () => {
   });
 
   test('ranks every label by probability, best first, with label and confidence', () => {
-    const prediction = postprocess(spec, f32([0.1, 0.6, 0.05, 0.25]), 0);
+    const prediction = answer(spec, f32([0.1, 0.6, 0.05, 0.25]), 0);
     assert.deepEqual(prediction, {
       kind: 'classification',
       label: 'dog',
@@ -38,7 +46,7 @@ describe('classification', () => {
   });
 
   test('topK truncates the ranking', () => {
-    const prediction = postprocess({ ...spec, topK: 2 }, f32([0.1, 0.2, 0.3, 0.4]), 0);
+    const prediction = answer({ ...spec, topK: 2 }, f32([0.1, 0.2, 0.3, 0.4]), 0);
     assert.equal(prediction.kind, 'classification');
     if (prediction.kind !== 'classification') return;
     assert.deepEqual(
@@ -50,16 +58,16 @@ describe('classification', () => {
   });
 
   test('topK 1 keeps only the winner; topK above the label count keeps all', () => {
-    const one = postprocess({ ...spec, topK: 1 }, f32([0.7, 0.1, 0.1, 0.1]), 0);
+    const one = answer({ ...spec, topK: 1 }, f32([0.7, 0.1, 0.1, 0.1]), 0);
     assert.ok(one.kind === 'classification');
     assert.deepEqual(one.topK, [{ label: 'cat', probability: r(0.7) }]);
-    const many = postprocess({ ...spec, topK: 10 }, f32([0.7, 0.1, 0.1, 0.1]), 0);
+    const many = answer({ ...spec, topK: 10 }, f32([0.7, 0.1, 0.1, 0.1]), 0);
     assert.ok(many.kind === 'classification');
     assert.equal(many.topK.length, 4);
   });
 
   test('ties keep the declared label order', () => {
-    const prediction = postprocess(spec, f32([0.25, 0.25, 0.25, 0.25]), 0);
+    const prediction = answer(spec, f32([0.25, 0.25, 0.25, 0.25]), 0);
     assert.ok(prediction.kind === 'classification');
     assert.equal(prediction.label, 'cat');
     assert.deepEqual(
@@ -84,7 +92,7 @@ describe('classification', () => {
       0.6, // row 2: owl
     ]);
     const labels = [0, 1, 2].map((index) => {
-      const prediction = postprocess(spec, output, index);
+      const prediction = answer(spec, output, index);
       assert.ok(prediction.kind === 'classification');
       return [prediction.label, prediction.confidence];
     });
@@ -99,8 +107,8 @@ describe('classification', () => {
     const backing = f32([9, 9, 0.3, 0.7, 0.8, 0.2]);
     const view = backing.subarray(2);
     const binary: OutputSpec = { name: 'p', kind: 'classification', labels: ['legit', 'fraud'] };
-    const first = postprocess(binary, view, 0);
-    const second = postprocess(binary, view, 1);
+    const first = answer(binary, view, 0);
+    const second = answer(binary, view, 1);
     assert.ok(first.kind === 'classification' && second.kind === 'classification');
     assert.equal(first.label, 'fraud');
     assert.equal(second.label, 'legit');
@@ -117,9 +125,9 @@ describe('regression', () => {
 
   test('the value of each row', () => {
     const output = f32([1.5, -2.25, 1e6]);
-    assert.deepEqual(postprocess(spec, output, 0), { kind: 'regression', value: 1.5 });
-    assert.deepEqual(postprocess(spec, output, 1), { kind: 'regression', value: -2.25 });
-    assert.deepEqual(postprocess(spec, output, 2), { kind: 'regression', value: 1e6 });
+    assert.deepEqual(answer(spec, output, 0), { kind: 'regression', value: 1.5 });
+    assert.deepEqual(answer(spec, output, 1), { kind: 'regression', value: -2.25 });
+    assert.deepEqual(answer(spec, output, 2), { kind: 'regression', value: 1e6 });
   });
 });
 
@@ -128,7 +136,7 @@ describe('regression with a prediction interval', () => {
     const output = { name: 'y', kind: 'regression' as const, interval: true };
     assert.equal(outputWidth(output), 3);
     const values = Float32Array.from([1.5, 1, 2, 7.25, 6.5, 8]);
-    assert.deepEqual(postprocess(output, values, 1), {
+    assert.deepEqual(answer(output, values, 1), {
       kind: 'regression',
       value: 7.25,
       interval: { lower: 6.5, upper: 8 },
