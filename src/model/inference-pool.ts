@@ -1,6 +1,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { backoffDelay } from '../batch/backoff.js';
 import { InferenceError, ModelLoadError, RetriableError } from '../errors.js';
 import type { FromThread, LoadRequest, ToThread } from './inference-protocol.js';
 
@@ -31,6 +32,9 @@ interface Slot {
   job?: Job;
 }
 
+/** Waits between tries to replace a dead thread: doubling from the first, up to the last. */
+const RESPAWN_BACKOFF = { initialMs: 500, maxMs: 30_000 };
+
 export interface InferenceStats {
   batchSize: number;
   elapsedMs: number;
@@ -38,13 +42,20 @@ export interface InferenceStats {
 
 /**
  * A fixed set of inference threads, each with its own session of one model version. Batches go
- * to the first idle thread; a thread that dies fails its batch as retriable and is replaced.
+ * to the first idle thread; a thread that dies fails its batch as retriable and is replaced. A
+ * replacement that fails to start is logged through `onThreadError` and tried again with
+ * backoff; while no thread is left and the last try failed, batches fail at once with an
+ * InferenceError that names the cause (a model fault for the policy), instead of queueing for
+ * ever.
  */
 export class InferencePool {
   private readonly slots: Slot[] = [];
   private readonly queue: Job[] = [];
   private nextJobId = 0;
   private closed = false;
+  /** Why the last replacement of a dead thread failed; cleared when one starts. */
+  private respawnFailure: Error | undefined;
+  private respawnAttempts = 0;
   provider = 'unknown';
   /** WebGPU: what can be behind its adapter (see execution-provider.ts). */
   adapter: string | undefined;
@@ -52,6 +63,7 @@ export class InferencePool {
   private constructor(
     private readonly request: LoadRequest,
     private readonly onBatch: (stats: InferenceStats) => void,
+    private readonly onThreadError: (error: Error) => void,
   ) {}
 
   /** Starts `threads` threads and resolves once every session is loaded, validated and warm. */
@@ -59,8 +71,9 @@ export class InferencePool {
     request: LoadRequest,
     threads: number,
     onBatch: (stats: InferenceStats) => void = () => {},
+    onThreadError: (error: Error) => void = () => {},
   ): Promise<InferencePool> {
-    const pool = new InferencePool(request, onBatch);
+    const pool = new InferencePool(request, onBatch, onThreadError);
     try {
       await Promise.all(Array.from({ length: threads }, () => pool.spawn()));
     } catch (error) {
@@ -76,6 +89,9 @@ export class InferencePool {
    */
   run(rows: Float32Array, batchSize: number): Promise<Float32Array> {
     if (this.closed) return Promise.reject(new RetriableError('inference pool is closed'));
+    if (this.slots.length === 0 && this.respawnFailure) {
+      return Promise.reject(this.noThreadError());
+    }
     return new Promise((resolve, reject) => {
       this.queue.push({ id: this.nextJobId++, rows, batchSize, resolve, reject });
       this.dispatch();
@@ -131,9 +147,39 @@ export class InferencePool {
         if (index >= 0) this.slots.splice(index, 1);
         slot.job?.reject(new RetriableError('inference thread exited while running a batch'));
         slot.job = undefined;
-        if (loaded && !this.closed) void this.spawn().catch(() => undefined);
+        if (loaded && !this.closed) this.replace();
       });
     });
+  }
+
+  /** Starts a thread in place of one that died; a failure is retried with backoff. */
+  private replace(): void {
+    this.spawn().then(
+      () => {
+        this.respawnFailure = undefined;
+        this.respawnAttempts = 0;
+      },
+      (error: unknown) => {
+        const failure = error instanceof Error ? error : new Error(String(error));
+        this.respawnFailure = failure;
+        this.onThreadError(failure);
+        if (this.slots.length === 0) {
+          for (const job of this.queue.splice(0)) job.reject(this.noThreadError());
+        }
+        if (this.closed) return;
+        const delay = backoffDelay(this.respawnAttempts++, RESPAWN_BACKOFF);
+        setTimeout(() => {
+          if (!this.closed) this.replace();
+        }, delay).unref();
+      },
+    );
+  }
+
+  private noThreadError(): InferenceError {
+    return new InferenceError(
+      `no inference thread is running: replacing a dead one failed: ${this.respawnFailure?.message}`,
+      { cause: this.respawnFailure },
+    );
   }
 
   private finish(slot: Slot, message: Extract<FromThread, { id: number }>): void {
@@ -141,7 +187,11 @@ export class InferencePool {
     slot.job = undefined;
     if (job && job.id === message.id) {
       if (message.type === 'result') {
-        this.onBatch({ batchSize: job.batchSize, elapsedMs: message.elapsedMs });
+        try {
+          this.onBatch({ batchSize: job.batchSize, elapsedMs: message.elapsedMs });
+        } catch {
+          // an observer's failure costs a figure, never the batch
+        }
         job.resolve(new Float32Array(message.output));
       } else {
         job.reject(new InferenceError(message.message));

@@ -36,6 +36,8 @@ export class LoadedModel {
       padToPreferredBatchSize?: boolean;
     },
     onBatch?: (stats: InferenceStats) => void,
+    /** A dead inference thread could not be replaced (it is tried again with backoff). */
+    onThreadError?: (error: Error) => void,
   ): Promise<LoadedModel> {
     const manifest = readModelManifest(directory);
     const pool = await InferencePool.start(
@@ -48,6 +50,7 @@ export class LoadedModel {
       },
       options.inferenceThreads,
       onBatch,
+      onThreadError,
     );
     return new LoadedModel(
       directory,

@@ -46,7 +46,12 @@ export class BatchExecution {
     this.observers = new ObserverGuard(logger);
   }
 
-  async run(version: ServingVersion, batch: RowBatch<PendingRow>): Promise<void> {
+  /** Failures are classified inside; one that still escapes is a bug, and the worker stops. */
+  run(version: ServingVersion, batch: RowBatch<PendingRow>): Promise<void> {
+    return this.execute(version, batch).catch((error: unknown) => this.handlers.onFatal(error));
+  }
+
+  private async execute(version: ServingVersion, batch: RowBatch<PendingRow>): Promise<void> {
     const rows = batch.items;
     const started = performance.now();
     // Once per batch, its oldest row: per-row observations would cost more than they tell.

@@ -207,6 +207,11 @@ export class ModelServing {
         this.metrics.batchSize.observe(stats.batchSize);
         this.metrics.inferenceSeconds.observe(stats.elapsedMs / 1000);
       },
+      (error) =>
+        this.logger.error(
+          { err: error.message, directory },
+          'an inference thread died and could not be replaced; retrying with backoff',
+        ),
     );
     this.logger.info(
       model.adapter ? { ...model.identity, adapter: model.adapter } : model.identity,

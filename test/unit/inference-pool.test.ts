@@ -9,12 +9,14 @@
  * does not hand module hooks to worker threads, nodejs/node#47747).
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type * as ErrorPolicyModule from '../../src/error-policy.js';
 import type * as ErrorsModule from '../../src/errors.js';
+import type * as InferencePoolModule from '../../src/model/inference-pool.js';
 import type * as LoadedModelModule from '../../src/model/loaded-model.js';
 import type { LoadedModel as LoadedModelType } from '../../src/model/loaded-model.js';
 import type { RowResult } from '../../src/model/postprocessor.js';
@@ -242,3 +244,55 @@ describe('LoadedModel from the TypeScript sources', () => {
     await model.close();
   });
 });
+
+describe('InferencePool losing a thread it cannot replace', () => {
+  test('fails batches with an InferenceError naming why, then serves again once one starts', async () => {
+    const { InferencePool } = await fromDist<typeof InferencePoolModule>('model/inference-pool.js');
+    const { InferenceError } = await fromDist<typeof ErrorsModule>('errors.js');
+    const directory = mkdtempSync(path.join(tmpdir(), 'pool-'));
+    cpSync(MODEL_DIR, directory, { recursive: true });
+    const threadErrors: Error[] = [];
+    const pool = await InferencePool.start(
+      { ...CPU, modelDir: directory, deviceLock: new SharedArrayBuffer(4) },
+      1,
+      undefined,
+      (error) => threadErrors.push(error),
+    );
+    try {
+      const { matrix } = batchOf(0, 2);
+      assert.equal((await pool.run(matrix, 2)).length, 4);
+      // The model goes away, then its only thread dies: the replacement cannot load it.
+      renameSync(path.join(directory, 'model.onnx'), path.join(directory, 'model.onnx.away'));
+      const slots = (pool as unknown as { slots: { worker: { terminate(): Promise<number> } }[] })
+        .slots;
+      await slots[0]!.worker.terminate();
+      await waitUntil(() => threadErrors.length > 0);
+      await assert.rejects(pool.run(matrix, 2), (error: unknown) => {
+        assert.ok(error instanceof InferenceError, String(error));
+        assert.match((error as Error).message, /no inference thread is running/);
+        assert.equal(classifyFailure(error), 'model-fault');
+        return true;
+      });
+      // Back: a later try with backoff starts a thread, and batches run again.
+      renameSync(path.join(directory, 'model.onnx.away'), path.join(directory, 'model.onnx'));
+      await waitUntil(async () => {
+        try {
+          return (await pool.run(matrix, 2)).length === 4;
+        } catch {
+          return false;
+        }
+      });
+    } finally {
+      await pool.close();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+});
+
+async function waitUntil(condition: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await condition())) {
+    assert.ok(Date.now() < deadline, 'condition not met within 20 s');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
