@@ -1,0 +1,383 @@
+/**
+ * Property-based tests (fast-check) at the boundaries where outside bytes enter: event values
+ * (JSON), the featurizer (any value for each declared feature type), postprocessing (any float
+ * output, NaN and ±Infinity included), headers (traceparent), config (file values and INFER_*
+ * variables), model.json, and the probe/metrics server over raw sockets. Every input yields a
+ * value or the typed error the policy classifies; never an unclassified throw. FUZZ_RUNS sets the
+ * cases per property (default 300).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
+import { Registry } from 'prom-client';
+import { decodeJsonRecord } from '../../src/codec/json-codec.js';
+import { loadConfig } from '../../src/config/load-config.js';
+import { classifyFailure } from '../../src/error-policy.js';
+import { ConfigError, ModelLoadError, PoisonInputError } from '../../src/errors.js';
+import { Featurizer } from '../../src/model/featurizer.js';
+import {
+  modelManifestSchema,
+  readModelManifest,
+  type ModelManifest,
+  type OutputSpec,
+} from '../../src/model/model-manifest.js';
+import { outputWidth, postprocess } from '../../src/model/postprocessor.js';
+import { startHealthServer } from '../../src/observability/health-server.js';
+import { parseTraceParent } from '../../src/pipeline/trace-context.js';
+
+const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
+const params = { numRuns: RUNS };
+
+/** Any JSON-ish value, hostile shapes included: deep, wide, prototype keys, huge numbers. */
+const hostileValue = fc.oneof(
+  fc.jsonValue(),
+  fc.double(),
+  fc.constantFrom(1e39, -1e39, 3.4028235e38, 3.4028236e38, Number.MAX_VALUE, -0, 5e-324),
+  fc.string(),
+  fc.array(fc.double(), { maxLength: 8 }),
+  fc.dictionary(fc.constantFrom('__proto__', 'constructor', 'toString', 'x'), fc.jsonValue()),
+);
+
+describe('JSON event values', () => {
+  test('any bytes decode to an object or poison', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 256 }), (bytes) => {
+        try {
+          const record = decodeJsonRecord(Buffer.from(bytes));
+          assert.equal(typeof record, 'object');
+        } catch (error) {
+          assert.ok(error instanceof PoisonInputError, String(error));
+        }
+      }),
+      params,
+    );
+  });
+
+  test('any JSON text decodes to an object or poison', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        try {
+          decodeJsonRecord(Buffer.from(JSON.stringify(value) ?? 'null'));
+        } catch (error) {
+          assert.ok(error instanceof PoisonInputError, String(error));
+        }
+      }),
+      params,
+    );
+  });
+
+  test('deeply nested and very wide values are values or poison, never a crash', () => {
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    const wide = `{${Array.from({ length: 50_000 }, (_, i) => `"k${i}":${i}`).join(',')}}`;
+    for (const text of [deep, wide, '{"a":1e999}', '{"__proto__":{"amount":1}}']) {
+      try {
+        decodeJsonRecord(Buffer.from(text));
+      } catch (error) {
+        assert.ok(error instanceof PoisonInputError, String(error));
+      }
+    }
+  });
+});
+
+const manifest: ModelManifest = modelManifestSchema.parse({
+  name: 'fuzz',
+  version: '1',
+  input: { name: 'x', type: 'float32' },
+  output: { name: 'y', kind: 'classification', labels: ['a', 'b'] },
+  features: [
+    { name: 'amount', type: 'number', required: true },
+    { name: 'count', type: 'number', default: 7 },
+    { name: 'flag', type: 'boolean' },
+    { name: 'channel', type: 'category', categories: ['web', 'pos'] },
+    { name: 'vec', type: 'vector', length: 3 },
+    { name: 'constructor', type: 'number' },
+  ],
+});
+
+describe('featurizer', () => {
+  const featurizer = new Featurizer(manifest);
+  const names = ['amount', 'count', 'flag', 'channel', 'vec', 'constructor', 'other'];
+
+  test('any record gives a row of finite float32 values, or poison (stage featurize)', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.constantFrom(...names), hostileValue), (record) => {
+        let row: Float32Array;
+        try {
+          row = featurizer.encode(record);
+        } catch (error) {
+          assert.ok(error instanceof PoisonInputError, String(error));
+          assert.equal(error.stage, 'featurize');
+          assert.equal(classifyFailure(error), 'poison');
+          return;
+        }
+        assert.equal(row.length, featurizer.width);
+        for (const value of row) assert.ok(Number.isFinite(value), `row holds ${value}`);
+      }),
+      params,
+    );
+  });
+
+  test('a number float32 cannot hold is poison, one it can is kept', () => {
+    for (const amount of [1e39, -1e39, Number.MAX_VALUE, 3.4028236e38]) {
+      assert.throws(
+        () => featurizer.encode({ amount }),
+        (error) => error instanceof PoisonInputError && /float32/.test(error.message),
+      );
+    }
+    assert.equal(featurizer.encode({ amount: 3.4028234e38 })[0], Math.fround(3.4028234e38));
+  });
+});
+
+describe('postprocessing', () => {
+  const specs: OutputSpec[] = [
+    { name: 'p', kind: 'classification', labels: ['a', 'b', 'c'], topK: 2 },
+    { name: 'v', kind: 'regression' },
+    { name: 'v', kind: 'regression', interval: true },
+  ];
+  const anyFloat = fc.oneof(fc.float(), fc.constantFrom(Number.NaN, Infinity, -Infinity, 0, -0, 1));
+
+  for (const spec of specs) {
+    const label = `${spec.kind}${'interval' in spec && spec.interval ? ' with interval' : ''}`;
+    test(`${label}: any output row is a finite prediction or non-finite-output poison`, () => {
+      const width = outputWidth(spec);
+      fc.assert(
+        fc.property(fc.array(anyFloat, { minLength: width, maxLength: width }), (values) => {
+          const row = Float32Array.from(values);
+          const result = postprocess(spec, row, 0);
+          const finite = values.every((value) => Number.isFinite(Math.fround(value)));
+          if (result instanceof PoisonInputError) {
+            assert.equal(result.reason, 'non-finite-output');
+            assert.ok(!finite);
+            return;
+          }
+          assert.ok(finite, 'a row with NaN or Infinity has no prediction');
+          const numbers = JSON.stringify(result).match(/-?\d[\d.e+-]*|null/g) ?? [];
+          assert.ok(!numbers.includes('null'), JSON.stringify(result));
+        }),
+        params,
+      );
+    });
+  }
+});
+
+describe('headers', () => {
+  test('traceparent: any header value parses to a valid parent or none', () => {
+    const hex = (n: number) => fc.stringMatching(new RegExp(`^[0-9a-f]{${n}}$`));
+    const nearlyValid = fc
+      .tuple(hex(2), hex(32), hex(16), hex(2), fc.string({ maxLength: 8 }))
+      .map(([v, t, s, f, rest]) => `${v}-${t}-${s}-${f}${rest}`);
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), nearlyValid, fc.uint8Array()), (value) => {
+        const header = typeof value === 'string' ? value : Buffer.from(value);
+        const parent = parseTraceParent(header);
+        if (parent === undefined) return;
+        assert.match(parent.traceId, /^[0-9a-f]{32}$/);
+        assert.match(parent.spanId, /^[0-9a-f]{16}$/);
+        assert.notEqual(parent.traceId, '0'.repeat(32));
+      }),
+      params,
+    );
+  });
+});
+
+describe('config', () => {
+  let directory: string;
+  before(() => (directory = mkdtempSync(path.join(tmpdir(), 'fuzz-config-'))));
+  after(() => rmSync(directory, { recursive: true, force: true }));
+
+  const minimal = {
+    kafka: { inputTopics: ['in'], outputTopic: 'out', deadLetterTopic: 'dlq', groupId: 'g' },
+    model: { path: 'models/fraud-mlp/1' },
+  };
+  const sections = ['kafka', 'model', 'batching', 'cache', 'limits', 'observability', 'x'];
+
+  test('any file content is a config or a ConfigError, and never pollutes prototypes', () => {
+    const file = path.join(directory, 'config.yaml');
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.jsonValue().map((value) => JSON.stringify(value) ?? ''),
+          fc
+            .dictionary(fc.constantFrom(...sections), fc.dictionary(fc.string(), hostileValue))
+            .map((extra) => JSON.stringify({ ...minimal, ...extra })),
+        ),
+        (text) => {
+          writeFileSync(file, text);
+          try {
+            loadConfig(file, {});
+          } catch (error) {
+            assert.ok(error instanceof ConfigError, String(error));
+            assert.equal(classifyFailure(error), 'fatal');
+          }
+          assert.equal(({} as Record<string, unknown>).amount, undefined);
+        },
+      ),
+      params,
+    );
+  });
+
+  test('any INFER_* variables give a config or a ConfigError naming a key', () => {
+    const file = path.join(directory, 'minimal.json');
+    writeFileSync(file, JSON.stringify(minimal));
+    const name = fc
+      .array(
+        fc.constantFrom(
+          'KAFKA',
+          'MODEL',
+          'BATCHING',
+          '__PROTO__',
+          'CONSTRUCTOR',
+          'MAX_BATCH_SIZE',
+          'X',
+        ),
+        {
+          minLength: 1,
+          maxLength: 3,
+        },
+      )
+      .map((parts) => `INFER_${parts.join('__')}`);
+    fc.assert(
+      fc.property(fc.dictionary(name, fc.oneof(fc.string(), fc.jsonValue().map(String))), (env) => {
+        try {
+          loadConfig(file, env);
+        } catch (error) {
+          assert.ok(error instanceof ConfigError, String(error));
+        }
+        assert.equal(Object.getPrototypeOf({}), Object.prototype);
+        assert.equal(({} as Record<string, unknown>).KAFKA, undefined);
+      }),
+      params,
+    );
+  });
+});
+
+describe('model.json', () => {
+  let directory: string;
+  before(() => (directory = mkdtempSync(path.join(tmpdir(), 'fuzz-model-'))));
+  after(() => rmSync(directory, { recursive: true, force: true }));
+
+  test('any model.json is a manifest or a ModelLoadError', () => {
+    const feature = fc.record(
+      {
+        name: fc.string(),
+        type: fc.constantFrom('number', 'boolean', 'category', 'vector', 'tensor'),
+        categories: fc.array(fc.string()),
+        length: fc.oneof(fc.integer(), fc.double()),
+        default: hostileValue,
+        required: fc.boolean(),
+      },
+      { requiredKeys: ['name', 'type'] },
+    );
+    const manifestLike = fc.record(
+      {
+        name: fc.string(),
+        version: fc.oneof(fc.string(), fc.integer()),
+        input: fc.record({ name: fc.string(), type: fc.constantFrom('float32', 'int64') }),
+        output: fc.record({
+          name: fc.string(),
+          kind: fc.constantFrom('classification', 'regression', 'other'),
+          labels: fc.array(fc.string()),
+        }),
+        features: fc.array(feature, { maxLength: 4 }),
+      },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          manifestLike.map((value) => JSON.stringify(value)),
+        ),
+        (text) => {
+          writeFileSync(path.join(directory, 'model.json'), text);
+          try {
+            readModelManifest(directory);
+          } catch (error) {
+            assert.ok(error instanceof ModelLoadError, String(error));
+          }
+        },
+      ),
+      params,
+    );
+  });
+});
+
+describe('probe and metrics server over raw sockets', () => {
+  let server: Server;
+  let port: number;
+  before(async () => {
+    server = await startHealthServer('127.0.0.1', 0, new Registry(), {
+      live: () => true,
+      ready: () => true,
+    });
+    port = (server.address() as { port: number }).port;
+  });
+  after(() => server.close());
+
+  /** Sends raw bytes; resolves with what came back before the socket closed (or 2 s passed). */
+  function exchange(bytes: Uint8Array | string): Promise<string> {
+    return new Promise((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      let answer = '';
+      const timer = setTimeout(() => socket.destroy(), 2_000);
+      socket.on('data', (chunk) => (answer += chunk.toString('latin1')));
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(answer);
+      });
+      socket.end(bytes);
+    });
+  }
+
+  async function stillServes(): Promise<void> {
+    const answer = await exchange('GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+    assert.match(answer, /^HTTP\/1\.1 200/);
+  }
+
+  test('the malformed targets of the report get 400, and the server stays up', async () => {
+    for (const target of ['//[', '//[::1', 'http://[', '*', '%zz', '//a:b:c']) {
+      const answer = await exchange(
+        `GET ${target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`,
+      );
+      assert.match(answer, /^HTTP\/1\.1 (400|404)/, `${target}: ${answer.slice(0, 40)}`);
+    }
+    await stillServes();
+  });
+
+  test('any request line and headers get a response or a closed socket, never a crash', async () => {
+    const method = fc.oneof(fc.constantFrom('GET', 'HEAD', 'POST', 'DELETE', 'BREW'), fc.string());
+    const target = fc.oneof(
+      fc.constantFrom('/metrics', '/healthz', '/readyz', '/readyz?x=1', '/nope'),
+      fc.string(),
+      fc.webUrl(),
+    );
+    const header = fc.tuple(fc.string({ maxLength: 20 }), fc.string({ maxLength: 40 }));
+    const request = fc
+      .tuple(method, target, fc.array(header, { maxLength: 4 }))
+      .map(
+        ([m, t, headers]) =>
+          `${m} ${t} HTTP/1.1\r\nhost: x\r\n${headers.map(([n, v]) => `${n}: ${v}\r\n`).join('')}connection: close\r\n\r\n`,
+      );
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(request, fc.uint8Array({ maxLength: 512 })), async (bytes) => {
+        const answer = await exchange(bytes);
+        if (answer !== '') assert.match(answer, /^HTTP\/1\.1 \d{3} /, answer.slice(0, 60));
+      }),
+      { numRuns: Math.min(RUNS, 200) },
+    );
+    await stillServes();
+  });
+
+  test('a head over the size limit is refused (431), and the server stays up', async () => {
+    const answer = await exchange(`GET /metrics HTTP/1.1\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    assert.match(answer, /^HTTP\/1\.1 431/);
+    await stillServes();
+  });
+});
