@@ -265,6 +265,7 @@ export class InferenceWorker {
       this.config.delivery.commitIntervalMs,
       this.metrics,
       this.logger,
+      this.backoff,
     );
 
     await producer.connect();

@@ -138,10 +138,32 @@ describe('OffsetCommitter', () => {
     const { committer, calls, script } = harness();
     script.push(new Error('1'), new Error('2'), new Error('3'), 'ok');
     committer.markDirty(ackedLane('in', 0, 0));
-    await sleep(INTERVAL * 8);
+    await sleep(INTERVAL * 12); // 20 + at most 20 + 40 + 80 ms of backoff
     committer.stop();
     assert.equal(calls.length, 4);
     assert.ok(calls.every((offsets) => offsets[0]?.offset === '1'));
+  });
+
+  test('failed commits are retried with growing waits, not at the interval', async () => {
+    const calls: number[] = [];
+    const committer = new OffsetCommitter(
+      async () => {
+        calls.push(performance.now());
+        if (calls.length < 5) throw new Error('coordinator unavailable');
+      },
+      INTERVAL,
+      new WorkerMetrics(),
+      logger,
+      { initialMs: 40, maxMs: 1_000 },
+    );
+    committer.markDirty(ackedLane('in', 0, 0));
+    const deadline = Date.now() + 5_000;
+    while (calls.length < 5 && Date.now() < deadline) await sleep(10);
+    committer.stop();
+    assert.equal(calls.length, 5, 'retried until it succeeded');
+    const gaps = calls.slice(1).map((at, i) => at - calls[i]!);
+    // Equal jitter: the n-th wait is at least half of 40·2^n ms (timers fire late, never early).
+    gaps.forEach((gap, n) => assert.ok(gap >= 20 * 2 ** n - 2, `wait ${n}: ${gap.toFixed(0)} ms`));
   });
 
   test('revoked lanes are skipped, the others committed', async () => {
