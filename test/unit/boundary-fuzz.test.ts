@@ -156,8 +156,7 @@ describe('postprocessing', () => {
             return;
           }
           assert.ok(finite, 'a row with NaN or Infinity has no prediction');
-          const numbers = JSON.stringify(result).match(/-?\d[\d.e+-]*|null/g) ?? [];
-          assert.ok(!numbers.includes('null'), JSON.stringify(result));
+          assert.ok(!JSON.stringify(result).includes('null'), JSON.stringify(result));
         }),
         params,
       );
