@@ -18,6 +18,10 @@ export function secretsOf(config: WorkerConfig): string[] {
     tlsKeyPassword(cache.redisTls),
     urlPassword(cache.redisUrl),
     urlPassword(registry?.url),
+    // Passwords handed to librdkafka as its own properties (sasl.password, ssl.key.password).
+    ...Object.entries(config.kafka.librdkafka)
+      .filter(([key]) => /password|secret/i.test(key))
+      .map(([, value]) => String(value)),
   ];
   return secrets.filter((secret): secret is string => secret !== undefined && secret !== '');
 }

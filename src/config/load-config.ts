@@ -74,7 +74,7 @@ export function validateAgainst<T extends z.ZodType>(
   }
   throw new ConfigError(
     named(issue.path) || '(root)',
-    `${describeIssue(issue)}, got ${describeValue(valueAt(raw, issue.path))}`,
+    `${describeIssue(issue)}, got ${describeValue(valueAt(raw, issue.path), issue.path.at(-1))}`,
   );
 }
 
@@ -157,8 +157,18 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return issue.message.replace(/^Invalid input: /, '');
 }
 
-function describeValue(value: unknown): string {
-  return value === undefined ? 'nothing' : JSON.stringify(value);
+/** Key names whose values are secrets: never shown in an error, which goes to stderr as is. */
+const SECRET_KEY = /pass|secret|token|credential|jaas|private|sasl/i;
+
+/** The offending value for the message, with secrets and URL passwords redacted. */
+function describeValue(value: unknown, key: PropertyKey | undefined): string {
+  if (value === undefined) return 'nothing';
+  if (typeof key === 'string' && SECRET_KEY.test(key)) return '[redacted]';
+  const text =
+    JSON.stringify(value, (name, inner: unknown) =>
+      name !== '' && SECRET_KEY.test(name) ? '[redacted]' : inner,
+    ) ?? String(value);
+  return text.replace(/(\/\/[^/:@\s"]*:)[^@\s"]*@/g, '$1[redacted]@');
 }
 
 function valueAt(raw: unknown, path: PropertyKey[]): unknown {

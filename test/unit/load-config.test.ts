@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { applyEnvOverrides, loadConfig, validateConfig } from '../../src/config/load-config.js';
+import { secretsOf } from '../../src/config/config-secrets.js';
 import { ConfigError } from '../../src/errors.js';
 import { classifyFailure } from '../../src/error-policy.js';
 import { PREDICTION_HEADERS } from '../../src/pipeline/output-records.js';
@@ -656,5 +657,54 @@ describe('unknown keys are errors, with the key probably meant', () => {
       'kafka.groupID',
       'did you mean "kafka.groupId"?',
     );
+  });
+});
+
+describe('config errors keep secrets out of their message (it goes to stderr as is)', () => {
+  test('an invalid secret value is named by key, its value redacted', () => {
+    assert.throws(
+      () =>
+        validateConfig(
+          minimalWith((c) => {
+            c.kafka!.sasl = { mechanism: 'plain', username: 'u', password: 424242424242 };
+          }),
+        ),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.equal(error.key, 'kafka.sasl.password');
+        assert.doesNotMatch(error.message, /424242424242/);
+        assert.match(error.message, /\[redacted\]/);
+        return true;
+      },
+    );
+  });
+
+  test('a bad section holding a secret, or a URL with a password, shows neither', () => {
+    for (const patch of [
+      (c: Record<string, Record<string, unknown>>) => {
+        c.kafka!.sasl = 'mechanism=plain password=hunter2hunter2';
+      },
+      (c: Record<string, Record<string, unknown>>) => {
+        c.kafka!.sasl = ['x', { password: 'hunter2hunter2' }];
+      },
+      (c: Record<string, Record<string, unknown>>) => {
+        c.cache = { redisUrl: 42, note: 'redis://me:hunter2hunter2@127.0.0.1:6379' };
+      },
+    ]) {
+      assert.throws(
+        () => validateConfig(minimalWith(patch)),
+        (error: unknown) => error instanceof ConfigError && !/hunter2hunter2/.test(error.message),
+      );
+    }
+  });
+
+  test('passwords given as librdkafka properties are scrubbed from logs too', () => {
+    const config = validateConfig(
+      minimalWith((c) => {
+        c.kafka!.librdkafka = { 'sasl.password': 'rd-secret-1', 'socket.keepalive.enable': true };
+      }),
+    );
+    assert.ok(secretsOf(config).includes('rd-secret-1'));
+    assert.ok(!secretsOf(config).includes('true'));
   });
 });
