@@ -2,6 +2,7 @@ import { Presets, SingleBar } from 'cli-progress';
 import { loadConfig } from '../config/load-config.js';
 import { BoundedConsumer } from '../kafka/bounded-consumer.js';
 import { replayRanges, withGroupAt } from '../kafka/topic-admin.js';
+import { secretsOf } from '../config/config-secrets.js';
 import { createLogger } from '../observability/logger.js';
 import { WorkerMetrics } from '../observability/metrics.js';
 import { InferenceWorker } from '../pipeline/inference-worker.js';
@@ -27,6 +28,8 @@ export async function replayCommand(options: ReplayOptions): Promise<number> {
   const base = loadConfig(options.config);
   const logger = createLogger(
     base.observability.logLevel === 'info' ? 'warn' : base.observability.logLevel,
+    undefined,
+    secretsOf(base),
   );
   if (!base.kafka.inputTopics) {
     throw new UsageError(

@@ -5,6 +5,7 @@ import { createTransport } from '../kafka/create-transport.js';
 import type { OutgoingRecord, RecordHeaders } from '../kafka/transport.js';
 import { Featurizer } from '../model/featurizer.js';
 import { readModelManifest, rowWidth } from '../model/model-manifest.js';
+import { kafkaSecretsOf } from '../config/config-secrets.js';
 import { createLogger } from '../observability/logger.js';
 import { connectionOptions, type ClientConnection } from './connection.js';
 import { clientRegistry, type ClientRegistryOptions } from './registry.js';
@@ -52,9 +53,10 @@ export async function createEventProducer(options: EventProducerOptions): Promis
   const featurizer = new Featurizer(manifest);
   const scratch = new Float32Array(rowWidth(manifest));
   const encode = await encoderFor(options, clientId);
+  const connection = connectionOptions(options, clientId, `${clientId}-producer`);
   const producer = createTransport(
-    connectionOptions(options, clientId, `${clientId}-producer`),
-    createLogger('warn', clientId),
+    connection,
+    createLogger('warn', clientId, kafkaSecretsOf(connection)),
   ).producer();
   await producer.connect();
 

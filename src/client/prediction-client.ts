@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createTransport } from '../kafka/create-transport.js';
 import { followTopics } from '../kafka/topic-follower.js';
+import { kafkaSecretsOf } from '../config/config-secrets.js';
 import { createLogger } from '../observability/logger.js';
 import { REQUEST_HEADERS } from '../pipeline/output-records.js';
 import { connectionOptions } from './connection.js';
@@ -63,7 +64,7 @@ export async function createPredictionClient(
   const ready = new Promise<void>((resolve) => (markerSeen = resolve));
   const registry = clientRegistry(options.registry, clientId);
   const connection = connectionOptions(options, clientId, `${clientId}-replies-${randomUUID()}`);
-  const logger = createLogger('warn', clientId);
+  const logger = createLogger('warn', clientId, kafkaSecretsOf(connection));
 
   const replies = await followTopics(
     connection,

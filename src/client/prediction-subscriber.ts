@@ -1,3 +1,5 @@
+import { kafkaSecretsOf } from '../config/config-secrets.js';
+import { errorMessage } from '../errors.js';
 import { followTopics } from '../kafka/topic-follower.js';
 import { createLogger } from '../observability/logger.js';
 import { connectionOptions, type ClientConnection } from './connection.js';
@@ -18,8 +20,11 @@ export interface SubscribeOptions extends ClientConnection {
 export interface Subscription {
   /** Leaves the group. */
   close(): Promise<void>;
-  /** Rejects when the consumer failed for good (authentication, a vanished topic). */
-  failed: Promise<Error>;
+  /**
+   * Rejects when the consumer failed for good (authentication, a vanished topic); never
+   * resolves otherwise. Left unawaited, it does not raise an unhandled rejection.
+   */
+  failed: Promise<never>;
 }
 
 /**
@@ -33,11 +38,30 @@ export async function subscribePredictions(
 ): Promise<Subscription> {
   const clientId = 'kafka-inference-client';
   const registry = clientRegistry(options.registry, clientId);
+  const connection = connectionOptions(options, clientId, options.groupId);
+  const logger = createLogger('warn', clientId, kafkaSecretsOf(connection));
   const follower = await followTopics(
-    connectionOptions(options, clientId, options.groupId),
+    connection,
     { topics: [options.topic], fromBeginning: options.fromBeginning ?? false, commit: true },
-    async (_topic, _partition, record) => handler(await decodePrediction(record, registry)),
-    createLogger('warn', clientId),
+    async (topic, partition, record) => {
+      // A record without a value is no prediction (a tombstone, or a request/reply client's
+      // readiness marker on a reply topic): skipped, like a record that is not one.
+      if (record.value === null || record.value.length === 0) return;
+      let prediction: PredictionMessage;
+      try {
+        prediction = await decodePrediction(record, registry);
+      } catch (error) {
+        logger.warn(
+          { err: errorMessage(error), topic, partition, offset: record.offset },
+          'not a prediction record; skipped',
+        );
+        return;
+      }
+      await handler(prediction);
+    },
+    logger,
   );
-  return { close: () => follower.stop(), failed: follower.failed };
+  const failed = follower.failed.then((error) => Promise.reject(error));
+  failed.catch(() => undefined); // handled here too: unawaited, it must not crash the caller
+  return { close: () => follower.stop(), failed };
 }

@@ -1,25 +1,33 @@
 import { readSecret } from './secrets.js';
-import type { TlsOptions, WorkerConfig } from './worker-config.js';
+import type { KafkaConnectionOptions, TlsOptions, WorkerConfig } from './worker-config.js';
 
 /**
  * Every secret the config holds, inline or in a file, and the password inside a Redis URL: the
  * logger scrubs each from every line it writes.
  */
 export function secretsOf(config: WorkerConfig): string[] {
-  const { sasl, ssl } = config.kafka;
   const registry = config.schemaRegistry;
   const cache = config.cache;
   const secrets = [
-    readQuietly(sasl?.password, sasl?.passwordFile),
-    readQuietly(sasl?.oauthClientSecret, sasl?.oauthClientSecretFile),
-    tlsKeyPassword(ssl),
+    ...kafkaSecretsOf(config.kafka),
     readQuietly(registry?.password, registry?.passwordFile),
     readQuietly(cache.redisPassword, cache.redisPasswordFile),
     tlsKeyPassword(cache.redisTls),
     urlPassword(cache.redisUrl),
     urlPassword(registry?.url),
+  ];
+  return secrets.filter((secret): secret is string => secret !== undefined && secret !== '');
+}
+
+/** The secrets of a Kafka connection alone: what a client library or CLI logger scrubs. */
+export function kafkaSecretsOf(kafka: KafkaConnectionOptions): string[] {
+  const { sasl, ssl } = kafka;
+  const secrets = [
+    readQuietly(sasl?.password, sasl?.passwordFile),
+    readQuietly(sasl?.oauthClientSecret, sasl?.oauthClientSecretFile),
+    tlsKeyPassword(ssl),
     // Passwords handed to librdkafka as its own properties (sasl.password, ssl.key.password).
-    ...Object.entries(config.kafka.librdkafka)
+    ...Object.entries(kafka.librdkafka)
       .filter(([key]) => /password|secret/i.test(key))
       .map(([, value]) => String(value)),
   ];
