@@ -10,7 +10,9 @@ import { after, before, describe, it } from 'node:test';
 import {
   createPredictionClient,
   PredictionTimeoutError,
+  subscribePredictions,
   type PredictionClient,
+  type PredictionMessage,
 } from 'kafka-inference-worker/client';
 import { KAFKA_BOOTSTRAP } from '../../deploy/local/kafka.js';
 import { ensureStackUp } from '../../deploy/local/stack.js';
@@ -148,5 +150,31 @@ describe('client library: producer, subscriber, request/reply, trace context', (
     assert.match(child, /^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
     assert.notEqual(child, traceparent, 'a new span id');
     assert.equal(header(traced, 'tracestate'), 'vendor=1');
+  });
+
+  it("a subscriber on the reply topic skips the request clients' readiness markers", async () => {
+    // The request/reply test above left empty-valued markers between the replies here.
+    const seen: PredictionMessage[] = [];
+    let failure: unknown;
+    const subscription = await subscribePredictions(
+      {
+        brokers: KAFKA_BOOTSTRAP,
+        topic: replyTopic,
+        groupId: uniqueName('sub'),
+        fromBeginning: true,
+      },
+      (prediction) => {
+        seen.push(prediction);
+      },
+    );
+    subscription.failed.catch((error: unknown) => (failure = error));
+    const deadline = Date.now() + 30_000;
+    while (seen.length < 100 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await subscription.close();
+    assert.equal(failure, undefined, 'the subscription did not fail on the markers');
+    assert.ok(seen.length >= 100, `replies read: ${seen.length}`);
+    assert.ok(seen.every((prediction) => prediction.correlationId !== undefined));
   });
 });
