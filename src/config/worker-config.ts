@@ -100,9 +100,10 @@ export const kafkaConnectionSchema = z.strictObject({
    * Kafka client library: "librdkafka" (@confluentinc/kafka-javascript: every compression codec,
    * static membership, cooperative rebalancing, heartbeats off the JS thread), "kafkajs" (pure
    * JavaScript, gzip and snappy only), or "auto": librdkafka when its native module loads, else
-   * kafkajs with a warning. Default: "auto".
+   * kafkajs, said at start-up as an error-level line (refused when kafka.groupInstanceId is set,
+   * which kafkajs cannot honour). Default: "librdkafka".
    */
-  client: z.enum(['auto', 'librdkafka', 'kafkajs']).default('auto'),
+  client: z.enum(['auto', 'librdkafka', 'kafkajs']).default('librdkafka'),
   /** Bootstrap brokers. Default: ["127.0.0.1:9092"]. */
   brokers: stringList.default(['127.0.0.1:9092']),
   /** Client id sent to the broker. Default: "kafka-inference-worker". */

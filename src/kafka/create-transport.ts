@@ -7,9 +7,11 @@ import { LibrdkafkaTransport } from './librdkafka-transport.js';
 import type { KafkaTransport } from './transport.js';
 
 /**
- * The transport `kafka.client` asks for. "auto" is librdkafka when its native module loads here,
- * else kafkajs with a warning that says what is lost (lz4/zstd input, static membership,
- * cooperative rebalancing, off-thread heartbeats). "librdkafka" without the module stops start-up.
+ * The transport `kafka.client` asks for. "librdkafka" (the default) without its native module
+ * stops start-up. "auto" is librdkafka when its native module loads here, else kafkajs with an
+ * error-level line that says what is lost (lz4/zstd input, static membership, cooperative
+ * rebalancing, off-thread heartbeats); an option kafkajs cannot honour (groupInstanceId) stops
+ * start-up instead, naming it.
  */
 export function createTransport(options: KafkaConnectionOptions, logger: Logger): KafkaTransport {
   if (options.client === 'kafkajs') return new KafkajsTransport(options, logger);
@@ -25,8 +27,14 @@ export function createTransport(options: KafkaConnectionOptions, logger: Logger)
       `expected a loadable librdkafka: ${why}; install it (see README, "Kafka transport") or set kafka.client to kafkajs, got "librdkafka"`,
     );
   }
-  logger.warn(
-    `kafka.client auto: ${why}; using kafkajs (reads gzip and snappy only, no static membership, eager rebalancing)`,
+  if (options.groupInstanceId) {
+    throw new ConfigError(
+      'kafka.groupInstanceId',
+      `kafka.client auto fell back to kafkajs (${why}), which has no static membership; install librdkafka or unset kafka.groupInstanceId, got "${options.groupInstanceId}"`,
+    );
+  }
+  logger.error(
+    `kafka.client auto: ${why}; FALLING BACK to kafkajs: lz4/zstd input cannot be read (exit 78 when met), no static membership, eager rebalancing`,
   );
   return new KafkajsTransport(options, logger);
 }
