@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { cudaProviderInstalled } from '../model/cuda-provider.js';
 
 /** A comma-separated string as a list (handy for environment overrides); "" is none. */
 function splitCommas(value: unknown): unknown {
@@ -471,9 +472,12 @@ function isValidRegExp(source: string): boolean {
 /**
  * On the CPU, one inference thread per core this process may use, at most 4 (sessions cost
  * memory); on a GPU one, which keeps the device busy without a second copy of the model on it.
+ * Device "auto" counts as the device it will pick: CUDA when its provider is installed.
  */
 export function autoInferenceThreads(device: string): number {
-  if (device === 'cuda' || device === 'webgpu') return 1;
+  const gpu =
+    device === 'cuda' || device === 'webgpu' || (device === 'auto' && cudaProviderInstalled());
+  if (gpu) return 1;
   return Math.max(1, Math.min(availableParallelism(), 4));
 }
 

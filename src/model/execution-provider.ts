@@ -1,8 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
 import { ModelLoadError, errorMessage } from '../errors.js';
+import { cudaProviderInstalled } from './cuda-provider.js';
 
 export type Device = 'auto' | 'cpu' | 'cuda' | 'webgpu';
 
@@ -59,22 +58,6 @@ export async function openSession(
   throw new ModelLoadError(
     `cannot open ${modelPath} on device "${device}" (${failures.join('; ')})${hint}`,
   );
-}
-
-/**
- * The CUDA provider library only exists when onnxruntime-node was installed with the cuda12
- * flag. Checking first keeps "auto" on a CPU machine from logging a native load failure.
- */
-export function cudaProviderInstalled(): boolean {
-  const binding = join(
-    dirname(createRequire(import.meta.url).resolve('onnxruntime-node')),
-    '..',
-    'bin',
-    'napi-v6',
-    process.platform,
-    process.arch,
-  );
-  return existsSync(join(binding, 'libonnxruntime_providers_cuda.so'));
 }
 
 /**
