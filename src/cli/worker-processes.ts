@@ -86,7 +86,12 @@ export async function superviseWorkerProcesses(
     return new Promise<void>((resolve) =>
       worker.on('exit', (code, signal) => {
         statuses.delete(worker.id);
-        if (code !== 0 || signal !== null) exitCode = Math.max(exitCode, code || 1);
+        // A process still starting when the supervisor forwarded SIGTERM may die of the signal
+        // itself, before its handler exists: that is the stop asked for, not a failure.
+        const stoppedAsAsked = stopping && signal === 'SIGTERM';
+        if ((code !== 0 || signal !== null) && !stoppedAsAsked) {
+          exitCode = Math.max(exitCode, code || 1);
+        }
         if (!stopping) {
           logger.error(
             { process: index + 1, pid: worker.process.pid, code, signal },

@@ -117,4 +117,22 @@ describe('processes: 2 — one command, two group members', () => {
     assert.ok(!isProcessAlive(pids[1]!), 'the other worker process stopped too');
     worker = undefined;
   });
+
+  it('SIGTERM while the worker processes warm up: they leave without joining, exit 0', async () => {
+    await worker?.kill('SIGKILL'); // left by a failed earlier test
+    worker = await WorkerProcess.start(
+      workerConfigFor(topics, 'models/fraud-mlp/1', { processes: 2 }),
+    );
+    const started = () =>
+      logLines(worker!.output).some((line) => line.msg === 'worker processes started');
+    await waitFor(async () => started(), {
+      timeoutMs: 30_000,
+      message: () => 'the supervisor to start its worker processes',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300)); // loading their models now
+    const status = await worker.kill('SIGTERM');
+    assert.deepEqual(status, { code: 0, signal: null }, worker.output.slice(-2000));
+    assert.equal(workerPids(worker.output).length, 0, 'none joined the group');
+    worker = undefined;
+  });
 });
