@@ -242,15 +242,24 @@ describe('config', () => {
       )
       .map((parts) => `INFER_${parts.join('__')}`);
     fc.assert(
-      fc.property(fc.dictionary(name, fc.oneof(fc.string(), fc.jsonValue().map(String))), (env) => {
-        try {
-          loadConfig(file, env);
-        } catch (error) {
-          assert.ok(error instanceof ConfigError, String(error));
-        }
-        assert.equal(Object.getPrototypeOf({}), Object.prototype);
-        assert.equal(({} as Record<string, unknown>).KAFKA, undefined);
-      }),
+      fc.property(
+        fc.dictionary(
+          name,
+          fc.oneof(
+            fc.string(),
+            fc.jsonValue().map((value) => JSON.stringify(value) ?? ''),
+          ),
+        ),
+        (env) => {
+          try {
+            loadConfig(file, env);
+          } catch (error) {
+            assert.ok(error instanceof ConfigError, String(error));
+          }
+          assert.equal(Object.getPrototypeOf({}), Object.prototype);
+          assert.equal(({} as Record<string, unknown>).KAFKA, undefined);
+        },
+      ),
       params,
     );
   });
