@@ -16,7 +16,7 @@ export function secretsOf(config: WorkerConfig): string[] {
     urlPassword(cache.redisUrl),
     urlPassword(registry?.url),
   ];
-  return secrets.filter((secret): secret is string => secret !== undefined && secret !== '');
+  return present(secrets);
 }
 
 /** The secrets of a Kafka connection alone: what a client library or CLI logger scrubs. */
@@ -31,6 +31,10 @@ export function kafkaSecretsOf(kafka: KafkaConnectionOptions): string[] {
       .filter(([key]) => /password|secret/i.test(key))
       .map(([, value]) => String(value)),
   ];
+  return present(secrets);
+}
+
+function present(secrets: (string | undefined)[]): string[] {
   return secrets.filter((secret): secret is string => secret !== undefined && secret !== '');
 }
 

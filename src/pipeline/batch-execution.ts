@@ -7,7 +7,7 @@ import { epochMs } from '../observability/epoch-time.js';
 import type { EventTracing } from '../observability/event-tracing.js';
 import type { Prediction } from '../model/postprocessor.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
-import { ObserverGuard } from '../observability/observer-guard.js';
+import type { ObserverGuard } from '../observability/observer-guard.js';
 import type { InferenceStage, RowResult } from './inference-stage.js';
 import type { PartitionLane } from './partition-lane.js';
 import type { PendingRow, ServingVersion } from './serving-version.js';
@@ -33,18 +33,16 @@ export interface BatchOutcomeHandlers {
  * heads may now be complete handed to the flusher. Failures go by their class (error-policy.ts).
  */
 export class BatchExecution {
-  private readonly observers: ObserverGuard;
-
   constructor(
     private readonly inference: InferenceStage,
     private readonly cache: PredictionCache | undefined,
     private readonly handlers: BatchOutcomeHandlers,
     private readonly metrics: WorkerMetrics,
     private readonly logger: Logger,
+    /** Runs the hot path's observers (drift, tracing): a failing one never fails the batch. */
+    private readonly observers: ObserverGuard,
     private readonly tracing?: EventTracing,
-  ) {
-    this.observers = new ObserverGuard(logger);
-  }
+  ) {}
 
   /** Failures are classified inside; one that still escapes is a bug, and the worker stops. */
   run(version: ServingVersion, batch: RowBatch<PendingRow>): Promise<void> {

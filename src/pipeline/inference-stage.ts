@@ -63,13 +63,7 @@ export class InferenceStage {
 
   /** The all-zero row (LoadedModel.probe), retried like a batch when its thread was lost. */
   private probe(model: LoadedModel): Promise<boolean> {
-    return retryWithBackoff(() => model.probe(), {
-      ...this.backoff,
-      isRetriable,
-      shouldContinue: this.isRunning,
-      onRetry: (error, attempt) =>
-        this.logger.warn({ err: errorMessage(error), attempt }, 'model probe failed, retrying'),
-    });
+    return this.retrying(() => model.probe(), 'model probe failed, retrying');
   }
 
   private async bisect(model: LoadedModel, rows: Float32Array, count: number) {
@@ -95,12 +89,16 @@ export class InferenceStage {
   }
 
   private predict(model: LoadedModel, rows: Float32Array, count: number): Promise<RowResult[]> {
-    return retryWithBackoff(() => model.predict(rows, count), {
+    return this.retrying(() => model.predict(rows, count), 'inference failed, retrying batch');
+  }
+
+  /** Retriable failures (a lost thread, a closed pool) are retried while the worker runs. */
+  private retrying<T>(operation: () => Promise<T>, warning: string): Promise<T> {
+    return retryWithBackoff(operation, {
       ...this.backoff,
       isRetriable,
       shouldContinue: this.isRunning,
-      onRetry: (error, attempt) =>
-        this.logger.warn({ err: errorMessage(error), attempt }, 'inference failed, retrying batch'),
+      onRetry: (error, attempt) => this.logger.warn({ err: errorMessage(error), attempt }, warning),
     });
   }
 }

@@ -217,6 +217,7 @@ export class InferenceWorker {
       },
       this.metrics,
       this.logger,
+      this.observers,
       this.tracing,
     );
     this.preparation = new EventPreparation({
@@ -258,6 +259,7 @@ export class InferenceWorker {
       },
       this.metrics,
       this.logger,
+      this.observers,
       this.tracing,
     );
     this.committer = new OffsetCommitter(

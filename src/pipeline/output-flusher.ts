@@ -12,7 +12,7 @@ import { classifyFailure, isRetriable } from '../error-policy.js';
 import type { OutgoingRecord, ProducerTransport } from '../kafka/transport.js';
 import type { EventTracing } from '../observability/event-tracing.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
-import { ObserverGuard } from '../observability/observer-guard.js';
+import type { ObserverGuard } from '../observability/observer-guard.js';
 import type { InFlightEvent } from './in-flight-event.js';
 import type { Prediction } from '../model/postprocessor.js';
 import {
@@ -63,7 +63,6 @@ export class OutputFlusher {
   private readonly maxBytesPerSend: number;
   private readonly keptValueBytes: number;
   private readonly headers: HeaderSelection;
-  private readonly observers: ObserverGuard;
 
   constructor(
     private readonly producer: ProducerTransport,
@@ -79,13 +78,14 @@ export class OutputFlusher {
     },
     private readonly metrics: WorkerMetrics,
     private readonly logger: Logger,
+    /** Runs the produce spans: a failing tracer never fails a send. */
+    private readonly observers: ObserverGuard,
     private readonly tracing?: EventTracing,
   ) {
     this.maxBytesPerSend = Math.floor(options.maxMessageBytes / 2);
     // A quarter of the limit leaves room for the headers a dead letter carries.
     this.keptValueBytes = Math.min(MAX_KEPT_VALUE_BYTES, Math.floor(options.maxMessageBytes / 4));
     this.headers = options.headers;
-    this.observers = new ObserverGuard(logger);
   }
 
   /**
