@@ -5,6 +5,7 @@ import { createCodecs } from '../codec/codec-set.js';
 import type { WorkerConfig } from '../config/worker-config.js';
 import { errorMessage } from '../errors.js';
 import { createTransport } from '../kafka/create-transport.js';
+import { GroupLagProbe } from '../kafka/group-lag-probe.js';
 import { OffsetCommitter } from '../kafka/offset-committer.js';
 import { outputTopicLimit } from '../kafka/topic-admin.js';
 import type {
@@ -99,6 +100,7 @@ export class InferenceWorker {
   private tracing: EventTracing | undefined;
   private readonly beforeJoin: (() => Promise<boolean>) | undefined;
   private readonly health: PipelineHealth;
+  private readonly lagProbe: GroupLagProbe;
 
   constructor(
     private readonly config: WorkerConfig,
@@ -126,6 +128,7 @@ export class InferenceWorker {
     this.outcomes = new OutcomeMetrics(metrics);
     this.observers = new ObserverGuard(logger);
     this.health = new PipelineHealth(config.observability, () => this.totalInFlight());
+    this.lagProbe = new GroupLagProbe(config.kafka, config.kafka.fromBeginning, logger);
     metrics.observe({
       consumerGroup: config.kafka.groupId,
       lags: () => this.lags(),
@@ -347,6 +350,7 @@ export class InferenceWorker {
     const steps: [string, () => Promise<unknown> | undefined][] = [
       ['final commit', () => (wasRunning ? this.flushAndCommit() : undefined)],
       ['consumer', () => this.consumer?.disconnect()],
+      ['lag probe', () => this.lagProbe.close()],
       ['producer', () => this.producer?.disconnect()],
       ['models', () => this.serving.close()],
       ['cache', () => this.cache?.close()],
@@ -448,6 +452,7 @@ export class InferenceWorker {
 
   private onAssigned(partitions: TopicPartition[]): void {
     this.joinedGroup = true;
+    this.lagProbe.assignedPartitions(partitions);
     this.metrics.rebalances.inc();
     this.logger.info({ partitions }, 'partitions assigned');
   }
@@ -457,6 +462,7 @@ export class InferenceWorker {
    * generation may still commit, so the next owner redelivers less, then drop their state.
    */
   private async onRevoked(partitions: TopicPartition[]): Promise<void> {
+    this.lagProbe.revokedPartitions(partitions);
     // Out of the map at once: records fetched after a rejoin start new lanes, never these.
     const leaving: PartitionLane[] = [];
     for (const { topic, partition } of partitions) {
@@ -487,10 +493,20 @@ export class InferenceWorker {
     return lane;
   }
 
+  /**
+   * Each assigned partition's lag: the lane's own figure where it has fetched (fresher), the
+   * brokers' where it has not (an idle partition still gets its series).
+   */
   private *lags(): Iterable<{ topic: string; partition: number; lag: number }> {
+    const known = new Set<string>();
     for (const lane of this.lanes.values()) {
       const lag = lane.lag;
-      if (lag !== undefined) yield { topic: lane.topic, partition: lane.partition, lag };
+      if (lag === undefined) continue;
+      known.add(lane.key);
+      yield { topic: lane.topic, partition: lane.partition, lag };
+    }
+    for (const entry of this.lagProbe.current()) {
+      if (!known.has(laneKey(entry.topic, entry.partition))) yield entry;
     }
   }
 

@@ -131,4 +131,42 @@ describe('a real Prometheus scrapes the worker; the dashboard and the rules matc
     );
     await producer.done;
   });
+
+  it('exports a lag series for every assigned partition, idle ones included', async () => {
+    const idle = await createPipelineTopics('lag-idle', 2);
+    const idler = await WorkerProcess.start(workerConfigFor(idle, 'models/fraud-mlp/1'));
+    try {
+      await idler.waitReady();
+      // Partition 0 gets one event, partition 1 none: both must have a series.
+      await produceMessages(idle.input, [
+        { key: 'one', value: JSON.stringify(fraudEvent(1)), partition: 0 },
+      ]);
+      const series = await waitFor(
+        async () => {
+          const text = await (await fetch(`http://127.0.0.1:${idler.metricsPort}/metrics`)).text();
+          const lines = text
+            .split('\n')
+            .filter(
+              (line) => line.startsWith('kafka_consumergroup_lag{') && line.includes(idle.input),
+            );
+          return lines.length === 2 ? lines : undefined;
+        },
+        { timeoutMs: 30_000, message: 'a kafka_consumergroup_lag series for both partitions' },
+      );
+      process.stdout.write(
+        `# idle partitions' lag:\n${series.map((l) => `#   ${l}`).join('\n')}\n`,
+      );
+      assert.ok(
+        series.some((line) => line.includes('partition="1"')),
+        'the idle partition has one',
+      );
+      await waitFor(async () => (await idler.metric('kafka_consumergroup_lag')) === 0, {
+        timeoutMs: 30_000,
+        message: 'lag 0 on both partitions once the event is committed',
+      });
+    } finally {
+      await idler.kill('SIGKILL');
+      await deletePipelineTopics(idle);
+    }
+  });
 });
