@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createTransport } from '../kafka/create-transport.js';
+import { deleteGroup, startGroupAtEnd } from '../kafka/topic-admin.js';
 import { followTopics } from '../kafka/topic-follower.js';
 import { kafkaSecretsOf } from '../config/config-secrets.js';
 import { createLogger } from '../observability/logger.js';
@@ -46,32 +46,33 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-/** How long start-up waits for its reply consumer to see its own marker record. */
+/** How long start-up waits for its reply consumer to get the reply topic's partitions. */
 const READY_TIMEOUT_MS = 30_000;
 
 /**
  * Request/reply over Kafka (the synchronous pattern): one reply consumer per client serves any
- * number of concurrent predict() calls, matched by correlation id. Start-up writes a marker to
- * the reply topic and waits until its consumer reads it, so no reply can be missed after it.
+ * number of concurrent predict() calls, matched by correlation id. Its group is created at the
+ * reply topic's end offsets before it joins, so no reply written after start-up can be missed,
+ * and nothing is written to the reply topic but replies.
  */
 export async function createPredictionClient(
   options: PredictionClientOptions,
 ): Promise<PredictionClient> {
   const clientId = 'kafka-inference-client';
   const pending = new Map<string, Pending>();
-  const marker = `ready-${randomUUID()}`;
-  let markerSeen!: () => void;
-  const ready = new Promise<void>((resolve) => (markerSeen = resolve));
   const registry = clientRegistry(options.registry, clientId);
-  const connection = connectionOptions(options, clientId, `${clientId}-replies-${randomUUID()}`);
+  const groupId = `${clientId}-replies-${randomUUID()}`;
+  const connection = connectionOptions(options, clientId, groupId);
   const logger = createLogger('warn', clientId, kafkaSecretsOf(connection));
 
+  await startGroupAtEnd(connection, groupId, options.replyTopic, logger);
+  let assigned!: () => void;
+  const ready = new Promise<void>((resolve) => (assigned = resolve));
   const replies = await followTopics(
     connection,
     { topics: [options.replyTopic], fromBeginning: false },
     async (_topic, _partition, record) => {
       const id = record.headers[REQUEST_HEADERS.correlationId]?.toString();
-      if (id === marker) return markerSeen();
       const waiting = id === undefined ? undefined : pending.get(id);
       if (!waiting) return; // another client's reply, or one that timed out
       pending.delete(id!);
@@ -83,36 +84,25 @@ export async function createPredictionClient(
       }
     },
     logger,
+    () => assigned(),
   );
-  const markerProducer = createTransport(connection, logger).producer();
-  try {
-    await markerProducer.connect();
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    // Until the consumer is positioned, a marker may land before its position: send again.
-    while (
-      !(await Promise.race([
-        ready.then(() => true),
-        markerProducer
-          .send([
-            {
-              topic: options.replyTopic,
-              key: null,
-              value: null,
-              headers: { [REQUEST_HEADERS.correlationId]: Buffer.from(marker) },
-            },
-          ])
-          .then(() => new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1_000))),
-      ]))
-    ) {
-      if (Date.now() > deadline) {
-        await replies.stop();
-        throw new Error(
-          `reply consumer on ${options.replyTopic} not ready in ${READY_TIMEOUT_MS} ms`,
-        );
-      }
-    }
-  } finally {
-    await markerProducer.disconnect();
+  const stopReplies = async () => {
+    await replies.stop();
+    await deleteGroup(connection, groupId, logger);
+  };
+  // Replies are not missed before the join (the group starts at the end offsets), but a first
+  // predict() would spend its timeout waiting for it.
+  let timer: NodeJS.Timeout | undefined;
+  const joined = await Promise.race([
+    ready.then(() => true),
+    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), READY_TIMEOUT_MS))),
+  ]);
+  clearTimeout(timer);
+  if (!joined) {
+    await stopReplies();
+    throw new Error(
+      `reply consumer on ${options.replyTopic} got no partitions in ${READY_TIMEOUT_MS} ms`,
+    );
   }
 
   const producer = await createEventProducer(options);
@@ -150,7 +140,7 @@ export async function createPredictionClient(
         waiting.reject(new Error(`prediction client closed before request ${id} was answered`));
       }
       pending.clear();
-      await Promise.all([producer.close(), replies.stop()]);
+      await Promise.all([producer.close(), stopReplies()]);
     },
   };
 }

@@ -44,8 +44,8 @@ export async function subscribePredictions(
     connection,
     { topics: [options.topic], fromBeginning: options.fromBeginning ?? false, commit: true },
     async (topic, partition, record) => {
-      // A record without a value is no prediction (a tombstone, or a request/reply client's
-      // readiness marker on a reply topic): skipped, like a record that is not one.
+      // A record without a value (a tombstone) is no prediction: skipped, like a record that is
+      // not one.
       if (record.value === null || record.value.length === 0) return;
       let prediction: PredictionMessage;
       try {

@@ -167,3 +167,35 @@ export async function withGroupAt<T>(
     }
   });
 }
+
+/**
+ * Commits `topic`'s current end offsets for the new group `groupId`, so that a consumer joining it
+ * reads exactly what is written from now on, however late it gets its partitions (a consumer
+ * positioned by auto.offset.reset=latest would skip what lands before its first fetch).
+ */
+export async function startGroupAtEnd(
+  connection: KafkaConnectionOptions,
+  groupId: string,
+  topic: string,
+  logger: Logger,
+): Promise<void> {
+  await withAdmin(connection, logger, async (admin) => {
+    const ends = await admin.fetchTopicOffsets(topic);
+    await admin.setOffsets({
+      groupId,
+      topic,
+      partitions: ends.map(({ partition, high }) => ({ partition, offset: high })),
+    });
+  });
+}
+
+/** Deletes a consumer group this process made for itself (best effort: it expires anyway). */
+export async function deleteGroup(
+  connection: KafkaConnectionOptions,
+  groupId: string,
+  logger: Logger,
+): Promise<void> {
+  await withAdmin(connection, logger, (admin) => admin.deleteGroups([groupId])).catch(
+    (error: unknown) => logger.debug({ err: errorMessage(error), groupId }, 'group not deleted'),
+  );
+}
