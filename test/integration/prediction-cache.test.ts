@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import { REDIS_URL, redis } from '../../deploy/local/redis.js';
+import { REDIS_URL } from '../../deploy/local/redis.js';
 import { ensureStackUp } from '../../deploy/local/stack.js';
 import { produceInBackground } from '../helpers/background-producer.js';
+import { PrivateRedis } from '../helpers/private-redis.js';
 import { uniqueName, waitFor, type ReadRecord } from '../helpers/kafka-test-helpers.js';
 import {
   createPipelineTopics,
@@ -27,11 +27,12 @@ function cachedConfig(
   topics: PipelineTopics,
   keyPrefix: string,
   delivery: Record<string, unknown> = {},
+  redisUrl = REDIS_URL,
 ) {
   return workerConfigFor(topics, MODEL, {
     kafka: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 },
     // Generous timeout: on a loaded CI machine a slow reply must not turn a hit into a miss.
-    cache: { redisUrl: REDIS_URL, keyPrefix, commandTimeoutMs: 1_000 },
+    cache: { redisUrl, keyPrefix, commandTimeoutMs: 1_000 },
     delivery,
   });
 }
@@ -44,13 +45,14 @@ function predictionOf(record: ReadRecord) {
 describe('Redis prediction cache: redeliveries cost nothing, outages cost nothing', () => {
   const workers: WorkerProcess[] = [];
   const topicsToDelete: PipelineTopics[] = [];
+  const servers: PrivateRedis[] = [];
 
   before(async () => {
     await ensureStackUp();
   });
   after(async () => {
     for (const worker of workers) worker.child.kill('SIGKILL');
-    await redis.start();
+    for (const server of servers) await server.kill();
     for (const topics of topicsToDelete) await deletePipelineTopics(topics);
   });
 
@@ -113,33 +115,22 @@ describe('Redis prediction cache: redeliveries cost nothing, outages cost nothin
   it('rides out Redis going down under load: nothing lost, no crash, hits resume', async () => {
     const topics = await createPipelineTopics('cache-outage', 3);
     topicsToDelete.push(topics);
-    const worker = await WorkerProcess.start(cachedConfig(topics, uniqueName('outage')));
+    // A Redis of its own: the stack's may be the host's (systemd), which a test must not stop.
+    const server = await PrivateRedis.start();
+    servers.push(server);
+    const worker = await WorkerProcess.start(
+      cachedConfig(topics, uniqueName('outage'), {}, server.url),
+    );
     workers.push(worker);
     await worker.waitReady();
     const outageMs = faultScale(3_000, 30_000);
     const events = faultScale(8_000, 75_000);
     const producer = produceInBackground(topics.input, events, 2_000, fraudEvent);
     await sleep(1_500);
-    await redis.stop();
-    const probe = new Redis(REDIS_URL, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    probe.on('error', () => undefined);
-    const stillUp = await probe.connect().then(
-      () => true,
-      () => false,
-    );
-    probe.disconnect();
-    // A Redis this checkout did not start cannot be stopped here: say so, never skip quietly.
-    assert.equal(
-      stillUp,
-      false,
-      'Redis on 6379 was not started by this stack (npm run stack -- up), so this outage test cannot stop it; stop that Redis and run again',
-    );
+    await server.kill();
+    assert.equal(await server.answers(), false, 'the Redis is down');
     await sleep(outageMs);
-    await redis.start();
+    await server.start();
     assert.equal(await producer.done, events);
     const { predictions, deadLetters } = await readOutputs(topics, events);
     assert.equal(deadLetters.length, 0);
