@@ -1,20 +1,23 @@
 /**
  * Property-based tests (fast-check) at the boundaries where outside bytes enter: event values
- * (JSON), the featurizer (any value for each declared feature type), postprocessing (any float
+ * (JSON, and Avro in the Confluent wire format), the featurizer (any value for each declared feature type), postprocessing (any float
  * output, NaN and ±Infinity included), headers (traceparent), config (file values and INFER_*
  * variables), model.json, and the probe/metrics server over raw sockets. Every input yields a
  * value or the typed error the policy classifies; never an unclassified throw. FUZZ_RUNS sets the
  * cases per property (default 300).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import avro from 'avsc';
 import fc from 'fast-check';
 import { Registry } from 'prom-client';
+import { AvroEventDecoder } from '../../src/codec/avro-codec.js';
 import { decodeJsonRecord } from '../../src/codec/json-codec.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { classifyFailure } from '../../src/error-policy.js';
@@ -81,6 +84,90 @@ describe('JSON event values', () => {
         assert.ok(error instanceof PoisonInputError, String(error));
       }
     }
+  });
+});
+
+/**
+ * The Avro decoder with the library's real decoding: the writer schema is put in the client's
+ * cache under id 7 (as a fetch from the registry would), and the registry itself is unreachable,
+ * so an unknown id is a registry outage (retriable), never a crash.
+ */
+describe('Avro event values (Confluent wire format)', () => {
+  const WRITER_ID = 7;
+  const writerSchema = JSON.parse(readFileSync('schemas/fraud-transaction.avsc', 'utf8'));
+  const writer = avro.Type.forSchema(writerSchema);
+  const registry = new SchemaRegistry({ host: 'http://127.0.0.1:1', retry: { retries: 0 } });
+  registry.cache.setSchema(WRITER_ID, SchemaType.AVRO, writer as never);
+  // The reader schema adds a field with a default: writers may lag behind readers.
+  const reader = JSON.stringify({
+    ...writerSchema,
+    fields: [...writerSchema.fields, { name: 'added', type: 'double', default: 1.5 }],
+  });
+  const decoder = new AvroEventDecoder(registry, reader);
+  const framed = (body: Uint8Array, id = WRITER_ID) => {
+    const header = Buffer.alloc(5);
+    header.writeInt32BE(id, 1);
+    return Buffer.concat([header, body]);
+  };
+  const settle = async (value: Buffer) => {
+    try {
+      const record = await decoder.decode(value);
+      assert.equal(typeof record, 'object');
+      return record;
+    } catch (error) {
+      assert.ok(
+        error instanceof PoisonInputError || classifyFailure(error) === 'retriable',
+        String(error),
+      );
+      return error;
+    }
+  };
+
+  test('any bytes decode to a record, poison, or a retriable registry outage', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 128 }), async (bytes) => {
+        await settle(Buffer.from(bytes));
+      }),
+      params,
+    );
+  });
+
+  test('any body after a known schema id is a record or poison', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 512 }), async (body) => {
+        const outcome = await settle(framed(body));
+        if (outcome instanceof Error) assert.ok(outcome instanceof PoisonInputError);
+      }),
+      params,
+    );
+  });
+
+  test("any record the writer's schema allows decodes to itself, resolved to the reader", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 2 ** 31 - 1 }), async (seed) => {
+        const value = writer.random() as Record<string, unknown>;
+        value.id = `e${seed}`;
+        const record = await decoder.decode(framed(writer.toBuffer(value)));
+        assert.equal(record.id, value.id);
+        assert.equal(record.amount, value.amount);
+        assert.equal(record.added, 1.5);
+      }),
+      params,
+    );
+  });
+
+  test('a valid body cut short or with junk after it is poison, never a partial record', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 64 }), fc.boolean(), async (cut, append) => {
+        const body = writer.toBuffer(writer.random());
+        const damaged = append
+          ? Buffer.concat([body, Buffer.alloc(cut, 0xff)])
+          : body.subarray(0, Math.max(0, body.length - cut));
+        const outcome = await settle(framed(damaged));
+        assert.ok(outcome instanceof PoisonInputError, `${append ? 'extended' : 'truncated'} body`);
+      }),
+      params,
+    );
   });
 });
 
