@@ -13,9 +13,14 @@ import type { KafkaTransport } from './transport.js';
  * rebalancing, off-thread heartbeats); an option kafkajs cannot honour (groupInstanceId) stops
  * start-up instead, naming it.
  */
-export function createTransport(options: KafkaConnectionOptions, logger: Logger): KafkaTransport {
+export function createTransport(
+  options: KafkaConnectionOptions,
+  logger: Logger,
+  /** Loads the native module (tests pass one that fails). */
+  load: typeof loadLibrdkafka = loadLibrdkafka,
+): KafkaTransport {
   if (options.client === 'kafkajs') return new KafkajsTransport(options, logger);
-  const rdkafka = loadLibrdkafka();
+  const rdkafka = load();
   if (!(rdkafka instanceof Error)) {
     logger.debug({ librdkafka: rdkafka.librdkafkaVersion }, 'kafka transport: librdkafka');
     return new LibrdkafkaTransport(rdkafka, options, logger);
