@@ -44,7 +44,9 @@ export async function createTopic(
           configEntries: Object.entries(configEntries).map(([name, value]) => ({ name, value })),
         },
       ],
-      waitForLeaders: true,
+      // kafkajs's own wait throws UNKNOWN_TOPIC_OR_PARTITION when it asks a broker before the
+      // metadata reached it; the loop below counts that as "not yet".
+      waitForLeaders: false,
     });
     await waitFor(
       async () => {
