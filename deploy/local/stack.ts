@@ -13,6 +13,7 @@ import { STACK_DIR, type StackComponent } from './component.js';
 import { logTail, withStartLock } from './daemon.js';
 import { kafka } from './kafka.js';
 import { ensureLibrdkafka } from './librdkafka.js';
+import { ensureKustomize } from './kustomize.js';
 import { ensurePrometheus } from './prometheus.js';
 import { ensureSoftwareVulkan } from './vulkan.js';
 import { redis } from './redis.js';
@@ -104,6 +105,10 @@ function hostPrerequisites(): number {
   const prometheus = hostStep('prometheus', "Debian's, with promtool (tests)", ensurePrometheus);
   if (prometheus !== undefined) {
     console.error(`stack: no Prometheus, the monitoring tests will fail: ${prometheus}`);
+  }
+  const kustomize = hostStep('kustomize', 'Go module proxy (manifest tests)', ensureKustomize);
+  if (kustomize !== undefined) {
+    console.error(`stack: no kustomize, the manifest tests will fail: ${kustomize}`);
   }
   const vulkan = hostStep('vulkan', 'Mesa lavapipe (software, for webgpu)', ensureSoftwareVulkan);
   if (vulkan !== undefined) {

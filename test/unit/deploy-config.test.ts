@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config/load-config.js';
 
 const EXAMPLE = 'deploy/config/fraud-worker.yaml';
@@ -20,7 +20,7 @@ describe('deploy/ configs', () => {
   });
 
   test('the ConfigMap carries the example config verbatim', () => {
-    const configMap = parse(readFileSync('deploy/kubernetes/configmap.yaml', 'utf8')) as {
+    const configMap = parse(readFileSync('deploy/kubernetes/base/configmap.yaml', 'utf8')) as {
       data: Record<string, string>;
     };
     assert.equal(configMap.data['fraud-worker.yaml'], readFileSync(EXAMPLE, 'utf8'));
@@ -30,7 +30,7 @@ describe('deploy/ configs', () => {
 describe('deploy/ monitoring', () => {
   test('the PrometheusRule carries deploy/prometheus/rules.yml', () => {
     const rules = parse(readFileSync('deploy/prometheus/rules.yml', 'utf8')) as { groups: unknown };
-    const resource = parse(readFileSync('deploy/kubernetes/prometheus-rule.yaml', 'utf8')) as {
+    const resource = parse(readFileSync('deploy/kubernetes/base/prometheus-rule.yaml', 'utf8')) as {
       kind: string;
       spec: { groups: unknown };
     };
@@ -67,26 +67,69 @@ describe('deploy/ monitoring', () => {
   });
 });
 
-describe('deploy/kubernetes overlays', () => {
-  for (const overlay of ['sasl-tls', 'gpu']) {
-    test(`${overlay}: every resource and patch it names exists and is a Kubernetes object`, () => {
-      const dir = `deploy/kubernetes/overlays/${overlay}`;
-      const kustomization = parse(readFileSync(`${dir}/kustomization.yaml`, 'utf8')) as {
-        resources: string[];
-        patches: { path?: string }[];
-      };
-      assert.ok(kustomization.resources.includes('../..'), 'built on the base');
-      const files = [
-        ...kustomization.resources.filter((resource) => resource !== '../..'),
-        ...kustomization.patches.flatMap((patch) => (patch.path ? [patch.path] : [])),
-      ];
-      for (const file of files) {
-        const object = parse(readFileSync(`${dir}/${file}`, 'utf8')) as Record<string, unknown>;
-        assert.ok(object.apiVersion && object.kind, `${file} has apiVersion and kind`);
+/** The module of kubernetes-models (or its CRD packages) that holds `apiVersion`/`kind`'s schema. */
+function modelModule(apiVersion: string, kind: string): string {
+  if (apiVersion.startsWith('keda.sh/')) return `@kubernetes-models/keda/${apiVersion}/${kind}`;
+  if (apiVersion.startsWith('monitoring.coreos.com/')) {
+    return `@kubernetes-models/prometheus-operator/${apiVersion}/${kind}`;
+  }
+  return `kubernetes-models/${apiVersion}/${kind}`;
+}
+
+/** `kustomize build dir`, as `kubectl apply -k dir` would render it. */
+function kustomizeBuild(dir: string): Record<string, unknown>[] {
+  const build = spawnSync(KUSTOMIZE, ['build', dir], { encoding: 'utf8' });
+  assert.equal(
+    build.error,
+    undefined,
+    `kustomize is missing (${String(build.error)}): npm run stack -- install builds it with Go`,
+  );
+  assert.equal(build.status, 0, `kustomize build ${dir}: ${build.stderr}`);
+  return parseAllDocuments(build.stdout).map((doc) => doc.toJSON() as Record<string, unknown>);
+}
+
+const KUSTOMIZE = process.env.KUSTOMIZE ?? 'kustomize';
+
+/**
+ * Every manifest as kustomize renders it, validated against the real schemas: Kubernetes' own
+ * OpenAPI (kubernetes-models) for core kinds, and the KEDA and Prometheus Operator CRDs' schemas.
+ */
+describe('deploy/kubernetes: kustomize build, every object valid against its schema', () => {
+  const builds = {
+    base: ['ConfigMap', 'Deployment', 'PodDisruptionBudget', 'PrometheusRule', 'ScaledObject'],
+    'overlays/gpu': ['Deployment'],
+    'overlays/sasl-tls': ['Deployment', 'ScaledObject', 'TriggerAuthentication'],
+  };
+  for (const [dir, mustHave] of Object.entries(builds)) {
+    test(`${dir}: builds, and each object validates`, async () => {
+      const objects = kustomizeBuild(`deploy/kubernetes/${dir}`);
+      const kinds = objects.map((object) => String(object.kind));
+      for (const kind of mustHave) assert.ok(kinds.includes(kind), `${dir} renders a ${kind}`);
+      for (const object of objects) {
+        const { apiVersion, kind } = object as { apiVersion: string; kind: string };
+        const module = (await import(modelModule(apiVersion, kind))) as Record<
+          string,
+          new (data: unknown) => { validate(): void }
+        >;
+        const Model = module[kind] ?? module.default!;
+        assert.doesNotThrow(() => new Model(object).validate(), `${dir}: ${apiVersion} ${kind}`);
       }
+      process.stdout.write(`# ${dir}: ${objects.length} objects valid (${kinds.join(', ')})\n`);
     });
   }
 
+  test('a wrong field type is refused (the validation can fail)', async () => {
+    const [deployment] = kustomizeBuild('deploy/kubernetes/base').filter(
+      (object) => object.kind === 'Deployment',
+    );
+    const spec = deployment!.spec as { replicas?: unknown };
+    spec.replicas = 'two';
+    const { Deployment } = await import('kubernetes-models/apps/v1/Deployment');
+    assert.throws(() => new Deployment(deployment as never).validate(), /replicas must be integer/);
+  });
+});
+
+describe('deploy/kubernetes overlays', () => {
   test('gpu: the worker asks for a GPU and the CUDA provider', () => {
     const text = readFileSync('deploy/kubernetes/overlays/gpu/gpu-worker.yaml', 'utf8');
     assert.match(text, /nvidia\.com\/gpu: 1/);
