@@ -2,7 +2,7 @@ import type { Admin } from 'kafkajs';
 import type { KafkaConnectionOptions } from '../config/worker-config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import { createKafkajsClient } from './kafkajs-transport.js';
+import { connectAdmin } from './topic-admin.js';
 import { partitionKey, type TopicPartition } from './transport.js';
 
 /** How often the probe asks the brokers; lag is a trend, and each ask is two admin requests. */
@@ -28,8 +28,6 @@ export class GroupLagProbe {
 
   constructor(
     private readonly connection: KafkaConnectionOptions,
-    /** Where a group without a committed offset starts (kafka.fromBeginning). */
-    private readonly fromBeginning: boolean,
     private readonly logger: Logger,
   ) {}
 
@@ -65,7 +63,7 @@ export class GroupLagProbe {
     if (this.probing || this.assigned.size === 0) return;
     this.probing = true;
     try {
-      this.admin ??= await this.connect();
+      this.admin ??= await connectAdmin(this.connection, this.logger);
       const topics = [...new Set([...this.assigned.values()].map((tp) => tp.topic))];
       const lags = new Map<string, number>();
       const committed = await this.admin.fetchOffsets({
@@ -81,7 +79,8 @@ export class GroupLagProbe {
           const at = done.find((entry) => entry.partition === partition)?.offset ?? '-1';
           // No committed offset yet: from the start, all that is retained is still to do; from
           // the end, nothing is.
-          const from = BigInt(at) >= 0n ? BigInt(at) : BigInt(this.fromBeginning ? low : high);
+          const from =
+            BigInt(at) >= 0n ? BigInt(at) : BigInt(this.connection.fromBeginning ? low : high);
           const lag = BigInt(high) - from;
           lags.set(key, lag > 0n ? Number(lag) : 0);
         }
@@ -98,11 +97,5 @@ export class GroupLagProbe {
     } finally {
       this.probing = false;
     }
-  }
-
-  private async connect(): Promise<Admin> {
-    const admin = createKafkajsClient(this.connection, this.logger).admin();
-    await admin.connect();
-    return admin;
   }
 }

@@ -12,17 +12,31 @@ export interface TopicSpec {
 }
 
 /**
- * A connected admin client for `work`, disconnected after it. Admin calls are never on the hot
- * path, so the pure JavaScript client serves both transports.
+ * A connected admin client. Admin calls are never on the hot path, so the pure JavaScript client
+ * serves both transports.
  */
+export async function connectAdmin(
+  connection: KafkaConnectionOptions,
+  logger: Logger,
+): Promise<Admin> {
+  const admin = createKafkajsClient(connection, logger).admin();
+  try {
+    await admin.connect();
+  } catch (error) {
+    await admin.disconnect().catch(() => undefined);
+    throw error;
+  }
+  return admin;
+}
+
+/** A connected admin client for `work`, disconnected after it. */
 async function withAdmin<T>(
   connection: KafkaConnectionOptions,
   logger: Logger,
   work: (admin: Admin) => Promise<T>,
 ): Promise<T> {
-  const admin = createKafkajsClient(connection, logger).admin();
+  const admin = await connectAdmin(connection, logger);
   try {
-    await admin.connect();
     return await work(admin);
   } finally {
     await admin.disconnect().catch(() => undefined);

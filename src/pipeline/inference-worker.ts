@@ -128,7 +128,7 @@ export class InferenceWorker {
     this.outcomes = new OutcomeMetrics(metrics);
     this.observers = new ObserverGuard(logger);
     this.health = new PipelineHealth(config.observability, () => this.totalInFlight());
-    this.lagProbe = new GroupLagProbe(config.kafka, config.kafka.fromBeginning, logger);
+    this.lagProbe = new GroupLagProbe(config.kafka, logger);
     metrics.observe({
       consumerGroup: config.kafka.groupId,
       lags: () => this.lags(),
