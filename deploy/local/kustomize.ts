@@ -14,7 +14,7 @@ export function ensureKustomize(): 'present' | 'installed' {
     throw new Error(`kustomize: not on PATH, and no Go to build ${KUSTOMIZE_MODULE}`);
   const gopath = execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8' }).trim();
   execFileSync('go', ['install', KUSTOMIZE_MODULE], {
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', process.stderr, 'inherit'], // stdout may be a test runner's TAP stream
     env: { ...process.env, GOBIN: join(gopath, 'bin') },
   });
   if (!onPath('kustomize')) {

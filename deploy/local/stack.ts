@@ -106,10 +106,6 @@ function hostPrerequisites(): number {
   if (prometheus !== undefined) {
     console.error(`stack: no Prometheus, the monitoring tests will fail: ${prometheus}`);
   }
-  const kustomize = hostStep('kustomize', 'Go module proxy (manifest tests)', ensureKustomize);
-  if (kustomize !== undefined) {
-    console.error(`stack: no kustomize, the manifest tests will fail: ${kustomize}`);
-  }
   const vulkan = hostStep('vulkan', 'Mesa lavapipe (software, for webgpu)', ensureSoftwareVulkan);
   if (vulkan !== undefined) {
     console.error(`stack: no software Vulkan driver, the webgpu tests will fail: ${vulkan}`);
@@ -183,6 +179,11 @@ async function status(components: StackComponent[]): Promise<number> {
 
 async function install(components: StackComponent[]): Promise<number> {
   if (hostPrerequisites() !== 0) return 1;
+  // Only the manifest tests use it (they build it themselves when missing), so `up` skips it.
+  const kustomize = hostStep('kustomize', 'Go module proxy (manifest tests)', ensureKustomize);
+  if (kustomize !== undefined) {
+    console.error(`stack: no kustomize, the manifest tests will fail: ${kustomize}`);
+  }
   for (const component of components) {
     const started = Date.now();
     try {
