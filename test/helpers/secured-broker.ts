@@ -14,7 +14,7 @@ import { freePort } from './worker-process.js';
 import { waitFor } from './wait-for.js';
 
 export interface SecuredBroker {
-  /** SASL_SSL (SCRAM-SHA-256) listener, for the worker. */
+  /** SASL_SSL listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER), for the worker. */
   secureBootstrap: string;
   /** Plaintext listener on loopback, for the test's own setup and reading. */
   plainBootstrap: string;
@@ -28,15 +28,18 @@ export interface SecuredBroker {
 
 /**
  * A second single-node KRaft broker from the same Maven jars, with a SASL_SSL listener whose
- * certificate the test makes with openssl, and a SCRAM user created with Kafka's own
- * kafka-configs (ConfigCommand) over the plaintext listener.
+ * certificate the test makes with openssl. One user for every mechanism: PLAIN from the
+ * listener's JAAS config, SCRAM-SHA-256 and -512 credentials created with Kafka's own
+ * kafka-configs (ConfigCommand) over the plaintext listener, and OAUTHBEARER through Kafka's
+ * unsecured-JWT validator (its test login: it checks the token's form and expiry, not a signature).
  */
 export async function startSecuredBroker(): Promise<SecuredBroker> {
   await localKafka.install();
   const dir = mkdtempSync(join(tmpdir(), 'secured-kafka-'));
   const [plain, secure, controller] = [await freePort(), await freePort(), await freePort()];
   const caFile = makeCertificates(dir);
-  const username = 'worker-user';
+  // Letters only: PLAIN's users are JAAS option names (user_<name>).
+  const username = 'worker';
   const password = `s3cret-${Date.now().toString(36)}`;
 
   const properties = join(dir, 'server.properties');
@@ -50,8 +53,11 @@ advertised.listeners=INTERNAL://127.0.0.1:${plain},SECURE://127.0.0.1:${secure}
 listener.security.protocol.map=INTERNAL:PLAINTEXT,SECURE:SASL_SSL,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=INTERNAL
 controller.listener.names=CONTROLLER
-sasl.enabled.mechanisms=SCRAM-SHA-256
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER
+listener.name.secure.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${username}="${password}";
 listener.name.secure.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.secure.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.secure.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="broker";
 ssl.keystore.type=PEM
 ssl.keystore.location=${join(dir, 'broker-keystore.pem')}
 ssl.truststore.type=PEM
@@ -90,37 +96,52 @@ group.initial.rebalance.delay.ms=0
       logLevel: logLevel.NOTHING,
       retry: { retries: 3 },
     });
-  await waitFor(
-    async () => {
-      const client = admin().admin();
-      try {
-        await client.connect();
-        return (await client.describeCluster()).brokers.length > 0;
-      } catch {
-        return false;
-      } finally {
-        await client.disconnect().catch(() => undefined);
-      }
-    },
-    {
-      timeoutMs: 90_000,
-      intervalMs: 500,
-      message: () =>
-        `secured broker up; log:\n${readFileSync(join(dir, 'kafka.log'), 'utf8').slice(-3000)}`,
-    },
-  );
-  tools([
-    'kafka.admin.ConfigCommand',
-    '--bootstrap-server',
-    plainBootstrap,
-    '--alter',
-    '--add-config',
-    `SCRAM-SHA-256=[iterations=4096,password=${password}]`,
-    '--entity-type',
-    'users',
-    '--entity-name',
-    username,
-  ]);
+  const stop = async (): Promise<void> => {
+    if (broker.exitCode !== null) return;
+    const exited = new Promise((resolve) => broker.once('exit', resolve));
+    broker.kill('SIGKILL');
+    await exited;
+  };
+  // A set-up step that fails must not leave the broker running (it would hold the test open).
+  try {
+    await waitFor(
+      async () => {
+        const client = admin().admin();
+        try {
+          await client.connect();
+          return (await client.describeCluster()).brokers.length > 0;
+        } catch {
+          return false;
+        } finally {
+          await client.disconnect().catch(() => undefined);
+        }
+      },
+      {
+        timeoutMs: 90_000,
+        intervalMs: 500,
+        message: () =>
+          `secured broker up; log:\n${readFileSync(join(dir, 'kafka.log'), 'utf8').slice(-3000)}`,
+      },
+    );
+    // One request per mechanism: the broker refuses to alter one user's credentials twice in one.
+    for (const mechanism of ['SCRAM-SHA-256', 'SCRAM-SHA-512']) {
+      tools([
+        'kafka.admin.ConfigCommand',
+        '--bootstrap-server',
+        plainBootstrap,
+        '--alter',
+        '--add-config',
+        `${mechanism}=[iterations=4096,password=${password}]`,
+        '--entity-type',
+        'users',
+        '--entity-name',
+        username,
+      ]);
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
   return {
     secureBootstrap: `127.0.0.1:${secure}`,
     plainBootstrap,
@@ -128,12 +149,7 @@ group.initial.rebalance.delay.ms=0
     username,
     password,
     admin,
-    stop: async () => {
-      if (broker.exitCode !== null) return;
-      const exited = new Promise((resolve) => broker.once('exit', resolve));
-      broker.kill('SIGKILL');
-      await exited;
-    },
+    stop,
   };
 }
 
