@@ -52,6 +52,13 @@ export async function runWorker(configPath: string | undefined): Promise<number>
     worker.fail(error);
     setTimeout(() => process.exit(1), config.shutdown.deadlineMs + 1_000).unref();
   };
+  // Node's own warnings become log lines, so that stderr stays JSON. kafkajs schedules a negative
+  // timer on Node 24 (tulios/kafkajs#1751): harmless, so only at debug.
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => {
+    const level = warning.name === 'TimeoutNegativeWarning' ? 'debug' : 'warn';
+    logger[level]({ warning: warning.name, detail: warning.message }, 'node warning');
+  });
   process.on('uncaughtException', escaped);
   process.on('unhandledRejection', escaped);
   // SIGHUP: look for a newer model version now, load and warm it, swap it in.
