@@ -1,33 +1,30 @@
-import type { Admin } from 'kafkajs';
-import type { KafkaConnectionOptions } from '../config/worker-config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import { connectAdmin } from './topic-admin.js';
-import { partitionKey, type TopicPartition } from './transport.js';
+import {
+  partitionKey,
+  type ClusterAdmin,
+  type PartitionLag,
+  type TopicPartition,
+} from './transport.js';
 
 /** How often the probe asks the brokers; lag is a trend, and each ask is two admin requests. */
 const PROBE_INTERVAL_MS = 10_000;
-
-export interface PartitionLag extends TopicPartition {
-  lag: number;
-}
 
 /**
  * The group's lag on every partition this member is assigned, from the brokers (end offsets
  * minus the group's committed offsets), asked every 10 s off the hot path. A partition that
  * gets no traffic fetches nothing, so only this keeps its lag series (0, or what it still owes)
- * alive for the alerts and dashboards. Admin calls go through kafkajs whatever the transport.
+ * alive for the alerts and dashboards.
  */
 export class GroupLagProbe {
   private readonly assigned = new Map<string, TopicPartition>();
   private lags = new Map<string, number>();
-  private admin: Admin | undefined;
   private timer: NodeJS.Timeout | undefined;
   private probing = false;
   private failuresWarned = false;
 
   constructor(
-    private readonly connection: KafkaConnectionOptions,
+    private readonly admin: ClusterAdmin,
     private readonly logger: Logger,
   ) {}
 
@@ -52,38 +49,19 @@ export class GroupLagProbe {
     }
   }
 
-  async close(): Promise<void> {
+  /** Stops asking; the admin client belongs to whoever passed it. */
+  close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    await this.admin?.disconnect().catch(() => undefined);
-    this.admin = undefined;
   }
 
   private async probe(): Promise<void> {
     if (this.probing || this.assigned.size === 0) return;
     this.probing = true;
     try {
-      this.admin ??= await connectAdmin(this.connection, this.logger);
-      const topics = [...new Set([...this.assigned.values()].map((tp) => tp.topic))];
       const lags = new Map<string, number>();
-      const committed = await this.admin.fetchOffsets({
-        groupId: this.connection.groupId,
-        topics,
-      });
-      for (const topic of topics) {
-        const ends = await this.admin.fetchTopicOffsets(topic);
-        const done = committed.find((entry) => entry.topic === topic)?.partitions ?? [];
-        for (const { partition, high, low } of ends) {
-          const key = partitionKey({ topic, partition });
-          if (!this.assigned.has(key)) continue;
-          const at = done.find((entry) => entry.partition === partition)?.offset ?? '-1';
-          // No committed offset yet: from the start, all that is retained is still to do; from
-          // the end, nothing is.
-          const from =
-            BigInt(at) >= 0n ? BigInt(at) : BigInt(this.connection.fromBeginning ? low : high);
-          const lag = BigInt(high) - from;
-          lags.set(key, lag > 0n ? Number(lag) : 0);
-        }
+      for (const entry of await this.admin.groupLag([...this.assigned.values()])) {
+        if (this.assigned.has(partitionKey(entry))) lags.set(partitionKey(entry), entry.lag);
       }
       this.lags = lags;
       this.failuresWarned = false;
@@ -92,8 +70,6 @@ export class GroupLagProbe {
         this.failuresWarned = true;
         this.logger.warn({ err: errorMessage(error) }, 'group lag probe failed; will ask again');
       }
-      await this.admin?.disconnect().catch(() => undefined);
-      this.admin = undefined;
     } finally {
       this.probing = false;
     }

@@ -20,10 +20,12 @@ import {
 } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { kafkajsSecurity } from './security.js';
+import { KafkajsClusterAdmin } from './kafkajs-cluster-admin.js';
 import type {
   ConsumedRecord,
   ConsumerHandlers,
   ConsumerSubscription,
+  ClusterAdmin,
   ConsumerTransport,
   KafkaTransport,
   OutgoingRecord,
@@ -83,6 +85,10 @@ export class KafkajsTransport implements KafkaTransport {
 
   consumer(): ConsumerTransport {
     return new KafkajsConsumer(this.kafka, this.options, this.logger);
+  }
+
+  admin(): ClusterAdmin {
+    return new KafkajsClusterAdmin(this.options, this.logger);
   }
 
   producer(): ProducerTransport {

@@ -21,10 +21,12 @@ import {
 } from './librdkafka-binding.js';
 import { LibrdkafkaCommits } from './librdkafka-commits.js';
 import { librdkafkaSecurity } from './security.js';
+import { KafkajsClusterAdmin } from './kafkajs-cluster-admin.js';
 import type {
   ConsumedRecord,
   ConsumerHandlers,
   ConsumerSubscription,
+  ClusterAdmin,
   ConsumerTransport,
   KafkaTransport,
   OutgoingRecord,
@@ -98,6 +100,10 @@ export class LibrdkafkaTransport implements KafkaTransport {
     };
     const topicConfig = { 'auto.offset.reset': options.fromBeginning ? 'earliest' : 'latest' };
     return new LibrdkafkaConsumer(this.rdkafka, config, topicConfig, this.logger);
+  }
+
+  admin(): ClusterAdmin {
+    return new KafkajsClusterAdmin(this.options, this.logger);
   }
 
   producer(): ProducerTransport {

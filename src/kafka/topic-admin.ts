@@ -1,6 +1,6 @@
-import kafkajs, { type Admin } from 'kafkajs';
+import { type Admin } from 'kafkajs';
 import type { KafkaConnectionOptions } from '../config/worker-config.js';
-import { KafkaFatalError, errorMessage } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { createKafkajsClient } from './kafkajs-transport.js';
 
@@ -71,53 +71,6 @@ export async function withTopicAdmin<T>(
 
 /** Kafka's default max.message.bytes (topic) and message.max.bytes (broker). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
-
-/**
- * Checks at start-up that the topics the worker writes exist, and returns the smallest
- * max.message.bytes among them, which bounds each send. A missing topic is fatal (the worker
- * would retry its produce forever); when the limits cannot be read (no DescribeConfigs right),
- * Kafka's default is assumed, with a warning.
- */
-export async function outputTopicLimit(
-  connection: KafkaConnectionOptions,
-  topics: string[],
-  logger: Logger,
-): Promise<number> {
-  try {
-    return await withAdmin(connection, logger, async (admin) => {
-      const existing = new Set(await admin.listTopics());
-      const missing = topics.filter((topic) => !existing.has(topic));
-      if (missing.length > 0) {
-        throw new KafkaFatalError(
-          `output topic(s) ${missing.join(', ')} do not exist (or this principal may not describe ` +
-            'them): create them, or fix kafka.outputTopic / kafka.deadLetterTopic / model.shadow.topic',
-        );
-      }
-      const { resources } = await admin.describeConfigs({
-        includeSynonyms: false,
-        resources: topics.map((name) => ({
-          type: kafkajs.ConfigResourceTypes.TOPIC,
-          name,
-          configNames: ['max.message.bytes'],
-        })),
-      });
-      const limits = resources.flatMap((resource) =>
-        resource.configEntries
-          .filter((entry) => entry.configName === 'max.message.bytes')
-          .map((entry) => Number(entry.configValue)),
-      );
-      const smallest = Math.min(...limits.filter((limit) => limit > 0));
-      return Number.isFinite(smallest) ? smallest : DEFAULT_MAX_MESSAGE_BYTES;
-    });
-  } catch (error) {
-    if (error instanceof KafkaFatalError) throw error;
-    logger.warn(
-      { err: errorMessage(error), assumed: DEFAULT_MAX_MESSAGE_BYTES },
-      'could not read the output topics max.message.bytes; assuming the default',
-    );
-    return DEFAULT_MAX_MESSAGE_BYTES;
-  }
-}
 
 /** One partition's offsets to replay: [start, end). */
 export interface ReplayRange {

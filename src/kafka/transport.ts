@@ -91,13 +91,34 @@ export interface ProducerTransport {
   disconnect(): Promise<void>;
 }
 
-export type TransportName = 'librdkafka' | 'kafkajs';
+export interface PartitionLag extends TopicPartition {
+  lag: number;
+}
+
+/** The cluster requests the worker makes besides consuming and producing, none on the hot path. */
+export interface ClusterAdmin {
+  /**
+   * Checks that the topics the worker writes exist (a KafkaFatalError names the missing ones) and
+   * returns the smallest max.message.bytes among them, which bounds each send. When the limits
+   * cannot be read (no DescribeConfigs right), Kafka's default, with a warning.
+   */
+  outputTopicLimit(topics: string[]): Promise<number>;
+  /**
+   * The group's lag on these partitions: end offsets minus its committed offsets (with none
+   * committed: all that is retained when the group starts from the beginning, else 0).
+   */
+  groupLag(partitions: TopicPartition[]): Promise<PartitionLag[]>;
+  close(): Promise<void>;
+}
+
+export type TransportName = 'librdkafka' | 'kafkajs' | 'in-memory';
 
 /** Creates the clients of one Kafka client library, configured from the worker's kafka options. */
 export interface KafkaTransport {
   readonly name: TransportName;
   consumer(): ConsumerTransport;
   producer(): ProducerTransport;
+  admin(): ClusterAdmin;
 }
 
 /** A map key for a topic-partition (topic names cannot hold a NUL). */

@@ -7,11 +7,12 @@ import { errorMessage } from '../errors.js';
 import { createTransport } from '../kafka/create-transport.js';
 import { GroupLagProbe } from '../kafka/group-lag-probe.js';
 import { OffsetCommitter } from '../kafka/offset-committer.js';
-import { outputTopicLimit } from '../kafka/topic-admin.js';
 import type {
+  ClusterAdmin,
   ConsumedRecord,
   ConsumerTransport,
   FetchedBatch,
+  KafkaTransport,
   ProducerTransport,
   TopicPartition,
 } from '../kafka/transport.js';
@@ -50,6 +51,8 @@ async function beforeDeadline(work: Promise<unknown> | undefined, deadline: Abor
 const CACHE_READY_TIMEOUT_MS = 5_000;
 
 export interface InferenceWorkerOptions {
+  /** The Kafka clients; default: the library kafka.client names (createTransport). */
+  transport?: KafkaTransport;
   /** Replay: bounds what the consumer hands over (kafka/bounded-consumer.ts). */
   wrapConsumer?: (consumer: ConsumerTransport) => ConsumerTransport;
   /** Spans for each event; default: from config.tracing (none without an endpoint). */
@@ -77,6 +80,9 @@ export class InferenceWorker {
   private readonly serving: ModelServing;
   private consumer: ConsumerTransport | undefined;
   private producer: ProducerTransport | undefined;
+  private admin: ClusterAdmin | undefined;
+  private lagProbe: GroupLagProbe | undefined;
+  private readonly transport: KafkaTransport | undefined;
   private flusher!: OutputFlusher;
   private committer!: OffsetCommitter;
   private cache: PredictionCache | undefined;
@@ -100,7 +106,6 @@ export class InferenceWorker {
   private tracing: EventTracing | undefined;
   private readonly beforeJoin: (() => Promise<boolean>) | undefined;
   private readonly health: PipelineHealth;
-  private readonly lagProbe: GroupLagProbe;
 
   constructor(
     private readonly config: WorkerConfig,
@@ -109,6 +114,7 @@ export class InferenceWorker {
     options: InferenceWorkerOptions = {},
   ) {
     this.wrapConsumer = options.wrapConsumer ?? ((consumer) => consumer);
+    this.transport = options.transport;
     this.tracing = options.tracing;
     this.beforeJoin = options.beforeJoin;
     this.flow = new FlowControl(config.flowControl);
@@ -128,7 +134,6 @@ export class InferenceWorker {
     this.outcomes = new OutcomeMetrics(metrics);
     this.observers = new ObserverGuard(logger);
     this.health = new PipelineHealth(config.observability, () => this.totalInFlight());
-    this.lagProbe = new GroupLagProbe(config.kafka, logger);
     metrics.observe({
       consumerGroup: config.kafka.groupId,
       lags: () => this.lags(),
@@ -194,8 +199,10 @@ export class InferenceWorker {
     this.cache = createPredictionCache(this.config.cache, this.metrics, this.logger);
     await this.cache?.ready(CACHE_READY_TIMEOUT_MS);
 
-    const transport = createTransport(options, this.logger);
+    const transport = this.transport ?? createTransport(options, this.logger);
     this.logger.info({ transport: transport.name }, 'kafka transport');
+    const admin = (this.admin = transport.admin());
+    this.lagProbe = new GroupLagProbe(admin, this.logger);
     const producer = (this.producer = transport.producer());
     const consumer = (this.consumer = this.wrapConsumer(transport.consumer()));
     const topics = {
@@ -206,7 +213,7 @@ export class InferenceWorker {
     const written = [topics.output, topics.deadLetter, topics.shadow].filter(
       (t) => t !== undefined,
     );
-    const maxMessageBytes = await outputTopicLimit(options, written, this.logger);
+    const maxMessageBytes = await admin.outputTopicLimit(written);
     this.flusher = new OutputFlusher(
       producer,
       topics,
@@ -350,7 +357,13 @@ export class InferenceWorker {
     const steps: [string, () => Promise<unknown> | undefined][] = [
       ['final commit', () => (wasRunning ? this.flushAndCommit() : undefined)],
       ['consumer', () => this.consumer?.disconnect()],
-      ['lag probe', () => this.lagProbe.close()],
+      [
+        'admin',
+        () => {
+          this.lagProbe?.close();
+          return this.admin?.close();
+        },
+      ],
       ['producer', () => this.producer?.disconnect()],
       ['models', () => this.serving.close()],
       ['cache', () => this.cache?.close()],
@@ -452,7 +465,7 @@ export class InferenceWorker {
 
   private onAssigned(partitions: TopicPartition[]): void {
     this.joinedGroup = true;
-    this.lagProbe.assignedPartitions(partitions);
+    this.lagProbe?.assignedPartitions(partitions);
     this.metrics.rebalances.inc();
     this.logger.info({ partitions }, 'partitions assigned');
   }
@@ -462,7 +475,7 @@ export class InferenceWorker {
    * generation may still commit, so the next owner redelivers less, then drop their state.
    */
   private async onRevoked(partitions: TopicPartition[]): Promise<void> {
-    this.lagProbe.revokedPartitions(partitions);
+    this.lagProbe?.revokedPartitions(partitions);
     // Out of the map at once: records fetched after a rejoin start new lanes, never these.
     const leaving: PartitionLane[] = [];
     for (const { topic, partition } of partitions) {
@@ -505,7 +518,7 @@ export class InferenceWorker {
       known.add(lane.key);
       yield { topic: lane.topic, partition: lane.partition, lag };
     }
-    for (const entry of this.lagProbe.current()) {
+    for (const entry of this.lagProbe?.current() ?? []) {
       if (!known.has(laneKey(entry.topic, entry.partition))) yield entry;
     }
   }
