@@ -371,13 +371,20 @@ export class InferenceWorker {
     ];
     this.committer?.stop();
     for (const [label, step] of steps) {
+      const warnFailed = (error: unknown) =>
+        this.logger.warn({ err: errorMessage(error) }, `${label} failed while stopping`);
+      if (deadline.aborted) {
+        // Past the deadline the rest is started, not awaited: sockets and inference threads
+        // still close, so that nothing of this worker outlives it (a hung broker call aside).
+        Promise.resolve().then(step).catch(warnFailed);
+        continue;
+      }
       try {
         if (!(await beforeDeadline(step(), deadline))) {
           this.logger.warn({ step: label, deadlineMs }, 'shutdown deadline passed; leaving');
-          break;
         }
       } catch (error) {
-        this.logger.warn({ err: errorMessage(error) }, `${label} failed while stopping`);
+        warnFailed(error);
       }
     }
     this.health.close();
@@ -395,7 +402,7 @@ export class InferenceWorker {
   private async onFetchedBatch(batch: FetchedBatch): Promise<number> {
     const lane = this.laneFor(batch.topic, batch.partition);
     lane.sawHighWatermark(batch.highWatermark);
-    const stillOurs = () => batch.isCurrent() && this.state === 'running' && !lane.revoked;
+    const stillOurs = () => batch.isCurrent() && this.state === 'running' && lane.accepting;
     const { records } = batch;
     let taken = 0;
     let accepted = 0;

@@ -115,7 +115,10 @@ export class OutputFlusher {
       const events = lane.takeReady(MAX_MESSAGES_PER_SEND, this.maxBytesPerSend, outputBytes);
       if (events.length === 0) return;
       const sentAt = Date.now();
-      if (!(await this.deliver(lane, events))) return;
+      if (!(await this.deliver(lane, events))) {
+        lane.gaveUp(events);
+        return;
+      }
       if (this.tracing) this.observers.run('tracing', () => this.traceProduce(events, sentAt));
       lane.acknowledged(events);
       this.handlers.onAcknowledged(lane, events);

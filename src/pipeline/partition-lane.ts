@@ -18,6 +18,12 @@ export class PartitionLane {
   private highWatermark: bigint | undefined;
   revoked = false;
   flushing = false;
+  /**
+   * A produce of this lane was given up (fatal, or stopping): its events and everything after
+   * them stay uncommitted, to be redelivered. The lane accepts and sends nothing more; what was
+   * acknowledged before may still be committed.
+   */
+  private givenUp = false;
 
   constructor(
     readonly topic: string,
@@ -33,6 +39,11 @@ export class PartitionLane {
   /** Events accepted and not yet acknowledged downstream. */
   get inFlight(): number {
     return this.events.length + this.sending;
+  }
+
+  /** Whether fetched records may still join this lane. */
+  get accepting(): boolean {
+    return !this.revoked && !this.givenUp;
   }
 
   /** True when the fetched record at `offset` was already accepted by this lane. */
@@ -73,6 +84,7 @@ export class PartitionLane {
     maxBytes = Infinity,
     sizeOf: (event: InFlightEvent) => number = () => 0,
   ): InFlightEvent[] {
+    if (this.givenUp) return [];
     let count = 0;
     let bytes = 0;
     while (count < this.events.length && count < limit) {
@@ -92,6 +104,19 @@ export class PartitionLane {
     this.sending -= events.length;
     const last = events.at(-1);
     if (last) this.commitOffset = (BigInt(last.offset) + 1n).toString();
+  }
+
+  /**
+   * The produce of `events` (from takeReady) was given up. The commit offset stays before them
+   * for good: no later event of this lane may be sent, or its acknowledgement would commit past
+   * outputs that were never written. Drops what is queued; returns how many events were dropped.
+   */
+  gaveUp(events: InFlightEvent[]): number {
+    this.sending -= events.length;
+    this.givenUp = true;
+    const dropped = this.events.length;
+    this.events.length = 0;
+    return dropped;
   }
 
   /** Drops everything still queued; returns how many events were dropped. */

@@ -1,7 +1,8 @@
 /**
  * PartitionLane: outputs leave strictly in offset order (only the completed contiguous head is
  * taken), the commit offset is last acknowledged + 1, re-deliveries are recognised, inFlight
- * counts queued and sending events, and revoke drops what is queued.
+ * counts queued and sending events, revoke drops what is queued, and a send given up stops the
+ * lane before it.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -187,5 +188,18 @@ describe('PartitionLane', () => {
     lane.acknowledged(sending);
     assert.equal(lane.inFlight, 0);
     assert.equal(lane.revoke(), 0);
+  });
+
+  test('a send given up freezes the commit offset before it: nothing after it is sent', () => {
+    const { lane, events } = laneWith(0, 1, 2, 3, 4);
+    events.forEach(complete);
+    lane.acknowledged(lane.takeReady(2));
+    assert.equal(lane.commitOffset, '2');
+    const failed = lane.takeReady(1);
+    assert.equal(lane.gaveUp(failed), 2, 'the two queued behind it are dropped');
+    assert.equal(lane.accepting, false);
+    assert.equal(lane.inFlight, 0);
+    assert.deepEqual(lane.takeReady(10), [], 'no later event leaves');
+    assert.equal(lane.commitOffset, '2', 'still committable: what was acknowledged before');
   });
 });

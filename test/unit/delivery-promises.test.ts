@@ -1,0 +1,341 @@
+/**
+ * The delivery promises of the whole pipeline (a real InferenceWorker with the real model on its
+ * inference threads), on the in-memory transport: milliseconds per scenario instead of a broker.
+ * Every scenario accounts for each input offset with the fault suite's checker.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { validateConfig } from '../../src/config/load-config.js';
+import { InMemoryKafka, type StoredRecord } from '../../src/kafka/in-memory-kafka.js';
+import { partitionKey, type ConsumerTransport } from '../../src/kafka/transport.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { WorkerMetrics } from '../../src/observability/metrics.js';
+import {
+  InferenceWorker,
+  type InferenceWorkerOptions,
+} from '../../src/pipeline/inference-worker.js';
+import { accountFor, type DeliveryReport } from '../helpers/delivery-check.js';
+import type { ReadRecord } from '../helpers/kafka-test-helpers.js';
+import { encodeRow, loadReferenceModel } from '../helpers/reference-model.js';
+import { fraudEvent } from '../helpers/sample-events.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const MODEL = 'models/fraud-mlp/1';
+const PARTITIONS = 3;
+
+function cluster(): InMemoryKafka {
+  const kafka = new InMemoryKafka();
+  kafka.createTopic('in', PARTITIONS);
+  kafka.createTopic('out', PARTITIONS);
+  kafka.createTopic('dlq', 1);
+  return kafka;
+}
+
+function config(overrides: Record<string, unknown> = {}) {
+  return validateConfig({
+    kafka: {
+      brokers: ['in-memory:9092'],
+      groupId: 'group',
+      inputTopics: ['in'],
+      outputTopic: 'out',
+      deadLetterTopic: 'dlq',
+      fromBeginning: true,
+    },
+    model: { path: MODEL, device: 'cpu', inferenceThreads: 1 },
+    batching: { maxBatchSize: 32, maxBatchDelayMs: 2 },
+    delivery: { commitIntervalMs: 10, retryBackoffMs: 5, maxRetryBackoffMs: 40 },
+    shutdown: { deadlineMs: 2_000 },
+    observability: { port: 0, logLevel: 'silent' },
+    ...overrides,
+  });
+}
+
+async function startWorker(
+  kafka: InMemoryKafka,
+  options: Omit<InferenceWorkerOptions, 'transport'> & { overrides?: Record<string, unknown> } = {},
+) {
+  const workerConfig = config(options.overrides);
+  const transport = kafka.transport(workerConfig.kafka);
+  const worker = new InferenceWorker(workerConfig, new WorkerMetrics(), createLogger('silent'), {
+    ...options,
+    transport,
+  });
+  await worker.start();
+  return { worker, transport };
+}
+
+function produceEvents(kafka: InMemoryKafka, from: number, count: number): void {
+  kafka.produce(
+    'in',
+    Array.from({ length: count }, (_, i) => {
+      const event = fraudEvent(from + i);
+      return { key: event.id, value: JSON.stringify(event) };
+    }),
+  );
+}
+
+function asRead(record: StoredRecord): ReadRecord {
+  return {
+    partition: record.partition,
+    offset: record.offset,
+    key: record.key,
+    value: record.value ?? Buffer.alloc(0),
+    tombstone: record.value === null,
+    headers: record.headers,
+    timestamp: String(record.timestamp),
+  };
+}
+
+function report(kafka: InMemoryKafka): DeliveryReport {
+  return accountFor(
+    kafka.records('in').map(asRead),
+    kafka.records('out').map(asRead),
+    kafka.records('dlq').map(asRead),
+  );
+}
+
+/** Waits until the group has committed every input partition to its end. */
+async function committedToEnd(kafka: InMemoryKafka, timeoutMs = 20_000): Promise<void> {
+  const ends = kafka.endOffsets('in');
+  const committed = () =>
+    ends.map((_, partition) =>
+      kafka.committed('group').get(partitionKey({ topic: 'in', partition })),
+    );
+  await waitFor(() => ends.every((end, partition) => committed()[partition] === end), {
+    timeoutMs,
+    intervalMs: 5,
+    message: () => `committed ${JSON.stringify(committed())} of ends ${JSON.stringify(ends)}`,
+  });
+}
+
+/** Source offsets answered (prediction or dead letter), by input partition. */
+function answered(kafka: InMemoryKafka): Map<number, Set<number>> {
+  const byPartition = new Map<number, Set<number>>();
+  const add = (record: StoredRecord, prefix: string) => {
+    const partition = Number(record.headers[`${prefix}source.partition`]);
+    const offset = Number(record.headers[`${prefix}source.offset`]);
+    if (!byPartition.has(partition)) byPartition.set(partition, new Set());
+    byPartition.get(partition)!.add(offset);
+  };
+  for (const record of kafka.records('out')) add(record, '');
+  for (const record of kafka.records('dlq')) add(record, 'dlq.');
+  return byPartition;
+}
+
+/** A consumer whose every commit is checked: each offset below it must be answered already. */
+function commitsOnlyAnswered(kafka: InMemoryKafka, violations: string[]) {
+  return (consumer: ConsumerTransport): ConsumerTransport => ({
+    run: (subscription, handlers) => consumer.run(subscription, handlers),
+    pauseAll: () => consumer.pauseAll(),
+    disconnect: () => consumer.disconnect(),
+    commit: (offsets) => {
+      const done = answered(kafka);
+      for (const { partition, offset } of offsets) {
+        for (let o = 0; o < Number(offset); o++) {
+          if (!done.get(partition)?.has(o)) violations.push(`${partition}@${o} < ${offset}`);
+        }
+      }
+      return consumer.commit(offsets);
+    },
+  });
+}
+
+describe('delivery promises on the in-memory transport', () => {
+  it('every event gets one prediction equal to the reference, in partition order; commits reach the end', async () => {
+    const kafka = cluster();
+    produceEvents(kafka, 0, 600);
+    const violations: string[] = [];
+    const { worker } = await startWorker(kafka, {
+      wrapConsumer: commitsOnlyAnswered(kafka, violations),
+    });
+    try {
+      await committedToEnd(kafka);
+    } finally {
+      await worker.stop();
+    }
+    const result = report(kafka);
+    assert.deepEqual(
+      { ...result, deadLettersByReason: undefined },
+      {
+        inputs: 600,
+        predicted: 600,
+        deadLettered: 0,
+        lost: [],
+        duplicates: 0,
+        duplicatesDiffering: 0,
+        orderViolations: 0,
+        deadLettersByReason: undefined,
+      },
+    );
+    assert.deepEqual(violations, [], 'no commit passes an unanswered offset');
+
+    const reference = loadReferenceModel(MODEL);
+    const inputs = kafka.records('in');
+    const expected = reference.predict(
+      inputs.map((record) => encodeRow(reference.json, JSON.parse(record.value!.toString()))),
+    );
+    const indexOf = new Map(inputs.map((record, i) => [`${record.partition}@${record.offset}`, i]));
+    for (const output of kafka.records('out')) {
+      const source = `${output.headers['source.partition']}@${output.headers['source.offset']}`;
+      const value = JSON.parse(output.value!.toString()) as {
+        topK: { label: string; probability: number }[];
+      };
+      const probabilities = expected[indexOf.get(source)!]!;
+      for (const { label, probability } of value.topK) {
+        assert.ok(Math.abs(probability - probabilities[label === 'legit' ? 0 : 1]!) < 1e-5, source);
+      }
+      assert.equal(output.key?.toString(), inputs[indexOf.get(source)!]!.key?.toString());
+    }
+  });
+
+  it('bad events go to the dead-letter topic with their reason; their partitions move on', async () => {
+    const kafka = cluster();
+    produceEvents(kafka, 0, 50);
+    kafka.produce('in', [
+      { key: 'a', value: '{not json', partition: 0 },
+      { key: 'b', value: JSON.stringify({ id: 'b' }), partition: 1 },
+      { key: 'c', value: JSON.stringify({ ...fraudEvent(1), amount: 'lots' }), partition: 2 },
+      { key: 'd', value: JSON.stringify({ ...fraudEvent(2), amount: 1e39 }), partition: 0 },
+      { key: 'e', value: null, partition: 1 },
+    ]);
+    produceEvents(kafka, 50, 50);
+    const { worker } = await startWorker(kafka);
+    try {
+      await committedToEnd(kafka);
+    } finally {
+      await worker.stop();
+    }
+    const result = report(kafka);
+    assert.equal(result.lost.length, 0);
+    assert.equal(result.predicted, 100);
+    assert.equal(result.deadLettered, 5);
+    assert.equal(result.duplicates, 0);
+    const reasons = Object.keys(result.deadLettersByReason).sort();
+    assert.ok(reasons.length >= 3, `several reasons: ${reasons.join(', ')}`);
+    for (const record of kafka.records('dlq')) {
+      assert.ok(record.headers['dlq.error.message']?.length, 'each dead letter says why');
+    }
+  });
+
+  it('refused produces are retried: nothing lost, nothing committed before it is written', async () => {
+    const kafka = cluster();
+    produceEvents(kafka, 0, 300);
+    kafka.faults.failSends = 6;
+    kafka.faults.sendFailure = 'transient';
+    const violations: string[] = [];
+    const { worker } = await startWorker(kafka, {
+      wrapConsumer: commitsOnlyAnswered(kafka, violations),
+    });
+    try {
+      await committedToEnd(kafka);
+    } finally {
+      await worker.stop();
+    }
+    assert.equal(kafka.faults.failSends, 0, 'every injected failure was met');
+    const result = report(kafka);
+    assert.deepEqual([result.lost.length, result.predicted, result.duplicates], [0, 300, 0]);
+    assert.deepEqual(violations, []);
+  });
+
+  it('refused commits are retried until the group takes them', async () => {
+    const kafka = cluster();
+    produceEvents(kafka, 0, 200);
+    kafka.faults.failCommits = 5;
+    const { worker } = await startWorker(kafka);
+    try {
+      await committedToEnd(kafka);
+    } finally {
+      await worker.stop();
+    }
+    assert.equal(kafka.faults.failCommits, 0);
+    assert.equal(report(kafka).lost.length, 0);
+  });
+
+  it('a produce refused for good (authorization) stops the worker as fatal, committing only what is written', async () => {
+    const kafka = cluster();
+    produceEvents(kafka, 0, 100);
+    kafka.faults.failSends = 1;
+    kafka.faults.sendFailure = 'authorization';
+    const violations: string[] = [];
+    const { worker } = await startWorker(kafka, {
+      wrapConsumer: commitsOnlyAnswered(kafka, violations),
+    });
+    await worker.stopped;
+    assert.ok(worker.failure, 'the worker stopped on a failure');
+    assert.match(String(worker.failure.message), /authorization/);
+    assert.deepEqual(violations, []);
+  });
+
+  it('a rebalance mid-stream moves partitions: none lost, redeliveries answered the same', async () => {
+    const kafka = cluster();
+    produceEvents(kafka, 0, 400);
+    const first = await startWorker(kafka);
+    const second = await startWorker(kafka);
+    try {
+      produceEvents(kafka, 400, 400);
+      await kafka.rebalance('group');
+      produceEvents(kafka, 800, 200);
+      await committedToEnd(kafka);
+    } finally {
+      await Promise.all([first.worker.stop(), second.worker.stop()]);
+    }
+    const result = report(kafka);
+    assert.equal(result.lost.length, 0);
+    assert.equal(result.predicted, 1_000);
+    assert.equal(result.duplicatesDiffering, 0, 'a redelivered event gets the same answer');
+    assert.equal(result.orderViolations, 0);
+  });
+
+  it('kill -9 mid-stream: the next member resumes at the committed offsets; nothing lost', async () => {
+    const kafka = cluster();
+    produceEvents(kafka, 0, 3_000);
+    const doomed = await startWorker(kafka);
+    await waitFor(() => kafka.records('out').length >= 300, { timeoutMs: 20_000, intervalMs: 2 });
+    await doomed.transport.crash();
+    const committedAtCrash = [...kafka.committed('group').values()].reduce((a, b) => a + b, 0);
+    const writtenAtCrash = kafka.records('out').length;
+    const survivor = await startWorker(kafka);
+    try {
+      await committedToEnd(kafka);
+    } finally {
+      await Promise.all([survivor.worker.stop(), doomed.worker.stop()]);
+    }
+    const result = report(kafka);
+    assert.equal(result.lost.length, 0);
+    assert.equal(result.predicted, 3_000);
+    assert.equal(result.duplicatesDiffering, 0);
+    assert.ok(
+      result.duplicates <= writtenAtCrash - committedAtCrash,
+      `duplicates (${result.duplicates}) only from the uncommitted window (${writtenAtCrash - committedAtCrash})`,
+    );
+  });
+
+  it('a graceful stop drains what it took and commits all of it', async () => {
+    const kafka = cluster();
+    produceEvents(kafka, 0, 2_000);
+    const { worker } = await startWorker(kafka);
+    await waitFor(() => kafka.records('out').length >= 200, { timeoutMs: 20_000, intervalMs: 2 });
+    await worker.stop();
+    assert.equal(worker.failure, undefined);
+    const done = answered(kafka);
+    for (let partition = 0; partition < PARTITIONS; partition++) {
+      const committed = kafka.committed('group').get(partitionKey({ topic: 'in', partition })) ?? 0;
+      let prefix = 0;
+      while (done.get(partition)?.has(prefix)) prefix++;
+      assert.equal(committed, prefix, `partition ${partition}: every answered offset is committed`);
+    }
+    assert.equal(report(kafka).duplicates, 0);
+  });
+
+  it('a missing output topic stops start-up, naming it', async () => {
+    const kafka = new InMemoryKafka();
+    kafka.createTopic('in', 1);
+    kafka.createTopic('dlq', 1);
+    const workerConfig = config();
+    const worker = new InferenceWorker(workerConfig, new WorkerMetrics(), createLogger('silent'), {
+      transport: kafka.transport(workerConfig.kafka),
+    });
+    await assert.rejects(worker.start(), /output topic\(s\) out do not exist/);
+    await worker.stop();
+  });
+});
