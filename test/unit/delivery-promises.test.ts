@@ -4,6 +4,9 @@
  * Every scenario accounts for each input offset with the fault suite's checker.
  */
 import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, mkdtempSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { validateConfig } from '../../src/config/load-config.js';
 import { InMemoryKafka, type StoredRecord } from '../../src/kafka/in-memory-kafka.js';
@@ -17,6 +20,7 @@ import {
 import { accountFor, type DeliveryReport } from '../helpers/delivery-check.js';
 import type { ReadRecord } from '../helpers/kafka-test-helpers.js';
 import { encodeRow, loadReferenceModel } from '../helpers/reference-model.js';
+import { writeRuntimeFailingModel } from '../helpers/runtime-failing-model.js';
 import { fraudEvent } from '../helpers/sample-events.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -56,12 +60,13 @@ async function startWorker(
 ) {
   const workerConfig = config(options.overrides);
   const transport = kafka.transport(workerConfig.kafka);
-  const worker = new InferenceWorker(workerConfig, new WorkerMetrics(), createLogger('silent'), {
+  const metrics = new WorkerMetrics();
+  const worker = new InferenceWorker(workerConfig, metrics, createLogger('silent'), {
     ...options,
     transport,
   });
   await worker.start();
-  return { worker, transport };
+  return { worker, transport, metrics };
 }
 
 function produceEvents(kafka: InMemoryKafka, from: number, count: number): void {
@@ -106,6 +111,44 @@ async function committedToEnd(kafka: InMemoryKafka, timeoutMs = 20_000): Promise
     intervalMs: 5,
     message: () => `committed ${JSON.stringify(committed())} of ends ${JSON.stringify(ends)}`,
   });
+}
+
+/** A model repository holding fraud-mlp version `version`, written by `write`. */
+function repositoryWith(version: string, write: (dir: string) => void): string {
+  const repository = mkdtempSync(join(tmpdir(), 'models-'));
+  mkdirSync(join(repository, 'fraud-mlp'));
+  dropVersion(repository, version, write);
+  return repository;
+}
+
+/** Drops a version in atomically (written aside, renamed into place), as a deploy would. */
+function dropVersion(repository: string, version: string, write: (dir: string) => void): void {
+  const aside = join(repository, `.incoming-${version}`);
+  write(aside);
+  renameSync(aside, join(repository, 'fraud-mlp', version));
+}
+
+const goodVersion = (source: string) => (dir: string) => cpSync(source, dir, { recursive: true });
+/** Loads and warms up (zeros pass), then fails on every real row. */
+const brokenVersion = (version: string) => (dir: string) =>
+  writeRuntimeFailingModel('models/fraud-mlp/2', dir, version);
+
+function repositoryModel(repository: string) {
+  return {
+    model: {
+      repository,
+      name: 'fraud-mlp',
+      version: 'latest',
+      watchIntervalMs: 50,
+      device: 'cpu',
+      inferenceThreads: 1,
+    },
+  };
+}
+
+async function metric(metrics: WorkerMetrics, name: string): Promise<number> {
+  const found = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
+  return found?.values.reduce((sum, v) => sum + v.value, 0) ?? 0;
 }
 
 /** Source offsets answered (prediction or dead letter), by input partition. */
@@ -337,5 +380,69 @@ describe('delivery promises on the in-memory transport', () => {
     });
     await assert.rejects(worker.start(), /output topic\(s\) out do not exist/);
     await worker.stop();
+  });
+
+  it('a hot-swapped version failing on every row is rolled back: no dead letter, none lost', async () => {
+    const kafka = cluster();
+    const repository = repositoryWith('1', goodVersion('models/fraud-mlp/1'));
+    const { worker, metrics } = await startWorker(kafka, {
+      overrides: repositoryModel(repository),
+    });
+    try {
+      produceEvents(kafka, 0, 300);
+      await waitFor(() => kafka.records('out').length >= 100, { timeoutMs: 20_000, intervalMs: 2 });
+      dropVersion(repository, '2', brokenVersion('2'));
+      // Events keep coming; those routed to version 2 once it is swapped in fault.
+      const feeding = setInterval(() => produceEvents(kafka, kafka.records('in').length, 20), 5);
+      try {
+        await waitFor(
+          async () => (await metric(metrics, 'inference_model_rollbacks_total')) === 1,
+          {
+            timeoutMs: 20_000,
+            intervalMs: 10,
+            message: 'a rollback',
+          },
+        );
+      } finally {
+        clearInterval(feeding);
+      }
+      await committedToEnd(kafka);
+    } finally {
+      await worker.stop();
+    }
+    const result = report(kafka);
+    assert.deepEqual([result.lost.length, result.deadLettered, result.duplicates], [0, 0, 0]);
+    assert.ok(kafka.records('out').every((r) => r.headers['model.version']?.toString() === '1'));
+  });
+
+  it('the only version failing holds intake (not ready, no dead letter) until a good one arrives', async () => {
+    const kafka = cluster();
+    const repository = repositoryWith('1', brokenVersion('1'));
+    const { worker, metrics } = await startWorker(kafka, {
+      overrides: repositoryModel(repository),
+    });
+    try {
+      produceEvents(kafka, 0, 200);
+      await waitFor(async () => (await metric(metrics, 'inference_model_circuit_open')) === 1, {
+        timeoutMs: 20_000,
+        intervalMs: 10,
+        message: 'the circuit to open',
+      });
+      assert.equal(worker.ready, false, 'not ready while the model fails');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(
+        kafka.records('out').length + kafka.records('dlq').length,
+        0,
+        'held, not dropped',
+      );
+      dropVersion(repository, '2', goodVersion('models/fraud-mlp/2'));
+      await committedToEnd(kafka);
+      assert.equal(worker.ready, true, 'ready again');
+    } finally {
+      await worker.stop();
+    }
+    const result = report(kafka);
+    assert.deepEqual([result.lost.length, result.deadLettered, result.duplicates], [0, 0, 0]);
+    assert.ok(kafka.records('out').every((r) => r.headers['model.version']?.toString() === '2'));
   });
 });
