@@ -8,7 +8,7 @@ import { readModelManifest } from '../model/model-manifest.js';
 import { createLogger } from '../observability/logger.js';
 import { WorkerMetrics } from '../observability/metrics.js';
 import { InferenceWorker } from '../pipeline/inference-worker.js';
-import type { PredictionRecord } from '../pipeline/output-records.js';
+import type { PredictionRecord } from '../wire-contract.js';
 import { produceEvents } from './produce-command.js';
 import { sampleEvent } from './sample-events.js';
 

@@ -11,4 +11,4 @@ export type { PredictionClient, PredictionClientOptions } from './prediction-cli
 export type { PredictionMessage } from './prediction-message.js';
 export type { ClientConnection } from './connection.js';
 export type { ClientRegistryOptions } from './registry.js';
-export { REQUEST_HEADERS } from '../pipeline/output-records.js';
+export { REQUEST_HEADERS } from '../wire-contract.js';

@@ -3,7 +3,7 @@ import { deleteGroup, startGroupAtEnd } from '../kafka/topic-admin.js';
 import { followTopics } from '../kafka/topic-follower.js';
 import { kafkaSecretsOf } from '../config/config-secrets.js';
 import { createLogger } from '../observability/logger.js';
-import { REQUEST_HEADERS } from '../pipeline/output-records.js';
+import { REQUEST_HEADERS } from '../wire-contract.js';
 import { connectionOptions } from './connection.js';
 import {
   createEventProducer,

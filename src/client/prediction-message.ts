@@ -1,10 +1,6 @@
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { ConsumedRecord } from '../kafka/transport.js';
-import {
-  PREDICTION_HEADERS,
-  REQUEST_HEADERS,
-  type PredictionRecord,
-} from '../pipeline/output-records.js';
+import { PREDICTION_HEADERS, REQUEST_HEADERS, type PredictionRecord } from '../wire-contract.js';
 
 /** A prediction as the worker wrote it, decoded, with its key and correlation id. */
 export interface PredictionMessage extends PredictionRecord {

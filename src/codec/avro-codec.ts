@@ -3,7 +3,7 @@ import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import type { RawAvroSchema } from '@kafkajs/confluent-schema-registry/dist/@types.js';
 import { retryWithBackoff, type BackoffOptions } from '../batch/backoff.js';
 import { ModelLoadError, PoisonInputError, RetriableError, errorMessage } from '../errors.js';
-import type { PredictionRecord } from '../pipeline/output-records.js';
+import type { PredictionRecord } from '../wire-contract.js';
 import type { EventDecoder, PredictionEncoder } from './event-decoder.js';
 
 /** Confluent wire format: magic byte 0, then a 4-byte big-endian schema id, then the Avro body. */

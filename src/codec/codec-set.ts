@@ -5,7 +5,7 @@ import { readConfigFile, readSecret } from '../config/secrets.js';
 import type { SchemaRegistryOptions, WorkerConfig } from '../config/worker-config.js';
 import { errorMessage } from '../errors.js';
 import { AvroEventDecoder, AvroPredictionEncoder, readAvroSchema } from './avro-codec.js';
-import type { PredictionRecord } from '../pipeline/output-records.js';
+import type { PredictionRecord } from '../wire-contract.js';
 import type { EventDecoder, PredictionEncoder } from './event-decoder.js';
 import { jsonEventDecoder, jsonPredictionEncoder } from './json-codec.js';
 

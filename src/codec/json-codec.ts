@@ -1,5 +1,5 @@
 import { PoisonInputError } from '../errors.js';
-import type { PredictionRecord } from '../pipeline/output-records.js';
+import type { PredictionRecord } from '../wire-contract.js';
 import type { EventDecoder, PredictionEncoder } from './event-decoder.js';
 import { predictionJson } from './prediction-json.js';
 

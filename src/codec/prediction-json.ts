@@ -1,4 +1,4 @@
-import type { PredictionRecord } from '../pipeline/output-records.js';
+import type { PredictionRecord } from '../wire-contract.js';
 
 /** Strings that repeat on every record (model, labels, topics), quoted once. */
 const quoted = new Map<string, string>();

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { cudaProviderInstalled } from '../model/cuda-provider.js';
+import { PREDICTION_HEADER_NAMES } from '../wire-contract.js';
 
 /** A comma-separated string as a list (handy for environment overrides); "" is none. */
 function splitCommas(value: unknown): unknown {
@@ -16,17 +17,6 @@ function splitCommas(value: unknown): unknown {
 const stringList = z.preprocess(splitCommas, z.array(z.string().min(1)).min(1));
 
 const positiveInt = z.number().int().min(1);
-
-/** The provenance headers a prediction may carry (kafka.predictionHeaders). */
-export const PREDICTION_HEADER_NAMES = [
-  'source.topic',
-  'source.partition',
-  'source.offset',
-  'model.name',
-  'model.version',
-  'model.provider',
-] as const;
-export type PredictionHeaderName = (typeof PREDICTION_HEADER_NAMES)[number];
 
 const headerNameList = z.preprocess(splitCommas, z.array(z.enum(PREDICTION_HEADER_NAMES)));
 

@@ -10,7 +10,7 @@ import type { WorkerMetrics } from '../observability/metrics.js';
 import { epochMs } from '../observability/epoch-time.js';
 import type { EventTracing } from '../observability/event-tracing.js';
 import type { InFlightEvent } from './in-flight-event.js';
-import { REQUEST_HEADERS } from './output-records.js';
+import { REQUEST_HEADERS } from '../wire-contract.js';
 import type { PartitionLane } from './partition-lane.js';
 import type { PendingRow, ServingVersion } from './serving-version.js';
 

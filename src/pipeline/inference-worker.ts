@@ -6,7 +6,7 @@ import type { WorkerConfig } from '../config/worker-config.js';
 import { errorMessage } from '../errors.js';
 import { createTransport } from '../kafka/create-transport.js';
 import { GroupLagProbe } from '../kafka/group-lag-probe.js';
-import { OffsetCommitter } from '../kafka/offset-committer.js';
+import { OffsetCommitter } from './offset-committer.js';
 import type {
   ClusterAdmin,
   ConsumedRecord,

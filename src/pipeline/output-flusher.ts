@@ -22,8 +22,8 @@ import {
   replyRecord,
   type HeaderSelection,
   type ModelIdentity,
-  type PredictionRecord,
 } from './output-records.js';
+import { type PredictionRecord } from '../wire-contract.js';
 import type { PartitionLane } from './partition-lane.js';
 
 export interface OutputTopics {

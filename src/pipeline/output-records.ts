@@ -1,24 +1,22 @@
 import { OutputTooLargeError, errorClass, type PoisonInputError } from '../errors.js';
-import type { PredictionHeaderName } from '../config/worker-config.js';
+import type { PredictionHeaderName } from '../wire-contract.js';
 import type { ModelIdentity } from '../model/loaded-model.js';
 import type { Prediction } from '../model/postprocessor.js';
 import type { OutgoingRecord } from '../kafka/transport.js';
 import type { InFlightEvent } from './in-flight-event.js';
+import {
+  DEAD_LETTER_HEADERS,
+  PREDICTION_HEADERS,
+  REQUEST_HEADERS,
+  TRACEPARENT,
+  TRACESTATE,
+  type PredictionRecord,
+} from '../wire-contract.js';
 import { childTraceParent } from './trace-context.js';
 
 /** An output record before its topic is chosen. */
 export type OutputMessage = Omit<OutgoingRecord, 'topic'>;
 type OutputHeaders = OutgoingRecord['headers'];
-
-/** Provenance headers of a prediction (which ones: kafka.predictionHeaders, all by default). */
-export const PREDICTION_HEADERS = {
-  sourceTopic: 'source.topic',
-  sourcePartition: 'source.partition',
-  sourceOffset: 'source.offset',
-  modelName: 'model.name',
-  modelVersion: 'model.version',
-  modelProvider: 'model.provider',
-} as const satisfies Record<string, PredictionHeaderName>;
 
 /** Which provenance headers predictions carry, resolved once from the config. */
 export type HeaderSelection = Readonly<Record<keyof typeof PREDICTION_HEADERS, boolean>>;
@@ -30,52 +28,6 @@ export function headerSelection(names: readonly PredictionHeaderName[]): HeaderS
 }
 
 const ALL_HEADERS = headerSelection(Object.values(PREDICTION_HEADERS));
-
-/**
- * Request/reply: an input carrying a reply topic (one that replies.allowedTopics allows) gets its prediction on that topic too, with the correlation id carried back.
- */
-export const REQUEST_HEADERS = {
-  replyTopic: 'reply.topic',
-  correlationId: 'correlation.id',
-} as const;
-
-/** Headers added to a dead-lettered record, beside its original headers. */
-export const DEAD_LETTER_HEADERS = {
-  sourceTopic: 'dlq.source.topic',
-  sourcePartition: 'dlq.source.partition',
-  sourceOffset: 'dlq.source.offset',
-  stage: 'dlq.error.stage',
-  /** One word: too-large, empty, malformed, unknown-schema, invalid-feature, model-rejected, ... */
-  reason: 'dlq.error.reason',
-  errorClass: 'dlq.error.class',
-  message: 'dlq.error.message',
-  timestamp: 'dlq.timestamp',
-  /** Only on a dead letter trimmed because the whole record was too large for the broker. */
-  originalSize: 'dlq.original.size',
-  originalSha256: 'dlq.original.sha256',
-} as const;
-
-/** W3C trace context headers: the prediction continues the input's trace (trace-context.ts). */
-const TRACEPARENT = 'traceparent';
-const TRACESTATE = 'tracestate';
-
-/** The value of a prediction record (JSON here; the Avro output schema mirrors it). */
-export interface PredictionRecord {
-  model: string;
-  modelVersion: string;
-  /** Classification: the most probable label and its probability. */
-  label: string | null;
-  confidence: number | null;
-  /** Classification: labels ranked by probability, as many as model.json's topK. */
-  topK: { label: string; probability: number }[] | null;
-  /** Regression: the predicted value, and its prediction interval when the model gives one. */
-  value: number | null;
-  interval: { lower: number; upper: number } | null;
-  source: { topic: string; partition: number; offset: string };
-  /** Input record timestamp and prediction time, ms since epoch. */
-  eventTimestamp: number;
-  predictedAt: number;
-}
 
 export type { ModelIdentity };
 

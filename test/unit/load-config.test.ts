@@ -11,7 +11,7 @@ import { applyEnvOverrides, loadConfig, validateConfig } from '../../src/config/
 import { secretsOf } from '../../src/config/config-secrets.js';
 import { ConfigError } from '../../src/errors.js';
 import { classifyFailure } from '../../src/error-policy.js';
-import { PREDICTION_HEADERS } from '../../src/pipeline/output-records.js';
+import { PREDICTION_HEADERS } from '../../src/wire-contract.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'load-config-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));

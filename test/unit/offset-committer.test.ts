@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { OffsetCommitter, type TopicPartitionOffset } from '../../src/kafka/offset-committer.js';
+import { OffsetCommitter, type TopicPartitionOffset } from '../../src/pipeline/offset-committer.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { WorkerMetrics } from '../../src/observability/metrics.js';
 import { PartitionLane } from '../../src/pipeline/partition-lane.js';

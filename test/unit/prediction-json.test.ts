@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { predictionJson } from '../../src/codec/prediction-json.js';
-import type { PredictionRecord } from '../../src/pipeline/output-records.js';
+import type { PredictionRecord } from '../../src/wire-contract.js';
 
 function record(overrides: Partial<PredictionRecord>): PredictionRecord {
   return {

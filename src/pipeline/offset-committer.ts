@@ -2,10 +2,10 @@ import type { Logger } from 'pino';
 import { backoffDelay, type BackoffOptions } from '../batch/backoff.js';
 import { errorMessage } from '../errors.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
-import type { PartitionLane } from '../pipeline/partition-lane.js';
-import type { TopicPartitionOffset } from './transport.js';
+import type { PartitionLane } from './partition-lane.js';
+import type { TopicPartitionOffset } from '../kafka/transport.js';
 
-export type { TopicPartitionOffset } from './transport.js';
+export type { TopicPartitionOffset } from '../kafka/transport.js';
 
 /**
  * Commits each lane's acknowledged prefix, coalesced over a short window. A failed commit is
