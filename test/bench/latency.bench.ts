@@ -20,7 +20,11 @@ import { fmt, markdownTable, progress } from './bench-table.js';
 import { waitUntilCommitted } from './drain-timer.js';
 import { INPUT_PARTITIONS, removePipeline } from './prefilled-input.js';
 import { produceAtRate, topicStats } from './python-peers.js';
+import { batchingSchema } from '../../src/config/worker-config.js';
 import { WORKER_OPTIONS } from './throughput.bench.js';
+
+/** The worker's default maxBatchDelayMs, which the benchmark runs with. */
+const DEFAULT_BATCH_DELAY_MS = batchingSchema.parse({}).maxBatchDelayMs;
 import { stopWorker, trackWorker } from './worker-drain.js';
 
 export interface LatencyRow {
@@ -89,7 +93,7 @@ export async function benchLatency(
         p95: stats.latency!['95'],
         p99: stats.latency!['99'],
         batchP99Ms,
-        boundMs: WORKER_OPTIONS.batching.maxBatchDelayMs + 3 * batchP99Ms + 10,
+        boundMs: DEFAULT_BATCH_DELAY_MS + 3 * batchP99Ms + 10,
       });
     } finally {
       await stopWorker(worker);

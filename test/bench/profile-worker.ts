@@ -56,7 +56,10 @@ async function main(): Promise<void> {
     const drain = await drainWithWorker(
       topics,
       end,
-      workerConfigFor(topics, FRAUD_MODEL.dir, { ...WORKER_OPTIONS, kafka: { client } }),
+      workerConfigFor(topics, FRAUD_MODEL.dir, {
+        ...WORKER_OPTIONS,
+        kafka: { ...WORKER_OPTIONS.kafka, client },
+      }),
       600_000,
       ['--cpu-prof', `--cpu-prof-dir=${dir}`],
     );

@@ -112,8 +112,20 @@ function header(record: ReadRecord, name: string): string | undefined {
   return record.headers[name]?.toString();
 }
 
+/** A dead letter's source is in its headers; a prediction's there, or in its JSON value. */
 function sourceOf(record: ReadRecord, prefix: '' | 'dlq.'): string {
-  return `${header(record, `${prefix}source.partition`)}@${header(record, `${prefix}source.offset`)}`;
+  const partition = header(record, `${prefix}source.partition`);
+  if (partition === undefined && prefix === '') {
+    try {
+      const { source } = JSON.parse(record.value.toString()) as {
+        source: { partition: number; offset: string };
+      };
+      return `${source.partition}@${source.offset}`;
+    } catch {
+      return 'unknown@unknown';
+    }
+  }
+  return `${partition}@${header(record, `${prefix}source.offset`)}`;
 }
 
 function sources(records: ReadRecord[], prefix: '' | 'dlq.'): string[] {
@@ -149,8 +161,9 @@ function orderViolations(records: ReadRecord[], prefix: '' | 'dlq.'): number {
     const source = sourceOf(record, prefix);
     if (seen.has(source)) continue; // a redelivery repeats; only first answers must be in order
     seen.add(source);
-    const lane = `${record.partition}/${header(record, `${prefix}source.partition`)}`;
-    const offset = Number(header(record, `${prefix}source.offset`));
+    const [sourcePartition, sourceOffset] = source.split('@');
+    const lane = `${record.partition}/${sourcePartition}`;
+    const offset = Number(sourceOffset);
     if (offset < (last.get(lane) ?? -1)) violations++;
     last.set(lane, Math.max(offset, last.get(lane) ?? -1));
   }

@@ -1,3 +1,4 @@
+import { PREDICTION_HEADER_NAMES } from '../../src/wire-contract.js';
 import { Partitioners, type IHeaders, type Message } from 'kafkajs';
 import {
   committedOffsets,
@@ -95,6 +96,9 @@ export function workerConfigFor(
   return {
     ...(overrides.processes !== undefined ? { processes: overrides.processes } : {}),
     kafka: {
+      // The tests pin the whole wire contract, so their predictions carry every provenance
+      // header (the default is none; the benchmark measures the default).
+      predictionHeaders: [...PREDICTION_HEADER_NAMES],
       groupId: topics.groupId,
       inputTopics: [topics.input],
       outputTopic: topics.output,

@@ -21,6 +21,7 @@ import { accountFor, type DeliveryReport } from '../helpers/delivery-check.js';
 import type { ReadRecord } from '../helpers/kafka-test-helpers.js';
 import { encodeRow, loadReferenceModel } from '../helpers/reference-model.js';
 import { writeRuntimeFailingModel } from '../helpers/runtime-failing-model.js';
+import { PREDICTION_HEADER_NAMES } from '../../src/wire-contract.js';
 import { fraudEvent } from '../helpers/sample-events.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -44,6 +45,8 @@ function config(overrides: Record<string, unknown> = {}) {
       outputTopic: 'out',
       deadLetterTopic: 'dlq',
       fromBeginning: true,
+      // Every provenance header, which the checker reads (the default is none; see below).
+      predictionHeaders: [...PREDICTION_HEADER_NAMES],
     },
     model: { path: MODEL, device: 'cpu', inferenceThreads: 1 },
     batching: { maxBatchSize: 32, maxBatchDelayMs: 2 },
@@ -444,5 +447,39 @@ describe('delivery promises on the in-memory transport', () => {
     const result = report(kafka);
     assert.deepEqual([result.lost.length, result.deadLettered, result.duplicates], [0, 0, 0]);
     assert.ok(kafka.records('out').every((r) => r.headers['model.version']?.toString() === '2'));
+  });
+
+  it('by default a prediction carries no provenance header: its value says the source and the model', async () => {
+    const kafka = cluster();
+    produceEvents(kafka, 0, 30);
+    const base = config();
+    const { worker } = await startWorker(kafka, {
+      overrides: { kafka: { ...base.kafka, predictionHeaders: undefined } },
+    });
+    try {
+      await committedToEnd(kafka);
+    } finally {
+      await worker.stop();
+    }
+    const outputs = kafka.records('out');
+    assert.equal(outputs.length, 30);
+    for (const output of outputs) {
+      for (const name of PREDICTION_HEADER_NAMES)
+        assert.equal(output.headers[name], undefined, name);
+      const value = JSON.parse(output.value!.toString()) as {
+        model: string;
+        modelVersion: string;
+        source: { topic: string; partition: number; offset: string };
+      };
+      assert.equal(value.model, 'fraud-mlp');
+      assert.equal(value.modelVersion, '1');
+      assert.equal(value.source.topic, 'in');
+      const input = kafka
+        .records('in')
+        .find(
+          (r) => r.partition === value.source.partition && String(r.offset) === value.source.offset,
+        );
+      assert.equal(output.key?.toString(), input?.key?.toString(), 'the source names its input');
+    }
   });
 });

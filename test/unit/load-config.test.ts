@@ -147,12 +147,13 @@ describe('environment overrides', () => {
     assert.deepEqual(config.kafka.brokers, ['a:1', 'b:2']);
   });
 
-  test('kafka.predictionHeaders: all six by default, a comma list or "" (none) from the environment', () => {
+  test('kafka.predictionHeaders: none by default, every one by name, a comma list or "" from the environment', () => {
+    assert.deepEqual(loadConfig(file, {}).kafka.predictionHeaders, []);
     // Every header the output writes, and only those, is a name the config accepts.
-    assert.deepEqual(
-      loadConfig(file, {}).kafka.predictionHeaders,
-      Object.values(PREDICTION_HEADERS),
-    );
+    const all = loadConfig(file, {
+      INFER_KAFKA__PREDICTION_HEADERS: Object.values(PREDICTION_HEADERS).join(','),
+    });
+    assert.deepEqual(all.kafka.predictionHeaders, Object.values(PREDICTION_HEADERS));
     const some = loadConfig(file, {
       INFER_KAFKA__PREDICTION_HEADERS: 'model.version, source.offset',
     });
