@@ -41,19 +41,25 @@ export class RowBatch<T> {
 export type RowWriter = (target: Float32Array, offset: number) => void;
 
 /**
- * Collects items from every partition into batches (Triton-style dynamic batching): a batch is
- * cut at maxBatchSize items or maxBatchDelayMs after its first item. Each item's row is written
- * straight into the batch's input matrix, so a batch goes to the model without per-row copies.
- * Items keep their own identity (the caller's tag), so results route back to where they came from.
+ * Collects items from every partition into batches (Triton-style dynamic batching). A batch is
+ * cut at maxBatchSize items; otherwise as soon as a runner (an inference thread) is idle, once
+ * the rows arriving together have joined (the end of this turn of the event loop); otherwise
+ * when a runner frees up; and never later than maxBatchDelayMs after its first item. So low load
+ * gets small batches at once and high load large ones, without tuning. Each item's row is
+ * written straight into the batch's input matrix, so a batch goes to the model without per-row
+ * copies. Items keep their own identity (the caller's tag), so results route back to their lane.
  */
 export class MicroBatcher<T> {
   private pending: RowBatch<T>;
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
 
   constructor(
     private readonly options: MicroBatcherOptions,
     private readonly rowWidth: number,
     private readonly onBatch: (batch: RowBatch<T>) => void,
+    /** Whether a runner could take a batch now; without one, batches wait for size or delay. */
+    private readonly runnerIdle: () => boolean = () => false,
   ) {
     this.pending = this.nextBatch();
   }
@@ -67,15 +73,23 @@ export class MicroBatcher<T> {
     this.pending.add(item, writeRow);
     if (this.pending.size >= this.options.maxBatchSize) {
       this.cut();
-    } else if (!this.timer) {
-      this.timer = setTimeout(() => this.cut(), this.options.maxBatchDelayMs);
+      return;
     }
+    this.timer ??= setTimeout(() => this.cut(), this.options.maxBatchDelayMs);
+    if (this.runnerIdle()) this.immediate ??= setImmediate(() => this.cut());
+  }
+
+  /** A runner finished its batch: what is pending goes to it now. */
+  runnerFreed(): void {
+    if (this.pending.size > 0) this.cut();
   }
 
   /** Cuts whatever is pending now (used when draining on shutdown). */
   cut(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
     this.timer = undefined;
+    this.immediate = undefined;
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = this.nextBatch();

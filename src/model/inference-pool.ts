@@ -83,6 +83,11 @@ export class InferencePool {
     return pool;
   }
 
+  /** Inference threads running now (a dead one is respawned). */
+  get threads(): number {
+    return this.slots.length;
+  }
+
   /**
    * Runs `batchSize` rows (row-major in `rows`) and returns the output tensor's data. The thread
    * gets a copy, so the caller may run the same rows again (a retry, or halves of a failed batch).

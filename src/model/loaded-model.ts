@@ -71,6 +71,11 @@ export class LoadedModel {
     return this.cachedIdentity;
   }
 
+  /** How many batches it can run at once (its inference threads). */
+  get threads(): number {
+    return this.pool.threads;
+  }
+
   /** WebGPU only: what can be behind the adapter (hardware, or a CPU-emulated device). */
   get adapter(): string | undefined {
     return this.pool.adapter;

@@ -33,13 +33,20 @@ export class ServingVersion {
     /** The version's feature drift, when its model.json carries reference distributions. */
     readonly drift?: FeatureDrift,
   ) {
-    this.batcher = new MicroBatcher(batching, model.featurizer.width, (batch) => {
-      this.running++;
-      void onBatch(this, batch).finally(() => {
-        this.running--;
-        this.wakeIfSettled();
-      });
-    });
+    this.batcher = new MicroBatcher(
+      batching,
+      model.featurizer.width,
+      (batch) => {
+        this.running++;
+        void onBatch(this, batch).finally(() => {
+          this.running--;
+          this.batcher.runnerFreed();
+          this.wakeIfSettled();
+        });
+      },
+      // A thread of this version is idle: it takes a batch at once instead of waiting for more.
+      () => this.running < model.threads,
+    );
   }
 
   get identity(): { name: string; version: string; provider: string } {

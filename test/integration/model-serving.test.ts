@@ -72,7 +72,10 @@ describe('model serving: cross-partition batching, hot swap, canary, shadow', ()
     const topics = await suiteTopics.pipeline('coalesce', partitions);
     worker = await WorkerProcess.start(
       workerConfigFor(topics, 'models/fraud-mlp/1', {
-        batching: { maxBatchSize: 64, maxBatchDelayMs: 100 },
+        // One thread, kept busy 150 ms a batch: rows wait for it (an idle thread would take
+        // each partition's row at once), and the rows of every partition meet in one batch.
+        model: { inferenceThreads: 1, debugInferenceDelayMs: 150 },
+        batching: { maxBatchSize: 64, maxBatchDelayMs: 1_000 },
       }),
     );
     await worker.waitReady();

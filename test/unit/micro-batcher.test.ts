@@ -1,6 +1,7 @@
 /**
  * MicroBatcher: a batch is cut at maxBatchSize items or maxBatchDelayMs after its first item,
- * whichever comes first; cut() flushes whatever is pending; items keep their order.
+ * whichever comes first, and sooner when a runner is idle (at the end of the turn) or frees up;
+ * cut() flushes whatever is pending; items keep their order.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -151,5 +152,53 @@ describe('MicroBatcher', () => {
       batches.map((b) => b.length),
       [4, 2, 3, 4, 4, 1],
     );
+  });
+
+  test('with a runner idle, the rows of one turn go together at its end, not after the delay', async () => {
+    const batches: number[][] = [];
+    const batcher = new MicroBatcher<number>(
+      { maxBatchSize: 100, maxBatchDelayMs: 60_000 },
+      0,
+      (batch) => batches.push(batch.items),
+      () => true,
+    );
+    for (let i = 0; i < 5; i++) batcher.add(i);
+    assert.deepEqual(batches, [], 'not cut while rows are still arriving in this turn');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(batches, [[0, 1, 2, 3, 4]]);
+    assert.equal(batcher.size, 0);
+  });
+
+  test('with every runner busy, rows wait; a runner freed takes them at once', async () => {
+    const batches: number[][] = [];
+    let busy = true;
+    const batcher = new MicroBatcher<number>(
+      { maxBatchSize: 100, maxBatchDelayMs: 60_000 },
+      0,
+      (batch) => batches.push(batch.items),
+      () => !busy,
+    );
+    batcher.add(1);
+    batcher.add(2);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(batches, [], 'no runner idle: the batch keeps growing');
+    busy = false;
+    batcher.runnerFreed();
+    assert.deepEqual(batches, [[1, 2]]);
+    batcher.runnerFreed();
+    assert.deepEqual(batches, [[1, 2]], 'nothing pending: nothing cut');
+  });
+
+  test('a busy runner never holds a batch past maxBatchDelayMs', async () => {
+    const batches: number[][] = [];
+    const batcher = new MicroBatcher<number>(
+      { maxBatchSize: 100, maxBatchDelayMs: 20 },
+      0,
+      (batch) => batches.push(batch.items),
+      () => false,
+    );
+    batcher.add(1);
+    await sleep(60);
+    assert.deepEqual(batches, [[1]]);
   });
 });
