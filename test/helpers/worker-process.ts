@@ -46,10 +46,15 @@ export class WorkerProcess {
       port: metricsPort,
     };
     writeFileSync(file, JSON.stringify({ ...config, observability }));
-    const child = spawn(process.execPath, [...nodeArgs, CLI, 'worker', '--config', file], {
-      env: { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    // The flag the bin's shebang and the image pass (src/cli/main.ts).
+    const child = spawn(
+      process.execPath,
+      ['--max-semi-space-size=16', ...nodeArgs, CLI, 'worker', '--config', file],
+      {
+        env: { ...process.env, KAFKAJS_NO_PARTITIONER_WARNING: '1', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     return new WorkerProcess(child, metricsPort);
   }
 
