@@ -8,6 +8,7 @@ import { cpSync, mkdirSync, mkdtempSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { validateConfig } from '../../src/config/load-config.js';
 import { InMemoryKafka, type StoredRecord } from '../../src/kafka/in-memory-kafka.js';
 import { partitionKey, type ConsumerTransport } from '../../src/kafka/transport.js';
@@ -481,5 +482,77 @@ describe('delivery promises on the in-memory transport', () => {
         );
       assert.equal(output.key?.toString(), input?.key?.toString(), 'the source names its input');
     }
+  });
+
+  it('any request headers (reply.topic, correlation.id, traceparent): every event answered, replies only where allowed', async () => {
+    const kafka = cluster();
+    kafka.createTopic('replies-a', 1);
+    const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
+    const bytes = fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b));
+    const headers = fc.record(
+      {
+        'reply.topic': fc.oneof(
+          fc.constantFrom('replies-a', 'replies-missing', 'elsewhere', ''),
+          fc.string({ maxLength: 30 }).map((text) => Buffer.from(text)),
+          bytes,
+        ),
+        'correlation.id': fc.oneof(
+          fc.string({ maxLength: 40 }).map((t) => Buffer.from(t)),
+          bytes,
+        ),
+        traceparent: fc.oneof(
+          fc.constant(Buffer.from('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')),
+          fc.string({ maxLength: 60 }).map((t) => Buffer.from(t)),
+          bytes,
+        ),
+      },
+      { requiredKeys: [] },
+    );
+    const samples = fc.sample(headers, { numRuns: 200, seed });
+    kafka.produce(
+      'in',
+      samples.map((sample, i) => {
+        const event = fraudEvent(i);
+        return { key: event.id, value: JSON.stringify(event), headers: sample };
+      }),
+    );
+    const { worker } = await startWorker(kafka, {
+      overrides: { replies: { allowedTopics: 'replies-.*' } },
+    });
+    try {
+      await committedToEnd(kafka);
+      assert.equal(worker.failure, undefined, `seed ${seed}`);
+      assert.equal(worker.status, 'running', `seed ${seed}: still running`);
+    } finally {
+      await worker.stop();
+    }
+    const result = report(kafka);
+    assert.deepEqual([result.lost.length, result.duplicates], [0, 0], `seed ${seed}`);
+    const byKey = new Map(kafka.records('in').map((r) => [r.key!.toString(), r]));
+    const replies = kafka.records('replies-a');
+    const wanted = kafka
+      .records('in')
+      .filter((r) => r.headers['reply.topic']?.toString() === 'replies-a');
+    assert.equal(replies.length, wanted.length, `seed ${seed}: one reply per request to replies-a`);
+    for (const reply of replies) {
+      const request = byKey.get(reply.key!.toString())!;
+      assert.deepEqual(
+        reply.headers['correlation.id'],
+        request.headers['correlation.id'],
+        `seed ${seed}: the correlation id comes back byte for byte`,
+      );
+    }
+    const refused = kafka
+      .records('dlq')
+      .filter((r) => r.headers['dlq.error.reason']?.toString() === 'reply-not-allowed');
+    const notAllowed = kafka.records('in').filter((r) => {
+      const topic = r.headers['reply.topic']?.toString();
+      return topic !== undefined && !/^(?:replies-.*)$/.test(topic);
+    });
+    assert.equal(
+      refused.length,
+      notAllowed.length,
+      `seed ${seed}: a disallowed reply topic is poison`,
+    );
   });
 });
