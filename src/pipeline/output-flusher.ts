@@ -242,10 +242,18 @@ export class OutputFlusher {
    * Replies go out after the outputs they copy are acknowledged: the output topic holds the
    * durable answer, a reply is the requester's shortcut. A reply that fails for a reason other
    * than a transient one (its topic vanished), or keeps failing, is given up (counted and
-   * logged) rather than holding the partition: the requester times out.
+   * logged) rather than holding the partition: the requester times out. One send per reply
+   * topic, so that a request naming a topic that does not exist costs only its own reply.
    */
   private async sendReplies(lane: PartitionLane, replies: OutgoingRecord[]): Promise<void> {
     if (replies.length === 0) return;
+    const byTopic = new Map<string, OutgoingRecord[]>();
+    for (const reply of replies)
+      byTopic.set(reply.topic, [...(byTopic.get(reply.topic) ?? []), reply]);
+    for (const group of byTopic.values()) await this.sendReplyGroup(lane, group);
+  }
+
+  private async sendReplyGroup(lane: PartitionLane, replies: OutgoingRecord[]): Promise<void> {
     try {
       await retryWithBackoff(() => this.producer.send(replies), {
         ...this.backoff,
