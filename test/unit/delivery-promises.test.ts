@@ -155,6 +155,14 @@ async function metric(metrics: WorkerMetrics, name: string): Promise<number> {
   return found?.values.reduce((sum, v) => sum + v.value, 0) ?? 0;
 }
 
+/** Every input predicted once, none dead-lettered, every prediction by model `version`. */
+function assertAnsweredOnceBy(kafka: InMemoryKafka, version: string): void {
+  const result = report(kafka);
+  assert.deepEqual([result.lost.length, result.deadLettered, result.duplicates], [0, 0, 0]);
+  const versions = new Set(kafka.records('out').map((r) => r.headers['model.version']?.toString()));
+  assert.deepEqual([...versions], [version]);
+}
+
 /** Source offsets answered (prediction or dead letter), by input partition. */
 function answered(kafka: InMemoryKafka): Map<number, Set<number>> {
   const byPartition = new Map<number, Set<number>>();
@@ -187,19 +195,32 @@ function commitsOnlyAnswered(kafka: InMemoryKafka, violations: string[]) {
   });
 }
 
+/**
+ * Starts a worker whose every commit is checked, waits until the group committed every input to
+ * its end, and stops it.
+ */
+async function drainToEnd(
+  kafka: InMemoryKafka,
+  options: Parameters<typeof startWorker>[1] = {},
+): Promise<{ worker: InferenceWorker; violations: string[] }> {
+  const violations: string[] = [];
+  const { worker } = await startWorker(kafka, {
+    wrapConsumer: commitsOnlyAnswered(kafka, violations),
+    ...options,
+  });
+  try {
+    await committedToEnd(kafka);
+  } finally {
+    await worker.stop();
+  }
+  return { worker, violations };
+}
+
 describe('delivery promises on the in-memory transport', () => {
   it('every event gets one prediction equal to the reference, in partition order; commits reach the end', async () => {
     const kafka = cluster();
     produceEvents(kafka, 0, 600);
-    const violations: string[] = [];
-    const { worker } = await startWorker(kafka, {
-      wrapConsumer: commitsOnlyAnswered(kafka, violations),
-    });
-    try {
-      await committedToEnd(kafka);
-    } finally {
-      await worker.stop();
-    }
+    const { violations } = await drainToEnd(kafka);
     const result = report(kafka);
     assert.deepEqual(
       { ...result, deadLettersByReason: undefined },
@@ -246,12 +267,7 @@ describe('delivery promises on the in-memory transport', () => {
       { key: 'e', value: null, partition: 1 },
     ]);
     produceEvents(kafka, 50, 50);
-    const { worker } = await startWorker(kafka);
-    try {
-      await committedToEnd(kafka);
-    } finally {
-      await worker.stop();
-    }
+    await drainToEnd(kafka);
     const result = report(kafka);
     assert.equal(result.lost.length, 0);
     assert.equal(result.predicted, 100);
@@ -269,15 +285,7 @@ describe('delivery promises on the in-memory transport', () => {
     produceEvents(kafka, 0, 300);
     kafka.faults.failSends = 6;
     kafka.faults.sendFailure = 'transient';
-    const violations: string[] = [];
-    const { worker } = await startWorker(kafka, {
-      wrapConsumer: commitsOnlyAnswered(kafka, violations),
-    });
-    try {
-      await committedToEnd(kafka);
-    } finally {
-      await worker.stop();
-    }
+    const { violations } = await drainToEnd(kafka);
     assert.equal(kafka.faults.failSends, 0, 'every injected failure was met');
     const result = report(kafka);
     assert.deepEqual([result.lost.length, result.predicted, result.duplicates], [0, 300, 0]);
@@ -288,12 +296,7 @@ describe('delivery promises on the in-memory transport', () => {
     const kafka = cluster();
     produceEvents(kafka, 0, 200);
     kafka.faults.failCommits = 5;
-    const { worker } = await startWorker(kafka);
-    try {
-      await committedToEnd(kafka);
-    } finally {
-      await worker.stop();
-    }
+    await drainToEnd(kafka);
     assert.equal(kafka.faults.failCommits, 0);
     assert.equal(report(kafka).lost.length, 0);
   });
@@ -414,9 +417,7 @@ describe('delivery promises on the in-memory transport', () => {
     } finally {
       await worker.stop();
     }
-    const result = report(kafka);
-    assert.deepEqual([result.lost.length, result.deadLettered, result.duplicates], [0, 0, 0]);
-    assert.ok(kafka.records('out').every((r) => r.headers['model.version']?.toString() === '1'));
+    assertAnsweredOnceBy(kafka, '1');
   });
 
   it('the only version failing holds intake (not ready, no dead letter) until a good one arrives', async () => {
@@ -445,9 +446,7 @@ describe('delivery promises on the in-memory transport', () => {
     } finally {
       await worker.stop();
     }
-    const result = report(kafka);
-    assert.deepEqual([result.lost.length, result.deadLettered, result.duplicates], [0, 0, 0]);
-    assert.ok(kafka.records('out').every((r) => r.headers['model.version']?.toString() === '2'));
+    assertAnsweredOnceBy(kafka, '2');
   });
 
   it('by default a prediction carries no provenance header: its value says the source and the model', async () => {
