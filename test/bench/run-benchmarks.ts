@@ -100,7 +100,7 @@ const WEBGPU: readonly Contender[] = [
   },
 ];
 
-const LATENCY_SHARES = [0.25, 0.5, 0.75];
+const LATENCY_SHARES = [0.1, 0.5, 0.9];
 
 interface RatioRow {
   ratio: string;
