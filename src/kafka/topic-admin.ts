@@ -1,4 +1,4 @@
-import { type Admin } from 'kafkajs';
+import type { Admin } from 'kafkajs';
 import type { KafkaConnectionOptions } from '../config/worker-config.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../observability/logger.js';

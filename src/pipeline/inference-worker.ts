@@ -324,8 +324,8 @@ export class InferenceWorker {
   /**
    * One deadline (shutdown.deadlineMs, an AbortSignal) bounds the whole stop. The drain may use
    * all but the last quarter of it (at most 5 s), which is kept for the final commit, the
-   * disconnects and releasing the models; a step still running at the deadline is left behind,
-   * and what it did not commit is redelivered.
+   * disconnects and releasing the models; a step still running at the deadline is left behind
+   * (what it did not commit is redelivered) and the steps after it are started without waiting.
    */
   private async drainAndClose(): Promise<void> {
     const { deadlineMs } = this.config.shutdown;

@@ -23,7 +23,7 @@ import {
   type HeaderSelection,
   type ModelIdentity,
 } from './output-records.js';
-import { type PredictionRecord } from '../wire-contract.js';
+import type { PredictionRecord } from '../wire-contract.js';
 import type { PartitionLane } from './partition-lane.js';
 
 export interface OutputTopics {
