@@ -93,12 +93,11 @@ export class OutputFlusher {
    * Failures are classified inside; one that still escapes is a bug, and the worker stops.
    */
   schedule(lane: PartitionLane): void {
-    if (lane.flushing || lane.revoked) return;
-    lane.flushing = true;
+    if (!lane.beginFlush()) return;
     const run = this.drain(lane)
       .catch((error: unknown) => this.handlers.onFatal(error))
       .finally(() => {
-        lane.flushing = false;
+        lane.endFlush();
         this.active.delete(run);
       });
     this.active.add(run);

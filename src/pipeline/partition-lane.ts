@@ -1,23 +1,27 @@
 import { isSettled, type InFlightEvent } from './in-flight-event.js';
 
 /**
- * The in-flight events of one input partition this member owns, in offset order. Outputs leave
- * a lane strictly in offset order, and its commit offset only moves past acknowledged outputs.
+ * The in-flight events of one input partition this member owns, in offset order, and the only
+ * writer of the partition's delivery state (what is accepted, being sent, acknowledged, to
+ * commit, revoked or given up): the stages ask it and tell it, never set it. Outputs leave a
+ * lane strictly in offset order, one send at a time, and its commit offset only moves past
+ * acknowledged outputs.
  */
 export class PartitionLane {
   private readonly events: InFlightEvent[] = [];
   /** Events taken for produce whose acknowledgement has not come back yet. */
   private sending = 0;
   /** Offset after the last event this lane accepted; fetched records below it are re-deliveries. */
-  nextOffset: bigint | undefined;
+  private acceptedUpTo: bigint | undefined;
   /** Offset to commit next (last acknowledged + 1); undefined when there is nothing new. */
-  commitOffset: string | undefined;
+  private toCommit: string | undefined;
   /** The group's committed position as far as this member knows (for lag). */
   private committedPosition: bigint | undefined;
   /** The partition's high watermark as last seen by the consumer. */
   private highWatermark: bigint | undefined;
-  revoked = false;
-  flushing = false;
+  private isRevoked = false;
+  /** A send of this lane's head is under way (one at a time keeps the outputs in order). */
+  private flushing = false;
   /**
    * A produce of this lane was given up (fatal, or stopping): its events and everything after
    * them stay uncommitted, to be redelivered. The lane accepts and sends nothing more; what was
@@ -43,19 +47,45 @@ export class PartitionLane {
 
   /** Whether fetched records may still join this lane. */
   get accepting(): boolean {
-    return !this.revoked && !this.givenUp;
+    return !this.isRevoked && !this.givenUp;
+  }
+
+  /** The partition went to another member (or was lost): its queued events were dropped. */
+  get revoked(): boolean {
+    return this.isRevoked;
+  }
+
+  /** Offset after the last event this lane accepted. */
+  get nextOffset(): bigint | undefined {
+    return this.acceptedUpTo;
+  }
+
+  /** Offset to commit next (last acknowledged + 1); undefined when there is nothing new. */
+  get commitOffset(): string | undefined {
+    return this.toCommit;
+  }
+
+  /** Claims the lane's one send; false when a send is under way or the lane is revoked. */
+  beginFlush(): boolean {
+    if (this.flushing || this.isRevoked) return false;
+    this.flushing = true;
+    return true;
+  }
+
+  endFlush(): void {
+    this.flushing = false;
   }
 
   /** True when the fetched record at `offset` was already accepted by this lane. */
   alreadyAccepted(offset: string): boolean {
-    return this.nextOffset !== undefined && BigInt(offset) < this.nextOffset;
+    return this.acceptedUpTo !== undefined && BigInt(offset) < this.acceptedUpTo;
   }
 
   accept(event: InFlightEvent): void {
     // The first offset fetched is where the group's committed position stood at assignment.
     this.committedPosition ??= BigInt(event.offset);
     this.events.push(event);
-    this.nextOffset = BigInt(event.offset) + 1n;
+    this.acceptedUpTo = BigInt(event.offset) + 1n;
   }
 
   sawHighWatermark(offset: string | undefined): void {
@@ -64,7 +94,7 @@ export class PartitionLane {
 
   /** The commit of `offset` succeeded. */
   committed(offset: string): void {
-    if (this.commitOffset === offset) this.commitOffset = undefined;
+    if (this.toCommit === offset) this.toCommit = undefined;
     this.committedPosition = BigInt(offset);
   }
 
@@ -103,7 +133,7 @@ export class PartitionLane {
   acknowledged(events: InFlightEvent[]): void {
     this.sending -= events.length;
     const last = events.at(-1);
-    if (last) this.commitOffset = (BigInt(last.offset) + 1n).toString();
+    if (last) this.toCommit = (BigInt(last.offset) + 1n).toString();
   }
 
   /**
@@ -121,7 +151,7 @@ export class PartitionLane {
 
   /** Drops everything still queued; returns how many events were dropped. */
   revoke(): number {
-    this.revoked = true;
+    this.isRevoked = true;
     const dropped = this.events.length;
     this.events.length = 0;
     return dropped;

@@ -202,4 +202,15 @@ describe('PartitionLane', () => {
     assert.deepEqual(lane.takeReady(10), [], 'no later event leaves');
     assert.equal(lane.commitOffset, '2', 'still committable: what was acknowledged before');
   });
+
+  test('one send at a time: a second claim fails until the first ends; none once revoked', () => {
+    const lane = new PartitionLane('in', 3);
+    assert.equal(lane.beginFlush(), true);
+    assert.equal(lane.beginFlush(), false, 'a send is under way');
+    lane.endFlush();
+    assert.equal(lane.beginFlush(), true);
+    lane.endFlush();
+    lane.revoke();
+    assert.equal(lane.beginFlush(), false, 'a revoked lane sends nothing');
+  });
 });
