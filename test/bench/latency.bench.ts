@@ -1,10 +1,12 @@
 /**
- * Latency under open-loop load: the worker (tuned settings, librdkafka) on a fresh input while
+ * Latency under open-loop load: the worker (its defaults, librdkafka) on a fresh input while
  * the Python rate producer sends fraud events at a fixed share of the worker's measured maximum
- * rate, whatever the worker does. Latency per event is its prediction's LogAppendTime minus the
- * input record's timestamp (set when the producer sent it); both are the broker host's clock.
+ * rate, whatever the worker does; then the batching Python peer (one session.run per poll, a
+ * 5 ms poll wait) under the same load on its own topics. Latency per event is its prediction's
+ * LogAppendTime minus the input record's timestamp (set when the producer sent it); both are the
+ * broker host's clock.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -19,13 +21,16 @@ import { FRAUD_MODEL } from './bench-models.js';
 import { fmt, markdownTable, progress } from './bench-table.js';
 import { waitUntilCommitted } from './drain-timer.js';
 import { INPUT_PARTITIONS, removePipeline } from './prefilled-input.js';
-import { produceAtRate, topicStats } from './python-peers.js';
+import { drainWithPythonPeer, produceAtRate, topicStats } from './python-peers.js';
 import { batchingSchema } from '../../src/config/worker-config.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { WORKER_OPTIONS } from './throughput.bench.js';
+import { stopWorker, trackWorker } from './worker-drain.js';
 
 /** The worker's default maxBatchDelayMs, which the benchmark runs with. */
 const DEFAULT_BATCH_DELAY_MS = batchingSchema.parse({}).maxBatchDelayMs;
-import { stopWorker, trackWorker } from './worker-drain.js';
+/** The Python peer's consume timeout under open-loop load. */
+const PEER_POLL_WAIT_MS = 5;
 
 export interface LatencyRow {
   share: number;
@@ -37,6 +42,8 @@ export interface LatencyRow {
   p99: number;
   /** The worker's own p99 inference time per batch (its histogram's bucket bound), ms. */
   batchP99Ms: number;
+  /** The batching Python peer under the same load. */
+  python: { p50: number; p95: number; p99: number };
   /** maxBatchDelayMs + 3 × batch p99 + 10 ms: the target p99 at half the maximum rate. */
   boundMs: number;
 }
@@ -94,6 +101,7 @@ export async function benchLatency(
         p99: stats.latency!['99'],
         batchP99Ms,
         boundMs: DEFAULT_BATCH_DELAY_MS + 3 * batchP99Ms + 10,
+        python: await pythonPeerLatency(file, rate, events, join(dir, `ready-${share}`), timeoutMs),
       });
     } finally {
       await stopWorker(worker);
@@ -101,6 +109,39 @@ export async function benchLatency(
     }
   }
   return rows;
+}
+
+/** The batching Python peer's latency percentiles under the same open-loop load, ms. */
+async function pythonPeerLatency(
+  file: string,
+  rate: number,
+  events: number,
+  readyFile: string,
+  timeoutMs: number,
+): Promise<{ p50: number; p95: number; p99: number }> {
+  const topics = await createPipelineTopics(
+    'bench-latency-python',
+    INPUT_PARTITIONS,
+    undefined,
+    LOG_APPEND_TIME,
+  );
+  try {
+    const draining = drainWithPythonPeer('per-poll', topics, events, FRAUD_MODEL.dir, timeoutMs, {
+      pollWaitMs: PEER_POLL_WAIT_MS,
+      readyFile,
+    });
+    await Promise.race([
+      waitFor(() => existsSync(readyFile), { timeoutMs, message: 'the Python peer to join' }),
+      draining,
+    ]);
+    progress(`latency: the Python per-poll peer at ${fmt(rate)} events/s`);
+    await produceAtRate(topics.input, file, rate, timeoutMs);
+    await draining;
+    const stats = await topicStats(topics.output, true, timeoutMs);
+    return { p50: stats.latency!['50'], p95: stats.latency!['95'], p99: stats.latency!['99'] };
+  } finally {
+    await removePipeline(topics);
+  }
 }
 
 /** The upper bound of the first histogram bucket holding quantile `q` of the observations. */
@@ -127,6 +168,8 @@ export function latencyTable(rows: readonly LatencyRow[]): string {
       'p99 ms',
       'batch p99 ms',
       'p99 bound ms',
+      'python p50 ms',
+      'python p99 ms',
     ],
     rows.map((row) => [
       `${row.share * 100}% of max`,
@@ -138,6 +181,8 @@ export function latencyTable(rows: readonly LatencyRow[]): string {
       fmt(row.p99),
       fmt(row.batchP99Ms, 1),
       fmt(row.boundMs, 1),
+      fmt(row.python.p50),
+      fmt(row.python.p99),
     ]),
   );
 }

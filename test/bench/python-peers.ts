@@ -40,11 +40,14 @@ export async function drainWithPythonPeer(
   events: number,
   modelDir: string | undefined,
   timeoutMs: number,
+  /** Open loop: a short poll wait, and a file written once the peer has its partitions. */
+  live?: { pollWaitMs: number; readyFile: string },
 ): Promise<void> {
   await runPeer(
     'bench_consumer.py',
     [
       mode,
+      ...(live ? ['--poll-wait-ms', String(live.pollWaitMs), '--ready-file', live.readyFile] : []),
       '--input',
       topics.input,
       '--output',

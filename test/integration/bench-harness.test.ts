@@ -62,7 +62,7 @@ describe('benchmark harness (BENCH_QUICK)', () => {
     assert.equal(results.latency.length, 3);
     assert.ok(results.latency.every((row) => row.p99 >= 0));
     assert.ok(results.memory.samples.length > 0 && results.memory.maxRssMb > 0);
-    assert.equal(results.ratios.length, 17);
+    assert.equal(results.ratios.length, 18);
     assert.ok(
       results.ratios.every((row) => typeof row.value === 'number'),
       'every ratio measured',

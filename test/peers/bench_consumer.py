@@ -65,6 +65,10 @@ def main():
     parser.add_argument("--group", required=True)
     parser.add_argument("--events", type=int, required=True)
     parser.add_argument("--model")
+    # How long one consume waits for records: 1 s for a backlog, a few ms under open-loop load.
+    parser.add_argument("--poll-wait-ms", type=int, default=1000)
+    # Written once the consumer has its partitions, so that a load generator can start then.
+    parser.add_argument("--ready-file")
     args = parser.parse_args()
 
     consumer = Consumer({
@@ -116,11 +120,15 @@ def main():
         if err is not None:
             failures.append(err)
 
-    consumer.subscribe([args.input])
+    def assigned(_consumer, _partitions):
+        if args.ready_file:
+            open(args.ready_file, "w").close()
+
+    consumer.subscribe([args.input], on_assign=assigned)
     consumed = 0
     try:
         while consumed < args.events:
-            messages = consumer.consume(POLL_EVENTS, timeout=1.0)
+            messages = consumer.consume(POLL_EVENTS, timeout=args.poll_wait_ms / 1000)
             messages = [m for m in messages if m.error() is None]
             if not messages:
                 continue
@@ -133,6 +141,7 @@ def main():
                     prediction["source"] = {
                         "topic": m.topic(), "partition": m.partition(), "offset": str(m.offset())
                     }
+                    prediction["eventTimestamp"] = m.timestamp()[1]
                     producer.produce(
                         args.output, json.dumps(prediction).encode(), m.key(), on_delivery=delivered
                     )
