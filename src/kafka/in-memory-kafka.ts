@@ -1,6 +1,7 @@
 import { Partitioners } from 'kafkajs';
 import { CommitFailedError, KafkaFatalError, ProduceFailedError } from '../errors.js';
 import type { ProduceFailureReason } from '../errors.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from './topic-admin.js';
 import {
   partitionKey,
   type ClusterAdmin,
@@ -51,7 +52,6 @@ interface Topic {
   maxMessageBytes: number;
 }
 
-const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 /** How many records one fetched batch holds at most (librdkafka hands over far fewer). */
 const BATCH_RECORDS = 100;
 

@@ -247,8 +247,11 @@ export class OutputFlusher {
   private async sendReplies(lane: PartitionLane, replies: OutgoingRecord[]): Promise<void> {
     if (replies.length === 0) return;
     const byTopic = new Map<string, OutgoingRecord[]>();
-    for (const reply of replies)
-      byTopic.set(reply.topic, [...(byTopic.get(reply.topic) ?? []), reply]);
+    for (const reply of replies) {
+      const group = byTopic.get(reply.topic);
+      if (group) group.push(reply);
+      else byTopic.set(reply.topic, [reply]);
+    }
     for (const group of byTopic.values()) await this.sendReplyGroup(lane, group);
   }
 

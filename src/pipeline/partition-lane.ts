@@ -144,14 +144,16 @@ export class PartitionLane {
   gaveUp(events: InFlightEvent[]): number {
     this.sending -= events.length;
     this.givenUp = true;
-    const dropped = this.events.length;
-    this.events.length = 0;
-    return dropped;
+    return this.dropQueued();
   }
 
   /** Drops everything still queued; returns how many events were dropped. */
   revoke(): number {
     this.isRevoked = true;
+    return this.dropQueued();
+  }
+
+  private dropQueued(): number {
     const dropped = this.events.length;
     this.events.length = 0;
     return dropped;

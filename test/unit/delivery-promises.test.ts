@@ -150,9 +150,17 @@ function repositoryModel(repository: string) {
   };
 }
 
-async function metric(metrics: WorkerMetrics, name: string): Promise<number> {
-  const found = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
-  return found?.values.reduce((sum, v) => sum + v.value, 0) ?? 0;
+/** Waits until metric `name` (summed over its labels) reads `value`. */
+async function metricReaches(metrics: WorkerMetrics, name: string, value: number): Promise<void> {
+  const read = async () => {
+    const found = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
+    return found?.values.reduce((sum, v) => sum + v.value, 0) ?? 0;
+  };
+  await waitFor(async () => (await read()) === value, {
+    timeoutMs: 20_000,
+    intervalMs: 10,
+    message: `${name} = ${value}`,
+  });
 }
 
 /** Every input predicted once, none dead-lettered, every prediction by model `version`. */
@@ -402,14 +410,7 @@ describe('delivery promises on the in-memory transport', () => {
       // Events keep coming; those routed to version 2 once it is swapped in fault.
       const feeding = setInterval(() => produceEvents(kafka, kafka.records('in').length, 20), 5);
       try {
-        await waitFor(
-          async () => (await metric(metrics, 'inference_model_rollbacks_total')) === 1,
-          {
-            timeoutMs: 20_000,
-            intervalMs: 10,
-            message: 'a rollback',
-          },
-        );
+        await metricReaches(metrics, 'inference_model_rollbacks_total', 1);
       } finally {
         clearInterval(feeding);
       }
@@ -428,11 +429,7 @@ describe('delivery promises on the in-memory transport', () => {
     });
     try {
       produceEvents(kafka, 0, 200);
-      await waitFor(async () => (await metric(metrics, 'inference_model_circuit_open')) === 1, {
-        timeoutMs: 20_000,
-        intervalMs: 10,
-        message: 'the circuit to open',
-      });
+      await metricReaches(metrics, 'inference_model_circuit_open', 1);
       assert.equal(worker.ready, false, 'not ready while the model fails');
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal(

@@ -11,13 +11,19 @@ import { MicroBatcher, type RowBatch, type RowWriter } from '../../src/batch/mic
 function collecting<T>(
   maxBatchSize: number,
   maxBatchDelayMs: number,
+  runnerIdle?: () => boolean,
 ): { batcher: MicroBatcher<T>; batches: T[][]; cutAt: number[] } {
   const batches: T[][] = [];
   const cutAt: number[] = [];
-  const batcher = new MicroBatcher<T>({ maxBatchSize, maxBatchDelayMs }, 0, (batch) => {
-    batches.push(batch.items);
-    cutAt.push(performance.now());
-  });
+  const batcher = new MicroBatcher<T>(
+    { maxBatchSize, maxBatchDelayMs },
+    0,
+    (batch) => {
+      batches.push(batch.items);
+      cutAt.push(performance.now());
+    },
+    runnerIdle,
+  );
   return { batcher, batches, cutAt };
 }
 
@@ -155,13 +161,7 @@ describe('MicroBatcher', () => {
   });
 
   test('with a runner idle, the rows of one turn go together at its end, not after the delay', async () => {
-    const batches: number[][] = [];
-    const batcher = new MicroBatcher<number>(
-      { maxBatchSize: 100, maxBatchDelayMs: 60_000 },
-      0,
-      (batch) => batches.push(batch.items),
-      () => true,
-    );
+    const { batcher, batches } = collecting<number>(100, 60_000, () => true);
     for (let i = 0; i < 5; i++) batcher.add(i);
     assert.deepEqual(batches, [], 'not cut while rows are still arriving in this turn');
     await new Promise((resolve) => setImmediate(resolve));
@@ -170,14 +170,8 @@ describe('MicroBatcher', () => {
   });
 
   test('with every runner busy, rows wait; a runner freed takes them at once', async () => {
-    const batches: number[][] = [];
     let busy = true;
-    const batcher = new MicroBatcher<number>(
-      { maxBatchSize: 100, maxBatchDelayMs: 60_000 },
-      0,
-      (batch) => batches.push(batch.items),
-      () => !busy,
-    );
+    const { batcher, batches } = collecting<number>(100, 60_000, () => !busy);
     batcher.add(1);
     batcher.add(2);
     await new Promise((resolve) => setImmediate(resolve));
@@ -190,13 +184,7 @@ describe('MicroBatcher', () => {
   });
 
   test('a busy runner never holds a batch past maxBatchDelayMs', async () => {
-    const batches: number[][] = [];
-    const batcher = new MicroBatcher<number>(
-      { maxBatchSize: 100, maxBatchDelayMs: 20 },
-      0,
-      (batch) => batches.push(batch.items),
-      () => false,
-    );
+    const { batcher, batches } = collecting<number>(100, 20, () => false);
     batcher.add(1);
     await sleep(60);
     assert.deepEqual(batches, [[1]]);
