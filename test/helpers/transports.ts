@@ -1,3 +1,11 @@
-/** Both Kafka transports; the delivery-promise tests run once on each. */
+/** Both Kafka transports; correctness, kill -9 and scale-out run once on each. */
 export const TRANSPORTS = ['librdkafka', 'kafkajs'] as const;
 export type TransportName = (typeof TRANSPORTS)[number];
+
+/**
+ * Broker tests whose promise is the pipeline's, not the transport's (dead letters, the drain):
+ * the default client only. The in-memory transport holds them as unit tests
+ * (test/unit/delivery-promises), and kafkajs's own part (produce, commit, rebalance) is proven by
+ * the tests that still run on both.
+ */
+export const DEFAULT_TRANSPORT_ONLY = ['librdkafka'] as const satisfies readonly TransportName[];

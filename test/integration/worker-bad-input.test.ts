@@ -14,9 +14,9 @@ import {
   workerConfigFor,
   type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
+import { DEFAULT_TRANSPORT_ONLY } from '../helpers/transports.js';
 import { createTopic, deleteTopics } from '../helpers/kafka-test-helpers.js';
 import { fraudEvent } from '../helpers/sample-events.js';
-import { TRANSPORTS } from '../helpers/transports.js';
 import { checkDelivery } from '../helpers/delivery-check.js';
 import { recordFaultFigures } from '../helpers/fault-figures.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
@@ -63,7 +63,7 @@ const BAD_KINDS: { value: string; stage: string; reason: RegExp }[] = [
   },
 ];
 
-for (const client of TRANSPORTS) {
+for (const client of DEFAULT_TRANSPORT_ONLY) {
   describe(`${client}: worker: bad input goes to the dead-letter topic and never stalls a partition`, () => {
     let topics: PipelineTopics;
     let worker: WorkerProcess;
@@ -120,7 +120,7 @@ for (const client of TRANSPORTS) {
   });
 }
 
-for (const client of TRANSPORTS) {
+for (const client of DEFAULT_TRANSPORT_ONLY) {
   describe(`${client}: worker: a backlog of large poison events into a one-partition DLQ does not stall`, () => {
     let topics: PipelineTopics;
     let worker: WorkerProcess;

@@ -18,8 +18,8 @@ import {
   workerConfigFor,
   type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
+import { DEFAULT_TRANSPORT_ONLY } from '../helpers/transports.js';
 import { fraudEvent } from '../helpers/sample-events.js';
-import { TRANSPORTS } from '../helpers/transports.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 
 const PARTITIONS = 4;
@@ -29,7 +29,7 @@ function sources(records: ReadRecord[]): string[] {
   return records.map((r) => sourceOf(r));
 }
 
-for (const client of TRANSPORTS) {
+for (const client of DEFAULT_TRANSPORT_ONLY) {
   describe(`${client}: worker: SIGTERM drains, commits, leaves and exits 0`, () => {
     let topics: PipelineTopics;
     let worker: WorkerProcess | undefined;
