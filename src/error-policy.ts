@@ -5,13 +5,14 @@
  * | class       | meaning                                   | what the worker does                      |
  * |-------------|-------------------------------------------|-------------------------------------------|
  * | retriable   | a dependency is unavailable (broker,      | wait with backoff and jitter, retry;      |
- * |             | registry, an inference thread, a commit)  | never commit past the event               |
+ * |             | registry, an inference thread, a commit,  | never commit past the event               |
+ * |             | an aborted transaction)                   |                                           |
  * | poison      | this event's own fault (bad bytes, bad    | dead letter with stage and reason;        |
  * |             | fields, an output the broker can't take)  | counts as done, committed                 |
  * | model-fault | the model or its device, not the data     | no dead letter: circuit opens, intake     |
  * |             |                                           | stops, roll back or retry with backoff    |
  * | fatal       | configuration, authorization, a missing   | stop (commit what is acknowledged) and    |
- * |             | topic, a bug                              | exit non-zero with the cause              |
+ * |             | topic, a fenced producer, a bug           | exit non-zero with the cause              |
  */
 import {
   CommitFailedError,
@@ -22,7 +23,9 @@ import {
   ModelLoadError,
   PoisonInputError,
   ProduceFailedError,
+  ProducerFencedError,
   RetriableError,
+  TransactionAbortedError,
   type ProduceFailureReason,
 } from './errors.js';
 
@@ -46,12 +49,19 @@ const PRODUCE_FAILURES: Record<ProduceFailureReason, FailureClass> = {
 export function classifyFailure(error: unknown): FailureClass {
   if (error instanceof PoisonInputError) return 'poison';
   if (error instanceof ProduceFailedError) return PRODUCE_FAILURES[error.reason];
-  if (error instanceof RetriableError || error instanceof CommitFailedError) return 'retriable';
+  if (
+    error instanceof RetriableError ||
+    error instanceof CommitFailedError ||
+    error instanceof TransactionAbortedError
+  ) {
+    return 'retriable';
+  }
   if (error instanceof ModelFaultError || error instanceof InferenceError) return 'model-fault';
   if (
     error instanceof ConfigError ||
     error instanceof ModelLoadError ||
-    error instanceof KafkaFatalError
+    error instanceof KafkaFatalError ||
+    error instanceof ProducerFencedError
   ) {
     return 'fatal';
   }

@@ -163,6 +163,20 @@ export class ProduceFailedError extends WorkerError {
 export class CommitFailedError extends WorkerError {}
 
 /**
+ * Exactly-once: the open transaction could not commit (a send or the commit failed, or this
+ * member's group generation is stale) and was aborted. Nothing of it became visible; its events
+ * are sent again in the next transaction.
+ */
+export class TransactionAbortedError extends WorkerError {}
+
+/**
+ * Exactly-once: another producer with this transactional.id, or a newer group generation, fenced
+ * this one (a zombie: the process was stopped past its session and its partitions moved on). It
+ * can commit nothing more; the process stops and its supervisor starts a fresh member.
+ */
+export class ProducerFencedError extends WorkerError {}
+
+/**
  * Kafka refuses this worker in a way no retry will fix (authentication, authorization, a codec the
  * client cannot read). The worker stops with a message naming the cause and the fix.
  */

@@ -94,16 +94,21 @@ export async function runWorker(configPath: string | undefined): Promise<number>
 
 /**
  * One of several worker processes: the same group, its own static member id (group.instance.id
- * must be unique per member) and client id.
+ * must be unique per member), client id and transactional id.
  */
 function asWorkerProcess(config: WorkerConfig, index: number): WorkerConfig {
   const { groupInstanceId, clientId } = config.kafka;
+  const { transactionalId } = config.delivery;
   return {
     ...config,
     kafka: {
       ...config.kafka,
       clientId: `${clientId}-${index}`,
       ...(groupInstanceId ? { groupInstanceId: `${groupInstanceId}-${index}` } : {}),
+    },
+    delivery: {
+      ...config.delivery,
+      ...(transactionalId ? { transactionalId: `${transactionalId}-${index}` } : {}),
     },
   };
 }

@@ -26,7 +26,9 @@ export function closestKnownKey(
 type Shape = Record<string, z.ZodType>;
 
 interface SchemaInternals {
-  _zod: { def: { type: string; innerType?: unknown; in?: unknown; shape?: Shape } };
+  _zod: {
+    def: { type: string; innerType?: unknown; in?: unknown; out?: unknown; shape?: Shape };
+  };
 }
 
 /** The keys an object schema at `path` accepts, looking through defaults, optionals and pipes. */
@@ -45,8 +47,11 @@ function unwrap(node: SchemaInternals): SchemaInternals {
   for (;;) {
     const { def } = node._zod;
     if (def.innerType) node = def.innerType as SchemaInternals;
-    else if (def.type === 'pipe' && def.in) node = def.in as SchemaInternals;
-    else return node;
+    else if (def.type === 'pipe' && def.in) {
+      // A preprocess (`delivery: exactly-once`) is a pipe from a transform into the object.
+      const input = def.in as SchemaInternals;
+      node = (input._zod.def.type === 'transform' ? def.out : input) as SchemaInternals;
+    } else return node;
   }
 }
 

@@ -128,13 +128,23 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, string> {
   return overrides;
 }
 
+/** Sections that take a word for one of their keys: `delivery: exactly-once`. */
+const SHORTHANDS: Record<string, string> = { delivery: 'guarantee' };
+
 function setAt(config: Record<string, unknown>, path: string[], value: unknown): void {
   let node = config;
   for (const segment of path.slice(0, -1)) {
     if (!isRecord(node[segment])) node[segment] = {};
     node = node[segment] as Record<string, unknown>;
   }
-  node[path.at(-1)!] = value;
+  const last = path.at(-1)!;
+  const shorthand = path.length === 1 ? SHORTHANDS[last] : undefined;
+  // INFER_DELIVERY=exactly-once sets delivery.guarantee, keeping the file's other delivery keys.
+  if (shorthand && typeof value === 'string' && isRecord(node[last])) {
+    (node[last] as Record<string, unknown>)[shorthand] = value;
+    return;
+  }
+  node[last] = value;
 }
 
 function parseEnvValue(value: string): unknown {
@@ -173,7 +183,10 @@ function describeValue(value: unknown, key: PropertyKey | undefined): string {
 
 function valueAt(raw: unknown, path: PropertyKey[]): unknown {
   let node = raw;
-  for (const segment of path) {
+  for (const [index, segment] of path.entries()) {
+    // `delivery: exactly_once` is delivery.guarantee's value.
+    const shorthand = index === 1 ? SHORTHANDS[path[0] as string] : undefined;
+    if (typeof node === 'string' && shorthand === segment) return node;
     if (typeof node !== 'object' || node === null) return undefined;
     node = (node as Record<PropertyKey, unknown>)[segment];
   }

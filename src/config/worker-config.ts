@@ -255,8 +255,39 @@ export const flowControlSchema = z
     path: ['maxInFlightPerPartition'],
   });
 
+export const DELIVERY_GUARANTEES = ['at-least-once', 'exactly-once'] as const;
+
 export const deliverySchema = z.strictObject({
-  /** Coalesce offset commits over this window. Default: 200. */
+  /**
+   * "at-least-once": outputs are acknowledged, then their input offsets committed; a crash
+   * repeats the outputs of the uncommitted window. "exactly-once" (librdkafka only): outputs and
+   * input offsets are committed together in Kafka transactions, so that a read_committed reader
+   * sees exactly one output per input through crashes, rebalances and zombies; outputs become
+   * visible when their transaction commits. `delivery: exactly-once` is short for
+   * `delivery: { guarantee: exactly-once }` (INFER_DELIVERY=exactly-once). Default:
+   * "at-least-once".
+   */
+  guarantee: z.enum(DELIVERY_GUARANTEES).default('at-least-once'),
+  /**
+   * Exactly-once: the open transaction commits this often, and sooner when half of
+   * flowControl.maxInFlightTotal waits in it. Readers see outputs this much later. Default: 100.
+   */
+  transactionIntervalMs: positiveInt.max(60_000).default(100),
+  /**
+   * Exactly-once: the broker aborts a transaction open longer than this (a killed worker's);
+   * read_committed readers of its output partitions wait behind it that long at most. Must be
+   * at least 4 × transactionIntervalMs and within the broker's transaction.max.timeout.ms.
+   * Default: 10000.
+   */
+  transactionTimeoutMs: positiveInt.min(1_000).max(900_000).default(10_000),
+  /**
+   * Exactly-once: the producer's transactional.id, unique per worker process. Default: with
+   * kafka.groupInstanceId, "<groupId>.<groupInstanceId>" (stable, so that a restarted member
+   * aborts its predecessor's open transaction at once); without, "<groupId>.<random>" (fencing is
+   * then by group generation, KIP-447, and a killed worker's transaction times out).
+   */
+  transactionalId: z.string().min(1).max(200).optional(),
+  /** At-least-once: coalesce offset commits over this window. Default: 200. */
   commitIntervalMs: positiveInt.default(200),
   /** First backoff after a failed produce; doubles up to maxRetryBackoffMs. Default: 200. */
   retryBackoffMs: positiveInt.default(200),
@@ -417,13 +448,34 @@ export const workerConfigSchema = z
     cache: cacheSchema.default(cacheSchema.parse({})),
     batching: batchingSchema.default(batchingSchema.parse({})),
     flowControl: flowControlSchema.default(flowControlSchema.parse({})),
-    delivery: deliverySchema.default(deliverySchema.parse({})),
+    delivery: z
+      .preprocess(
+        (value) => (typeof value === 'string' ? { guarantee: value } : value),
+        deliverySchema,
+      )
+      .default(deliverySchema.parse({})),
     limits: limitsSchema.default(limitsSchema.parse({})),
     replies: repliesSchema.default(repliesSchema.parse({})),
     tracing: tracingSchema.default(tracingSchema.parse({})),
     shutdown: shutdownSchema.default(shutdownSchema.parse({})),
     observability: observabilitySchema.default(observabilitySchema.parse({})),
   })
+  .refine(
+    (config) => config.delivery.guarantee !== 'exactly-once' || config.kafka.client !== 'kafkajs',
+    {
+      message:
+        'delivery exactly-once needs kafka.client librdkafka: kafkajs cannot fence a transaction by ' +
+        'group generation (its sendOffsets has no consumer group metadata), so a zombie could commit',
+      path: ['kafka', 'client'],
+    },
+  )
+  .refine(
+    (config) => config.delivery.transactionTimeoutMs >= 4 * config.delivery.transactionIntervalMs,
+    {
+      message: 'expected transactionTimeoutMs >= 4 × transactionIntervalMs',
+      path: ['delivery', 'transactionTimeoutMs'],
+    },
+  )
   .refine(
     (config) =>
       config.schemaRegistry !== undefined ||

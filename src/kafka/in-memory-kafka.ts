@@ -1,5 +1,11 @@
 import { Partitioners } from 'kafkajs';
-import { CommitFailedError, KafkaFatalError, ProduceFailedError } from '../errors.js';
+import {
+  CommitFailedError,
+  KafkaFatalError,
+  ProduceFailedError,
+  ProducerFencedError,
+  TransactionAbortedError,
+} from '../errors.js';
 import type { ProduceFailureReason } from '../errors.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './topic-admin.js';
 import {
@@ -16,6 +22,8 @@ import {
   type RecordHeaders,
   type TopicPartition,
   type TopicPartitionOffset,
+  type TransactionalOptions,
+  type TransactionalProducerTransport,
 } from './transport.js';
 
 /** One record as the in-memory cluster keeps it. */
@@ -45,6 +53,8 @@ export interface InjectedFaults {
   sendFailure: ProduceFailureReason;
   /** The next N commits reject with CommitFailedError, committing nothing. */
   failCommits: number;
+  /** The next N transaction commits fail as needing an abort (exactly-once). */
+  failTransactionCommits: number;
 }
 
 interface Topic {
@@ -59,12 +69,21 @@ const BATCH_RECORDS = 100;
  * Kafka in memory: topics of partitions of records, consumer groups with committed offsets, and
  * transports on them that implement the transport interface, so that the pipeline's delivery
  * promises are tested in milliseconds without a broker. It is not a broker (one process, no
- * replication, retention or transactions); the promises are proven against the real one too.
+ * replication or retention; a transaction's records are appended only when it commits, which is
+ * what a read_committed reader sees, not how a broker stores them); the promises are proven
+ * against the real one too.
  * Faults are injected where a real cluster fails: a produce or a commit refused, a rebalance
  * that moves partitions, a member that dies (kill -9) without a word.
  */
 export class InMemoryKafka {
-  readonly faults: InjectedFaults = { failSends: 0, sendFailure: 'transient', failCommits: 0 };
+  readonly faults: InjectedFaults = {
+    failSends: 0,
+    sendFailure: 'transient',
+    failCommits: 0,
+    failTransactionCommits: 0,
+  };
+  /** The live producer of each transactional.id; a newer one fences the older. */
+  private readonly transactionalIds = new Map<string, InMemoryTransactionalProducer>();
   private readonly topics = new Map<string, Topic>();
   private readonly groups = new Map<string, ConsumerGroup>();
   private readonly arrivals = new Set<() => void>();
@@ -108,6 +127,12 @@ export class InMemoryKafka {
   /** Clients of one process; `crash()` kills them all at once, as kill -9 would. */
   transport(options: { groupId: string; fromBeginning?: boolean }): InMemoryTransport {
     return new InMemoryTransport(this, this.group(options.groupId), options.fromBeginning ?? true);
+  }
+
+  /** @internal initTransactions: `producer` now owns its id; an older one is fenced. */
+  registerTransactional(id: string, producer: InMemoryTransactionalProducer): void {
+    this.transactionalIds.get(id)?.fence();
+    this.transactionalIds.set(id, producer);
   }
 
   /** A rebalance that revokes every partition of the group's members and assigns them again. */
@@ -285,6 +310,12 @@ export class InMemoryTransport implements KafkaTransport {
     return producer;
   }
 
+  transactionalProducer(options: TransactionalOptions): TransactionalProducerTransport {
+    const producer = new InMemoryTransactionalProducer(this.kafka, this.group, options);
+    this.producers.push(producer);
+    return producer;
+  }
+
   admin(): ClusterAdmin {
     const { kafka, group, fromBeginning } = this;
     return {
@@ -310,6 +341,19 @@ export class InMemoryTransport implements KafkaTransport {
   }
 
   /**
+   * SIGSTOP past the session timeout: the group gives this process's partitions to the others
+   * without asking it, and its clients go on as before (a zombie) until `rejoin()`.
+   */
+  async expel(): Promise<void> {
+    for (const consumer of this.consumers) await consumer.expel();
+  }
+
+  /** SIGCONT: the zombie learns that it lost its partitions, lets them go and joins again. */
+  async rejoin(): Promise<void> {
+    for (const consumer of this.consumers) await consumer.rejoin();
+  }
+
+  /**
    * kill -9: from now on nothing this process's clients do has an effect. Calls in flight and
    * later ones never settle; the group moves its partitions to the other members without asking
    * it, from the committed offsets. What was written before stays written.
@@ -322,7 +366,7 @@ export class InMemoryTransport implements KafkaTransport {
 
 const never = <T>(): Promise<T> => new Promise<T>(() => undefined);
 
-class InMemoryConsumer implements ConsumerTransport {
+export class InMemoryConsumer implements ConsumerTransport {
   private handlers: ConsumerHandlers | undefined;
   private subscription: ConsumerSubscription | undefined;
   /** Next offset to fetch per owned partition, and an epoch that a reassignment bumps. */
@@ -382,6 +426,17 @@ class InMemoryConsumer implements ConsumerTransport {
     this.dead = true;
     this.closed = true;
     await this.group.leave(this);
+  }
+
+  /** @internal */
+  async expel(): Promise<void> {
+    await this.group.leave(this);
+  }
+
+  /** @internal */
+  async rejoin(): Promise<void> {
+    await this.revoke(this.assignment());
+    await this.group.join(this);
   }
 
   /** @internal */
@@ -451,17 +506,22 @@ class InMemoryConsumer implements ConsumerTransport {
 }
 
 class InMemoryProducer implements ProducerTransport {
-  private dead = false;
+  protected dead = false;
 
-  constructor(private readonly kafka: InMemoryKafka) {}
+  constructor(protected readonly kafka: InMemoryKafka) {}
 
   connect(): Promise<void> {
     return Promise.resolve();
   }
 
   async send(records: OutgoingRecord[]): Promise<void> {
+    await this.accept(records);
+    for (const record of records) this.kafka.append(record.topic, record);
+  }
+
+  /** Waits a turn, as a broker's acknowledgement would, then refuses what a broker would. */
+  protected async accept(records: OutgoingRecord[]): Promise<void> {
     if (this.dead) return never();
-    // Acknowledged asynchronously, as a broker would.
     await new Promise((resolve) => setImmediate(resolve));
     if (this.dead) return never();
     const { faults } = this.kafka;
@@ -484,7 +544,6 @@ class InMemoryProducer implements ProducerTransport {
         throw new ProduceFailedError('too-large', `record of ${bytes} bytes is too large`);
       }
     }
-    for (const record of records) this.kafka.append(record.topic, record);
   }
 
   disconnect(): Promise<void> {
@@ -494,6 +553,120 @@ class InMemoryProducer implements ProducerTransport {
   /** @internal */
   crash(): void {
     this.dead = true;
+  }
+}
+
+/**
+ * A transactional producer: sends between begin and commit are held back and appended when the
+ * transaction commits, together with the group's offsets, as a read_committed reader would see
+ * them. Offsets are fenced by ownership (the group generation), producers by transactional id.
+ */
+class InMemoryTransactionalProducer
+  extends InMemoryProducer
+  implements TransactionalProducerTransport
+{
+  private open = false;
+  private held: OutgoingRecord[] = [];
+  private offsets: TopicPartitionOffset[] = [];
+  private consumer: InMemoryConsumer | undefined;
+  private fenced = false;
+  /** A send of this transaction failed: only an abort clears it, as with librdkafka. */
+  private mustAbort = false;
+
+  constructor(
+    kafka: InMemoryKafka,
+    private readonly group: ConsumerGroup,
+    private readonly options: TransactionalOptions,
+  ) {
+    super(kafka);
+  }
+
+  override connect(): Promise<void> {
+    this.kafka.registerTransactional(this.options.transactionalId, this);
+    return Promise.resolve();
+  }
+
+  override async send(records: OutgoingRecord[]): Promise<void> {
+    this.check();
+    if (!this.open) throw new ProduceFailedError('other', 'send outside a transaction');
+    try {
+      await this.accept(records);
+    } catch (error) {
+      this.mustAbort = true;
+      throw error;
+    }
+    this.check();
+    this.held.push(...records);
+  }
+
+  async beginTransaction(): Promise<void> {
+    if (this.dead) return never();
+    this.check();
+    this.open = true;
+  }
+
+  async sendOffsets(offsets: TopicPartitionOffset[], consumer: ConsumerTransport): Promise<void> {
+    if (this.dead) return never();
+    this.check();
+    if (!(consumer instanceof InMemoryConsumer)) throw new Error('not an in-memory consumer');
+    this.consumer = consumer;
+    this.offsets.push(...offsets);
+  }
+
+  async commitTransaction(): Promise<void> {
+    if (this.dead) return never();
+    await new Promise((resolve) => setImmediate(resolve));
+    if (this.dead) return never();
+    this.check();
+    if (this.mustAbort) throw new TransactionAbortedError('a send of this transaction failed');
+    const { faults } = this.kafka;
+    if (faults.failTransactionCommits > 0) {
+      faults.failTransactionCommits--;
+      throw new TransactionAbortedError('transaction commit refused (injected fault)');
+    }
+    const foreign = this.offsets.filter(
+      (tp) => !this.consumer || !this.group.owns(this.consumer, tp),
+    );
+    if (foreign.length > 0) {
+      throw new TransactionAbortedError(
+        `offsets of partitions this member no longer owns (${foreign.map((tp) => `${tp.topic}/${tp.partition}`).join(', ')}): generation fenced`,
+      );
+    }
+    for (const record of this.held) this.kafka.append(record.topic, record);
+    for (const tp of this.offsets) this.group.committed.set(partitionKey(tp), Number(tp.offset));
+    this.reset();
+  }
+
+  async abortTransaction(): Promise<void> {
+    if (this.dead) return never();
+    this.check();
+    this.reset();
+  }
+
+  /** @internal A newer producer with this transactional id started. */
+  fence(): void {
+    this.fenced = true;
+    this.reset();
+  }
+
+  override crash(): void {
+    super.crash();
+    this.reset(); // the broker aborts what a dead producer left open
+  }
+
+  private reset(): void {
+    this.open = false;
+    this.mustAbort = false;
+    this.held = [];
+    this.offsets = [];
+  }
+
+  private check(): void {
+    if (this.fenced) {
+      throw new ProducerFencedError(
+        `producer fenced: a newer producer with transactional.id ${this.options.transactionalId} started`,
+      );
+    }
   }
 }
 

@@ -8,6 +8,8 @@ export interface RdKafkaError extends Error {
   code: number;
   isFatal?: boolean;
   isRetriable?: boolean;
+  /** A transactional call failed in a way that only aborting the transaction can clear. */
+  isTxnRequiresAbort?: boolean;
 }
 
 export type RdHeaders = Record<string, Buffer | string>[];
@@ -89,6 +91,17 @@ export interface RdProducer extends RdClient<ProducerEvents> {
   ): void;
   setPollInBackground(value: boolean): void;
   flush(timeoutMs: number, cb: (err: RdKafkaError | null) => void): void;
+  initTransactions(timeoutMs: number, cb: (err: RdKafkaError | null) => void): void;
+  beginTransaction(cb: (err: RdKafkaError | null) => void): void;
+  commitTransaction(timeoutMs: number, cb: (err: RdKafkaError | null) => void): void;
+  abortTransaction(timeoutMs: number, cb: (err: RdKafkaError | null) => void): void;
+  /** The consumer's group metadata (generation, member id) fences the offsets (KIP-447). */
+  sendOffsetsToTransaction(
+    offsets: RdTopicPartition[],
+    consumer: RdKafkaConsumer,
+    timeoutMs: number,
+    cb: (err: RdKafkaError | null) => void,
+  ): void;
 }
 
 export interface RdKafkaModule {

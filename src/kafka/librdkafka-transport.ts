@@ -4,6 +4,9 @@ import {
   CommitFailedError,
   KafkaFatalError,
   ProduceFailedError,
+  ProducerFencedError,
+  RetriableError,
+  TransactionAbortedError,
   errorMessage,
   type ProduceFailureReason,
 } from '../errors.js';
@@ -33,6 +36,8 @@ import type {
   ProducerTransport,
   RecordHeaders,
   TopicPartitionOffset,
+  TransactionalOptions,
+  TransactionalProducerTransport,
 } from './transport.js';
 import { partitionKey } from './transport.js';
 
@@ -107,7 +112,20 @@ export class LibrdkafkaTransport implements KafkaTransport {
   }
 
   producer(): ProducerTransport {
+    return new LibrdkafkaProducer(this.rdkafka, this.producerConfig(), this.logger);
+  }
+
+  transactionalProducer(options: TransactionalOptions): TransactionalProducerTransport {
     const config = {
+      ...this.producerConfig(),
+      'transactional.id': options.transactionalId,
+      'transaction.timeout.ms': options.transactionTimeoutMs,
+    };
+    return new LibrdkafkaTransactionalProducer(this.rdkafka, config, this.logger);
+  }
+
+  private producerConfig(): Record<string, string | number | boolean> {
+    return {
       ...this.common,
       acks: 'all',
       // Ordered, and no duplicates from librdkafka's own retries.
@@ -121,12 +139,12 @@ export class LibrdkafkaTransport implements KafkaTransport {
       dr_cb: true,
       ...this.options.librdkafka,
     };
-    return new LibrdkafkaProducer(this.rdkafka, config, this.logger);
   }
 }
 
 class LibrdkafkaConsumer implements ConsumerTransport {
-  private readonly client: RdKafkaConsumer;
+  /** The transactional producer reads the group metadata from it (sendOffsetsToTransaction). */
+  readonly client: RdKafkaConsumer;
   private readonly assigned = new Set<string>();
   /** Revocations in progress (commit, then unassign); polling goes on meanwhile. */
   private rebalancing: Promise<void> = Promise.resolve();
@@ -365,7 +383,7 @@ class DeliveryTracker {
 }
 
 class LibrdkafkaProducer implements ProducerTransport {
-  private readonly client: RdProducer;
+  protected readonly client: RdProducer;
   private readonly headerObjects = new HeaderObjects();
   private lastError: RdKafkaError | undefined;
   /** librdkafka's fatal error: the producer sends nothing more, and every send says so. */
@@ -434,6 +452,81 @@ class LibrdkafkaProducer implements ProducerTransport {
       this.client.flush(DISCONNECT_FLUSH_MS, () => this.client.disconnect(() => resolve())),
     );
   }
+}
+
+/** How long one transactional call may take before it fails as retriable. */
+const TRANSACTION_CALL_TIMEOUT_MS = 10_000;
+
+/**
+ * One transactional.id per process; librdkafka's transaction API, with its failures mapped to the
+ * error policy: fenced (fatal), abort needed (TransactionAbortedError), or try again.
+ */
+class LibrdkafkaTransactionalProducer
+  extends LibrdkafkaProducer
+  implements TransactionalProducerTransport
+{
+  override async connect(): Promise<void> {
+    await super.connect();
+    // Fences any earlier producer with this id and aborts the transaction it left open.
+    await this.call('initTransactions', (cb) =>
+      this.client.initTransactions(TRANSACTION_CALL_TIMEOUT_MS * 3, cb),
+    );
+  }
+
+  beginTransaction(): Promise<void> {
+    return this.call('beginTransaction', (cb) => this.client.beginTransaction(cb));
+  }
+
+  sendOffsets(offsets: TopicPartitionOffset[], consumer: ConsumerTransport): Promise<void> {
+    if (!(consumer instanceof LibrdkafkaConsumer)) {
+      return Promise.reject(new KafkaFatalError('exactly-once needs the librdkafka consumer'));
+    }
+    const rd = offsets.map(({ topic, partition, offset }) => ({
+      topic,
+      partition,
+      offset: Number(offset),
+    }));
+    return this.call('sendOffsetsToTransaction', (cb) =>
+      this.client.sendOffsetsToTransaction(rd, consumer.client, TRANSACTION_CALL_TIMEOUT_MS, cb),
+    );
+  }
+
+  commitTransaction(): Promise<void> {
+    return this.call('commitTransaction', (cb) =>
+      this.client.commitTransaction(TRANSACTION_CALL_TIMEOUT_MS, cb),
+    );
+  }
+
+  abortTransaction(): Promise<void> {
+    return this.call('abortTransaction', (cb) =>
+      this.client.abortTransaction(TRANSACTION_CALL_TIMEOUT_MS, cb),
+    );
+  }
+
+  private call(
+    what: string,
+    start: (cb: (err: RdKafkaError | null) => void) => void,
+  ): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = (err: RdKafkaError | null): void =>
+        err ? reject(transactionFailure(what, err)) : resolve();
+      try {
+        start(done);
+      } catch (error) {
+        done(error as RdKafkaError);
+      }
+    });
+  }
+}
+
+/** A transactional call's failure, by librdkafka's own flags (rdkafka.h, "Transactional API"). */
+function transactionFailure(what: string, error: RdKafkaError): Error {
+  const message = `${what} failed: ${errorMessage(error)}`;
+  if (error.isFatal) return new ProducerFencedError(message, { cause: error });
+  if (error.isTxnRequiresAbort) return new TransactionAbortedError(message, { cause: error });
+  if (error.isRetriable) return new RetriableError(message, { cause: error });
+  // Neither retriable nor abortable (a state error, a refused group): abort and redo.
+  return new TransactionAbortedError(message, { cause: error });
 }
 
 export function produceFailure(error: RdKafkaError): ProduceFailedError {

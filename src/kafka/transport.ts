@@ -91,6 +91,31 @@ export interface ProducerTransport {
   disconnect(): Promise<void>;
 }
 
+/**
+ * A producer whose sends between begin and commit become visible together, with the input
+ * offsets they answer, or not at all (Kafka transactions with KIP-447's group-generation fencing).
+ * Failures: TransactionAbortedError when the transaction must be aborted (then abortTransaction),
+ * ProducerFencedError when this producer can do nothing more, RetriableError to call again.
+ */
+export interface TransactionalOptions {
+  /** Unique per live producer: a second one with the same id fences the first. */
+  transactionalId: string;
+  /** The broker aborts a transaction left open longer than this. */
+  transactionTimeoutMs: number;
+}
+
+export interface TransactionalProducerTransport extends ProducerTransport {
+  /** Starts a transaction; every send until commit or abort belongs to it. */
+  beginTransaction(): Promise<void>;
+  /**
+   * Adds the input offsets to the open transaction as the consumer's group commit, fenced by the
+   * consumer's group generation: a member that lost the partitions cannot commit them.
+   */
+  sendOffsets(offsets: TopicPartitionOffset[], consumer: ConsumerTransport): Promise<void>;
+  commitTransaction(): Promise<void>;
+  abortTransaction(): Promise<void>;
+}
+
 export interface PartitionLag extends TopicPartition {
   lag: number;
 }
@@ -118,6 +143,11 @@ export interface KafkaTransport {
   readonly name: TransportName;
   consumer(): ConsumerTransport;
   producer(): ProducerTransport;
+  /**
+   * A transactional producer with this transactional.id (exactly-once); absent where the library
+   * cannot fence by group generation (kafkajs).
+   */
+  transactionalProducer?(options: TransactionalOptions): TransactionalProducerTransport;
   admin(): ClusterAdmin;
 }
 

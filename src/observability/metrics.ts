@@ -114,6 +114,23 @@ export class WorkerMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly transactions = new Counter({
+    name: 'inference_transactions_total',
+    help: 'Exactly-once: transactions ended, by result (committed or aborted)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly transactionSeconds = new Histogram({
+    name: 'inference_transaction_duration_seconds',
+    help: 'Exactly-once: from a transaction opening to its commit (or abort) returning',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly fencings = new Counter({
+    name: 'inference_producer_fenced_total',
+    help: 'Exactly-once: times this process was fenced (a newer producer or group generation took over)',
+    registers: [this.registry],
+  });
   readonly rebalances = new Counter({
     name: 'inference_group_joins_total',
     help: 'Consumer group joins of this member',

@@ -3,7 +3,7 @@ import { createPredictionCache } from '../cache/create-prediction-cache.js';
 import type { PredictionCache } from '../cache/prediction-cache.js';
 import { createCodecs } from '../codec/codec-set.js';
 import type { WorkerConfig } from '../config/worker-config.js';
-import { errorMessage } from '../errors.js';
+import { ConfigError, errorMessage } from '../errors.js';
 import { createTransport } from '../kafka/create-transport.js';
 import { GroupLagProbe } from '../kafka/group-lag-probe.js';
 import { OffsetCommitter } from './offset-committer.js';
@@ -31,6 +31,7 @@ import { OutcomeMetrics } from './outcome-metrics.js';
 import { OutputFlusher } from './output-flusher.js';
 import { headerSelection } from './output-records.js';
 import { PartitionLane, laneKey } from './partition-lane.js';
+import { TransactionCycle, transactionalIdFor } from './transaction-cycle.js';
 
 /** Resolves true when `work` settles first, false when `deadline` aborts first. */
 async function beforeDeadline(work: Promise<unknown> | undefined, deadline: AbortSignal) {
@@ -79,12 +80,16 @@ export class InferenceWorker {
   private readonly inference: InferenceStage;
   private readonly serving: ModelServing;
   private consumer: ConsumerTransport | undefined;
-  private producer: ProducerTransport | undefined;
+  /** The producer outputs go through, and in exactly-once a plain one for replies. */
+  private producers: ProducerTransport[] = [];
   private admin: ClusterAdmin | undefined;
   private lagProbe: GroupLagProbe | undefined;
   private readonly transport: KafkaTransport | undefined;
   private flusher!: OutputFlusher;
-  private committer!: OffsetCommitter;
+  /** At-least-once: commits acknowledged offsets. */
+  private committer: OffsetCommitter | undefined;
+  /** Exactly-once: commits outputs and offsets together. */
+  private transaction: TransactionCycle | undefined;
   private cache: PredictionCache | undefined;
   private preparation!: EventPreparation;
   private batches!: BatchExecution;
@@ -203,8 +208,9 @@ export class InferenceWorker {
     this.logger.info({ transport: transport.name }, 'kafka transport');
     const admin = (this.admin = transport.admin());
     this.lagProbe = new GroupLagProbe(admin, this.logger);
-    const producer = (this.producer = transport.producer());
-    const consumer = (this.consumer = this.wrapConsumer(transport.consumer()));
+    const unwrappedConsumer = transport.consumer();
+    const consumer = (this.consumer = this.wrapConsumer(unwrappedConsumer));
+    const producer = this.startDelivery(transport, unwrappedConsumer);
     const topics = {
       output: options.outputTopic,
       deadLetter: options.deadLetterTopic,
@@ -229,6 +235,7 @@ export class InferenceWorker {
       this.logger,
       this.observers,
       this.tracing,
+      this.transaction,
     );
     this.preparation = new EventPreparation({
       codecs,
@@ -272,15 +279,17 @@ export class InferenceWorker {
       this.observers,
       this.tracing,
     );
-    this.committer = new OffsetCommitter(
-      (offsets) => consumer.commit(offsets),
-      this.config.delivery.commitIntervalMs,
-      this.metrics,
-      this.logger,
-      this.backoff,
-    );
+    if (!this.transaction) {
+      this.committer = new OffsetCommitter(
+        (offsets) => consumer.commit(offsets),
+        this.config.delivery.commitIntervalMs,
+        this.metrics,
+        this.logger,
+        this.backoff,
+      );
+    }
 
-    await producer.connect();
+    await Promise.all(this.producers.map((p) => p.connect()));
     if ((await this.beforeJoin?.()) === false || this.stopping) return; // stopped before joining
     await consumer.run(
       {
@@ -295,6 +304,56 @@ export class InferenceWorker {
       },
     );
     this.state = 'running';
+  }
+
+  /**
+   * The producers for the delivery guarantee; returns the one the flusher sends with. At least
+   * once: one producer, offsets committed by the consumer. Exactly once: a transactional producer
+   * whose transactions carry the offsets (and, with replies allowed, a plain one for the replies,
+   * which go out after their outputs commit).
+   */
+  private startDelivery(transport: KafkaTransport, consumer: ConsumerTransport): ProducerTransport {
+    const { delivery } = this.config;
+    if (delivery.guarantee === 'at-least-once') {
+      const producer = transport.producer();
+      this.producers = [producer];
+      return producer;
+    }
+    if (!transport.transactionalProducer) {
+      throw new ConfigError(
+        'delivery.guarantee',
+        `exactly-once needs the librdkafka client (transactions fenced by group generation); ` +
+          `this worker runs on ${transport.name}, got "exactly-once"`,
+      );
+    }
+    const transactionalId = transactionalIdFor(this.config);
+    this.logger.info({ transactionalId }, 'exactly-once: transactional producer');
+    const transactional = transport.transactionalProducer({
+      transactionalId,
+      transactionTimeoutMs: delivery.transactionTimeoutMs,
+    });
+    const replies = this.config.replies.allowedTopics ? transport.producer() : undefined;
+    this.producers = replies ? [transactional, replies] : [transactional];
+    this.transaction = new TransactionCycle(
+      transactional,
+      consumer,
+      {
+        intervalMs: delivery.transactionIntervalMs,
+        maxEvents: Math.max(1, Math.floor(this.config.flowControl.maxInFlightTotal / 2)),
+        timeoutMs: delivery.transactionTimeoutMs / 2,
+        backoff: this.backoff,
+        keepRetrying: () => !this.abandoned,
+      },
+      {
+        onCommitted: (lane, events) => this.onAcknowledged(lane, events),
+        onReplies: (lane, outgoing) => void this.flusher.sendReplies(lane, outgoing),
+        onRewound: (lane) => this.flusher.schedule(lane),
+        onFatal: (error) => this.fail(error),
+      },
+      this.metrics,
+      this.logger,
+    );
+    return replies ?? transactional;
   }
 
   /**
@@ -364,7 +423,7 @@ export class InferenceWorker {
           return this.admin?.close();
         },
       ],
-      ['producer', () => this.producer?.disconnect()],
+      ['producer', () => Promise.all(this.producers.map((p) => p.disconnect()))],
       ['models', () => this.serving.close()],
       ['cache', () => this.cache?.close()],
       ['tracing', () => this.tracing?.shutdown()],
@@ -395,7 +454,8 @@ export class InferenceWorker {
 
   private async flushAndCommit(): Promise<void> {
     await this.flusher.idle();
-    await this.committer.flush();
+    await this.committer?.flush();
+    await this.transaction?.close();
   }
 
   /** Accepts a fetched batch in offset order; resolves with how many records it took. */
@@ -465,7 +525,7 @@ export class InferenceWorker {
   private onAcknowledged(lane: PartitionLane, events: InFlightEvent[]): void {
     this.observers.run('outcome metrics', () => this.outcomes.acknowledged(events));
     this.health.progressed();
-    this.committer.markDirty(lane);
+    this.committer?.markDirty(lane);
     this.metrics.inFlight.set(this.totalInFlight());
     this.flow.released();
   }
@@ -492,7 +552,10 @@ export class InferenceWorker {
       leaving.push(lane);
     }
     if (leaving.length === 0) return;
-    await this.committer.flush();
+    // At least once: commit what is acknowledged. Exactly once: end the open transaction, which
+    // commits these partitions' written outputs with their offsets (or aborts, when this member
+    // was fenced meanwhile: the next owner redoes them).
+    await (this.transaction?.commit() ?? this.committer?.flush());
     for (const lane of leaving) {
       const dropped = lane.revoke();
       this.logger.info(

@@ -25,6 +25,7 @@ import {
 } from './output-records.js';
 import type { PredictionRecord } from '../wire-contract.js';
 import type { PartitionLane } from './partition-lane.js';
+import type { TransactionCycle } from './transaction-cycle.js';
 
 export interface OutputTopics {
   output: string;
@@ -63,6 +64,11 @@ export class OutputFlusher {
   private readonly maxBytesPerSend: number;
   private readonly keptValueBytes: number;
   private readonly headers: HeaderSelection;
+  /**
+   * Exactly-once: lanes whose next sends go one event at a time, after a send the broker refused
+   * for a record's sake aborted the transaction (the refused event is found alone, and trimmed).
+   */
+  private readonly probing = new Map<PartitionLane, number>();
 
   constructor(
     private readonly producer: ProducerTransport,
@@ -81,6 +87,8 @@ export class OutputFlusher {
     /** Runs the produce spans: a failing tracer never fails a send. */
     private readonly observers: ObserverGuard,
     private readonly tracing?: EventTracing,
+    /** Exactly-once: sends go into its transactions; acknowledgements come at their commits. */
+    private readonly transaction?: TransactionCycle,
   ) {
     this.maxBytesPerSend = Math.floor(options.maxMessageBytes / 2);
     // A quarter of the limit leaves room for the headers a dead letter carries.
@@ -109,6 +117,7 @@ export class OutputFlusher {
   }
 
   private async drain(lane: PartitionLane): Promise<void> {
+    if (this.transaction) return this.drainInTransaction(lane, this.transaction);
     for (;;) {
       if (lane.revoked) return;
       const events = lane.takeReady(MAX_MESSAGES_PER_SEND, this.maxBytesPerSend, outputBytes);
@@ -122,6 +131,69 @@ export class OutputFlusher {
       lane.acknowledged(events);
       this.handlers.onAcknowledged(lane, events);
     }
+  }
+
+  /**
+   * Exactly-once: each send joins the open transaction; nothing is retried here. A failed send
+   * gives its events back to the lane and aborts the transaction, whose end sends the lane's head
+   * again (TransactionCycle's onRewound). A send refused for a record's sake makes the lane send
+   * one event at a time until the refused one is found alone and gets its trimmed dead letter.
+   */
+  private async drainInTransaction(lane: PartitionLane, transaction: TransactionCycle) {
+    for (;;) {
+      if (lane.revoked) {
+        this.probing.delete(lane);
+        return;
+      }
+      await transaction.enter();
+      try {
+        if (!(await this.writeHead(lane, transaction))) return;
+      } finally {
+        transaction.leave();
+      }
+    }
+  }
+
+  /** Writes the lane's ready head into the held transaction; false when there is no more now. */
+  private async writeHead(lane: PartitionLane, transaction: TransactionCycle): Promise<boolean> {
+    const probing = this.probing.get(lane) ?? 0;
+    const limit = probing > 0 ? 1 : MAX_MESSAGES_PER_SEND;
+    const events = lane.takeReady(limit, this.maxBytesPerSend, outputBytes);
+    if (events.length === 0) return false;
+    const sentAt = Date.now();
+    let outputs: Awaited<ReturnType<OutputFlusher['outputs']>>;
+    try {
+      outputs = await this.outputs(events);
+    } catch (error) {
+      lane.unsent(events);
+      throw error;
+    }
+    const sent = await transaction.write(lane, events, outputs.records, outputs.replies);
+    if (sent.written) {
+      if (probing > 1) this.probing.set(lane, probing - 1);
+      else this.probing.delete(lane);
+      if (this.tracing) this.observers.run('tracing', () => this.traceProduce(events, sentAt));
+      return true;
+    }
+    const { error } = sent;
+    this.metrics.produceErrors.inc({ reason: produceFailureReason(error) });
+    if (classifyFailure(error) !== 'poison') return false;
+    if (events.length > 1) {
+      this.probing.set(lane, events.length + MAX_MESSAGES_PER_SEND);
+      return false;
+    }
+    const event = events[0]!;
+    if (isTrimmed(event)) {
+      this.handlers.onFatal(error); // even the trimmed dead letter is refused: a DLQ misconfigured
+      return false;
+    }
+    this.logger.warn(
+      { err: errorMessage(error), lane: lane.key, offset: event.offset },
+      'output refused by the broker; dead-lettering it trimmed',
+    );
+    event.outcome = { type: 'dead-letter', error: this.refusedError(event, error) };
+    event.shadow = 'none';
+    return false;
   }
 
   /**
@@ -208,6 +280,15 @@ export class OutputFlusher {
 
   /** Sends the events' outputs; resolves with the replies to send once they are acknowledged. */
   private async send(events: InFlightEvent[]): Promise<OutgoingRecord[]> {
+    const { records, replies } = await this.outputs(events);
+    await this.producer.send(records);
+    return replies;
+  }
+
+  /** The events' output records (predictions, shadow predictions, dead letters) and replies. */
+  private async outputs(
+    events: InFlightEvent[],
+  ): Promise<{ records: OutgoingRecord[]; replies: OutgoingRecord[] }> {
     const records: OutgoingRecord[] = [];
     const replies: OutgoingRecord[] = [];
     const predictedAt = Date.now();
@@ -233,8 +314,7 @@ export class OutputFlusher {
       }
       records.push({ topic: this.topics.deadLetter, ...deadLetterMessage(event, outcome.error) });
     }
-    await this.producer.send(records);
-    return replies;
+    return { records, replies };
   }
 
   /**
@@ -244,7 +324,7 @@ export class OutputFlusher {
    * logged) rather than holding the partition: the requester times out. One send per reply
    * topic, so that a request naming a topic that does not exist costs only its own reply.
    */
-  private async sendReplies(lane: PartitionLane, replies: OutgoingRecord[]): Promise<void> {
+  async sendReplies(lane: PartitionLane, replies: OutgoingRecord[]): Promise<void> {
     if (replies.length === 0) return;
     const byTopic = new Map<string, OutgoingRecord[]>();
     for (const reply of replies) {

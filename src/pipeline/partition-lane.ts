@@ -11,6 +11,11 @@ export class PartitionLane {
   private readonly events: InFlightEvent[] = [];
   /** Events taken for produce whose acknowledgement has not come back yet. */
   private sending = 0;
+  /**
+   * Exactly-once: events whose outputs are written in the open transaction, in offset order.
+   * They leave when it commits, and go back to the head when it aborts.
+   */
+  private written: InFlightEvent[] = [];
   /** Offset after the last event this lane accepted; fetched records below it are re-deliveries. */
   private acceptedUpTo: bigint | undefined;
   /** Offset to commit next (last acknowledged + 1); undefined when there is nothing new. */
@@ -42,7 +47,7 @@ export class PartitionLane {
 
   /** Events accepted and not yet acknowledged downstream. */
   get inFlight(): number {
-    return this.events.length + this.sending;
+    return this.events.length + this.sending + this.written.length;
   }
 
   /** Whether fetched records may still join this lane. */
@@ -137,6 +142,42 @@ export class PartitionLane {
   }
 
   /**
+   * Exactly-once: the outputs of `events` (from takeReady) are written in the open transaction;
+   * they count as done only when it commits.
+   */
+  wroteInTransaction(events: InFlightEvent[]): void {
+    this.sending -= events.length;
+    for (const event of events) this.written.push(event);
+  }
+
+  /** Exactly-once: the send of `events` (from takeReady) failed; they are the head again. */
+  unsent(events: InFlightEvent[]): void {
+    this.sending -= events.length;
+    this.events.unshift(...events);
+  }
+
+  /** Exactly-once: the input offset the open transaction commits for this lane, if any. */
+  get transactionOffset(): string | undefined {
+    const last = this.written.at(-1);
+    return last && (BigInt(last.offset) + 1n).toString();
+  }
+
+  /** Exactly-once: the open transaction committed; returns the events it made visible. */
+  transactionCommitted(): InFlightEvent[] {
+    const done = this.written;
+    this.written = [];
+    const last = done.at(-1);
+    if (last) this.committedPosition = BigInt(last.offset) + 1n;
+    return done;
+  }
+
+  /** Exactly-once: the open transaction aborted; what it wrote is sent again, first. */
+  transactionAborted(): void {
+    this.events.unshift(...this.written);
+    this.written = [];
+  }
+
+  /**
    * The produce of `events` (from takeReady) was given up. The commit offset stays before them
    * for good: no later event of this lane may be sent, or its acknowledgement would commit past
    * outputs that were never written. Drops what is queued; returns how many events were dropped.
@@ -154,8 +195,9 @@ export class PartitionLane {
   }
 
   private dropQueued(): number {
-    const dropped = this.events.length;
+    const dropped = this.events.length + this.written.length;
     this.events.length = 0;
+    this.written = [];
     return dropped;
   }
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 
 const SCENARIOS = [
   'test/integration/worker-crash.test.ts',
+  'test/integration/exactly-once.test.ts',
   'test/integration/worker-scale-out.test.ts',
   'test/integration/worker-broker-restart.test.ts',
   'test/integration/prediction-cache.test.ts',

@@ -11,7 +11,12 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { validateConfig } from '../../src/config/load-config.js';
 import { InMemoryKafka, type StoredRecord } from '../../src/kafka/in-memory-kafka.js';
-import { partitionKey, type ConsumerTransport } from '../../src/kafka/transport.js';
+import {
+  partitionKey,
+  type ConsumerTransport,
+  type KafkaTransport,
+} from '../../src/kafka/transport.js';
+import { ConfigError } from '../../src/errors.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { WorkerMetrics } from '../../src/observability/metrics.js';
 import {
@@ -550,5 +555,203 @@ describe('delivery promises on the in-memory transport', () => {
       notAllowed.length,
       `seed ${seed}: a disallowed reply topic is poison`,
     );
+  });
+});
+
+describe('exactly-once on the in-memory transport', () => {
+  const exactlyOnce = (extra: Record<string, unknown> = {}) => ({
+    delivery: {
+      guarantee: 'exactly-once',
+      transactionIntervalMs: 20,
+      retryBackoffMs: 5,
+      maxRetryBackoffMs: 40,
+      ...extra,
+    },
+  });
+  /** Offsets go only through transactions: a consumer commit would be a bug. */
+  const noConsumerCommits = (consumer: ConsumerTransport): ConsumerTransport => ({
+    run: (subscription, handlers) => consumer.run(subscription, handlers),
+    pauseAll: () => consumer.pauseAll(),
+    disconnect: () => consumer.disconnect(),
+    commit: () => Promise.reject(new Error('exactly-once never commits through the consumer')),
+  });
+  const exactlyOnePerInput = (kafka: InMemoryKafka, inputs: number) => {
+    const result = report(kafka);
+    assert.deepEqual(
+      {
+        lost: result.lost.length,
+        answered: result.predicted + result.deadLettered,
+        duplicates: result.duplicates,
+        orderViolations: result.orderViolations,
+      },
+      { lost: 0, answered: inputs, duplicates: 0, orderViolations: 0 },
+    );
+    return result;
+  };
+
+  it('outputs and offsets commit together: one prediction per event, in order, no consumer commit', async () => {
+    const kafka = cluster();
+    produceEvents(kafka, 0, 600);
+    kafka.produce('in', [{ key: 'bad', value: '{not json', partition: 1 }]);
+    const { worker, metrics } = await startWorker(kafka, {
+      overrides: exactlyOnce(),
+      wrapConsumer: noConsumerCommits,
+    });
+    try {
+      await committedToEnd(kafka);
+    } finally {
+      await worker.stop();
+    }
+    assert.equal(worker.failure, undefined);
+    const result = exactlyOnePerInput(kafka, 601);
+    assert.equal(result.deadLettered, 1, 'a poison event: exactly one dead letter');
+    const committed = (
+      await metrics.registry.getSingleMetricAsString('inference_transactions_total')
+    )
+      .split('\n')
+      .find((line) => line.includes('result="committed"'));
+    assert.ok(committed && Number(committed.split(' ')[1]) > 0, 'transactions committed');
+  });
+
+  it('kill -9 mid-stream: what the dead worker had not committed never shows; no duplicate', async () => {
+    const kafka = cluster();
+    produceEvents(kafka, 0, 3_000);
+    const doomed = await startWorker(kafka, { overrides: exactlyOnce() });
+    await waitFor(() => kafka.records('out').length >= 300, { timeoutMs: 20_000, intervalMs: 2 });
+    await doomed.transport.crash();
+    const survivor = await startWorker(kafka, { overrides: exactlyOnce() });
+    try {
+      await committedToEnd(kafka);
+    } finally {
+      await Promise.all([survivor.worker.stop(), doomed.worker.stop()]);
+    }
+    exactlyOnePerInput(kafka, 3_000);
+  });
+
+  it('failed sends and refused commits abort the transaction; its events are sent again, once', async () => {
+    const kafka = cluster();
+    produceEvents(kafka, 0, 1_000);
+    kafka.faults.failSends = 4;
+    kafka.faults.sendFailure = 'transient';
+    kafka.faults.failTransactionCommits = 3;
+    const { worker, metrics } = await startWorker(kafka, { overrides: exactlyOnce() });
+    try {
+      await committedToEnd(kafka);
+    } finally {
+      await worker.stop();
+    }
+    assert.equal(worker.failure, undefined);
+    assert.deepEqual([kafka.faults.failSends, kafka.faults.failTransactionCommits], [0, 0]);
+    exactlyOnePerInput(kafka, 1_000);
+    const aborted = (await metrics.registry.getSingleMetricAsString('inference_transactions_total'))
+      .split('\n')
+      .find((line) => line.includes('result="aborted"'));
+    assert.ok(aborted && Number(aborted.split(' ')[1]) >= 4, `aborted: ${aborted}`);
+  });
+
+  it('an output the broker refuses is found alone and dead-lettered trimmed; the rest once', async () => {
+    const kafka = new InMemoryKafka();
+    kafka.createTopic('in', PARTITIONS);
+    kafka.createTopic('out', PARTITIONS);
+    kafka.createTopic('dlq', 1, { maxMessageBytes: 20_000 });
+    produceEvents(kafka, 0, 200);
+    // Poison whose dead letter (its whole value) is too large for the DLQ: refused, then trimmed.
+    kafka.produce('in', [{ key: 'huge', value: 'x'.repeat(30_000), partition: 0 }]);
+    produceEvents(kafka, 200, 200);
+    const { worker } = await startWorker(kafka, { overrides: exactlyOnce() });
+    try {
+      await committedToEnd(kafka);
+    } finally {
+      await worker.stop();
+    }
+    assert.equal(worker.failure, undefined);
+    const result = exactlyOnePerInput(kafka, 401);
+    assert.equal(result.deadLettered, 1);
+    const [letter] = kafka.records('dlq');
+    assert.ok(letter!.value!.length < 20_000, 'trimmed');
+  });
+
+  it('a rebalance mid-stream commits or aborts the open transaction first: no duplicate', async () => {
+    const kafka = cluster();
+    produceEvents(kafka, 0, 400);
+    const first = await startWorker(kafka, { overrides: exactlyOnce() });
+    const second = await startWorker(kafka, { overrides: exactlyOnce() });
+    try {
+      produceEvents(kafka, 400, 400);
+      await kafka.rebalance('group');
+      produceEvents(kafka, 800, 200);
+      await committedToEnd(kafka);
+    } finally {
+      await Promise.all([first.worker.stop(), second.worker.stop()]);
+    }
+    exactlyOnePerInput(kafka, 1_000);
+  });
+
+  it('a zombie (its partitions moved on while it was stopped) commits nothing: no duplicate', async () => {
+    const kafka = cluster();
+    produceEvents(kafka, 0, 1_500);
+    const zombie = await startWorker(kafka, { overrides: exactlyOnce() });
+    await waitFor(() => kafka.records('out').length >= 200, { timeoutMs: 20_000, intervalMs: 2 });
+    await zombie.transport.expel();
+    const other = await startWorker(kafka, { overrides: exactlyOnce() });
+    try {
+      produceEvents(kafka, 1_500, 500);
+      await committedToEnd(kafka);
+      await zombie.transport.rejoin();
+      produceEvents(kafka, 2_000, 500);
+      await committedToEnd(kafka);
+    } finally {
+      await Promise.all([other.worker.stop(), zombie.worker.stop()]);
+    }
+    exactlyOnePerInput(kafka, 2_500);
+    const zombieEnds = await zombie.metrics.registry.getSingleMetricAsString(
+      'inference_transactions_total',
+    );
+    assert.match(zombieEnds, /result="aborted"\} [1-9]/, 'the zombie tried, and was refused');
+  });
+
+  it('a newer producer with the same transactional id fences the older: it stops, nothing twice', async () => {
+    const kafka = cluster();
+    produceEvents(kafka, 0, 1_000);
+    const overrides = exactlyOnce({ transactionalId: 'worker-a' });
+    const older = await startWorker(kafka, { overrides });
+    await waitFor(() => kafka.records('out').length >= 100, { timeoutMs: 20_000, intervalMs: 2 });
+    const newer = await startWorker(kafka, { overrides });
+    try {
+      // The older one learns at its next transaction, on the partitions it still has.
+      produceEvents(kafka, 1_000, 200);
+      await older.worker.stopped;
+      assert.match(String(older.worker.failure?.message), /fenced/);
+      produceEvents(kafka, 1_200, 200);
+      await committedToEnd(kafka);
+    } finally {
+      await Promise.all([newer.worker.stop(), older.worker.stop()]);
+    }
+    assert.equal(newer.worker.failure, undefined);
+    exactlyOnePerInput(kafka, 1_400);
+    const fenced = await older.metrics.registry.getSingleMetricAsString(
+      'inference_producer_fenced_total',
+    );
+    assert.match(fenced, /inference_producer_fenced_total 1/);
+  });
+
+  it('refuses a transport without transactions at start-up, naming the key', async () => {
+    const kafka = cluster();
+    const workerConfig = config(exactlyOnce());
+    const inner = kafka.transport(workerConfig.kafka);
+    const transport: KafkaTransport = {
+      name: 'kafkajs',
+      consumer: () => inner.consumer(),
+      producer: () => inner.producer(),
+      admin: () => inner.admin(),
+    };
+    const worker = new InferenceWorker(workerConfig, new WorkerMetrics(), createLogger('silent'), {
+      transport,
+    });
+    await assert.rejects(
+      worker.start(),
+      (error: unknown) => error instanceof ConfigError && error.key === 'delivery.guarantee',
+    );
+    await worker.stop();
   });
 });
