@@ -115,6 +115,8 @@ class KafkajsConsumer implements ConsumerTransport {
       maxBytesPerPartition: options.maxBytesPerPartition,
       maxWaitTimeInMs: options.fetchMaxWaitMs,
       allowAutoTopicCreation: false,
+      // Records of open or aborted transactions are never read (an exactly-once worker's outputs).
+      readUncommitted: false,
     });
   }
 

@@ -101,6 +101,9 @@ export class LibrdkafkaTransport implements KafkaTransport {
       // Prefetched records are bounded in bytes; the pipeline's in-flight caps bound the rest.
       'queued.max.messages.kbytes': 32_768,
       'allow.auto.create.topics': false,
+      // Records of open or aborted transactions are never read: the worker's input may come from
+      // an exactly-once stage, and the client library reads an exactly-once worker's outputs.
+      'isolation.level': 'read_committed',
       ...options.librdkafka,
     };
     const topicConfig = { 'auto.offset.reset': options.fromBeginning ? 'earliest' : 'latest' };

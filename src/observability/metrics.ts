@@ -237,6 +237,8 @@ export class WorkerMetrics {
     collectDefaultMetrics({ register: this.registry });
     // Series at 0 from the start, so that rates and alerts see the first error as an increase.
     for (const reason of PRODUCE_FAILURE_REASONS) this.produceErrors.inc({ reason }, 0);
+    // Zero under at-least-once: the dashboard's transaction panel reads the same in both modes.
+    for (const result of ['committed', 'aborted'] as const) this.transactions.inc({ result }, 0);
   }
 
   /** Reads these at each scrape (lag, readiness, stall, drift). */

@@ -340,7 +340,6 @@ export class InferenceWorker {
       {
         intervalMs: delivery.transactionIntervalMs,
         maxEvents: Math.max(1, Math.floor(this.config.flowControl.maxInFlightTotal / 2)),
-        timeoutMs: delivery.transactionTimeoutMs / 2,
         backoff: this.backoff,
         keepRetrying: () => !this.abandoned,
       },

@@ -145,7 +145,7 @@ export class OutputFlusher {
         this.probing.delete(lane);
         return;
       }
-      await transaction.enter();
+      if (!(await transaction.enter())) return; // stopping: the rest is redelivered
       try {
         if (!(await this.writeHead(lane, transaction))) return;
       } finally {
@@ -154,7 +154,10 @@ export class OutputFlusher {
     }
   }
 
-  /** Writes the lane's ready head into the held transaction; false when there is no more now. */
+  /**
+   * Writes the lane's ready head into the held transaction; false when nothing is ready. After a
+   * failed write the next enter() waits for the abort, which puts the lane's head back.
+   */
   private async writeHead(lane: PartitionLane, transaction: TransactionCycle): Promise<boolean> {
     const probing = this.probing.get(lane) ?? 0;
     const limit = probing > 0 ? 1 : MAX_MESSAGES_PER_SEND;
@@ -177,10 +180,10 @@ export class OutputFlusher {
     }
     const { error } = sent;
     this.metrics.produceErrors.inc({ reason: produceFailureReason(error) });
-    if (classifyFailure(error) !== 'poison') return false;
+    if (classifyFailure(error) !== 'poison') return true;
     if (events.length > 1) {
       this.probing.set(lane, events.length + MAX_MESSAGES_PER_SEND);
-      return false;
+      return true;
     }
     const event = events[0]!;
     if (isTrimmed(event)) {
@@ -193,7 +196,7 @@ export class OutputFlusher {
     );
     event.outcome = { type: 'dead-letter', error: this.refusedError(event, error) };
     event.shadow = 'none';
-    return false;
+    return true;
   }
 
   /**

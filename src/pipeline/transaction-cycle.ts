@@ -23,8 +23,6 @@ export interface TransactionCycleOptions {
   intervalMs: number;
   /** …or as soon as this many events wait in it. */
   maxEvents: number;
-  /** Retriable failures of a transactional call are retried for this long at most. */
-  timeoutMs: number;
   backoff: BackoffOptions;
   /** False once shutdown has given up on in-flight work. */
   keepRetrying: () => boolean;
@@ -70,6 +68,7 @@ export class TransactionCycle {
   /** Wakes the commit waiting for the sends under way. */
   private drained = deferred();
   private fatal: unknown;
+  private closed = false;
 
   constructor(
     private readonly producer: TransactionalProducerTransport,
@@ -84,14 +83,17 @@ export class TransactionCycle {
   /**
    * Holds the open transaction (opening one when none is, waiting while one ends) until
    * `leave()`: a lane takes its events and writes them only while holding it, so that an abort
-   * never finds events taken and not yet written. A fatal failure is thrown.
+   * never finds events taken and not yet written. False once closed (nothing to leave); a fatal
+   * failure is thrown.
    */
-  async enter(): Promise<void> {
+  async enter(): Promise<boolean> {
     for (;;) {
       if (this.fatal) throw this.fatal;
-      if (this.state === 'open') {
+      if (this.closed) return false;
+      // A doomed transaction takes no more sends: they wait for its abort.
+      if (this.state === 'open' && this.doomed === undefined) {
         this.active++;
-        return;
+        return true;
       }
       if (this.state === 'idle') void this.open();
       await this.changed.promise;
@@ -146,10 +148,14 @@ export class TransactionCycle {
     return this.ending;
   }
 
-  /** Shutdown: commits what is open, then aborts nothing more (a later send is refused). */
+  /**
+   * Shutdown: no transaction opens any more (what was not written stays uncommitted, to be
+   * redelivered); the open one ends once the sends under way have returned.
+   */
   async close(): Promise<void> {
+    this.closed = true;
+    this.wake();
     await this.commit();
-    this.fatal ??= new RetriableError('the worker is stopping');
   }
 
   private async open(): Promise<void> {
@@ -215,7 +221,16 @@ export class TransactionCycle {
     try {
       await this.retrying(() => this.producer.abortTransaction());
     } catch (error) {
-      this.fail(error);
+      if (classifyFailure(error) === 'fatal' || this.options.keepRetrying()) {
+        this.fail(error);
+        return;
+      }
+      // Stopping past the deadline: the broker aborts it (delivery.transactionTimeoutMs), or the
+      // next member with this transactional id does, at once.
+      this.logger.warn(
+        { err: errorMessage(error) },
+        'stopping: the open transaction is left to the broker to abort',
+      );
       return;
     }
     this.ended('aborted');
@@ -260,14 +275,16 @@ export class TransactionCycle {
     resolve();
   }
 
-  /** Retriable failures (a timeout, a coordinator moving) are retried inside the transaction. */
+  /**
+   * Retriable failures (a timeout, the broker away, a coordinator moving) are retried while the
+   * worker runs: once the broker is back, a transaction it timed out meanwhile fails as one to
+   * abort, and is redone.
+   */
   private retrying(call: () => Promise<void>): Promise<void> {
-    const startedAt = performance.now();
     return retryWithBackoff(call, {
       ...this.options.backoff,
       isRetriable: (error) => error instanceof RetriableError,
-      shouldContinue: () =>
-        this.options.keepRetrying() && performance.now() - startedAt < this.options.timeoutMs,
+      shouldContinue: () => this.options.keepRetrying(),
       onRetry: (error, attempt) =>
         this.logger.warn({ err: errorMessage(error), attempt }, 'transactional call retrying'),
     });

@@ -61,6 +61,12 @@ const LIGHT: readonly Contender[] = [
     client: 'librdkafka',
     overrides: { processes: 2 },
   },
+  {
+    kind: 'worker',
+    label: 'worker, exactly-once',
+    client: 'librdkafka',
+    overrides: { delivery: { guarantee: 'exactly-once' } },
+  },
   { kind: 'python', label: 'python per-event', mode: 'per-event' },
   { kind: 'python', label: 'python per-poll', mode: 'per-poll' },
   { kind: 'python', label: 'librdkafka pass-through', mode: 'passthrough' },
@@ -370,6 +376,11 @@ function ratioRows(
       'light: worker, 2 processes ÷ librdkafka pass-through',
       light('worker, 2 processes') / light('librdkafka pass-through'),
       0.5,
+    ),
+    atLeast(
+      'light: worker, exactly-once ÷ worker (at-least-once)',
+      light('worker, exactly-once') / worker,
+      0.7,
     ),
     info(
       'light: worker with six provenance headers ÷ worker (their cost)',

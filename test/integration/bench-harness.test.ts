@@ -45,6 +45,7 @@ describe('benchmark harness (BENCH_QUICK)', () => {
       'fraud-mlp: worker, no drift tracking',
       'fraud-mlp: worker, six provenance headers',
       'fraud-mlp: worker, 2 processes',
+      'fraud-mlp: worker, exactly-once',
       'fraud-mlp: python per-event',
       'fraud-mlp: python per-poll',
       'fraud-mlp: librdkafka pass-through',
@@ -62,7 +63,7 @@ describe('benchmark harness (BENCH_QUICK)', () => {
     assert.equal(results.latency.length, 3);
     assert.ok(results.latency.every((row) => row.p99 >= 0));
     assert.ok(results.memory.samples.length > 0 && results.memory.maxRssMb > 0);
-    assert.equal(results.ratios.length, 18);
+    assert.equal(results.ratios.length, 19);
     assert.ok(
       results.ratios.every((row) => typeof row.value === 'number'),
       'every ratio measured',

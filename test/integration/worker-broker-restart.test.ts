@@ -24,65 +24,73 @@ import { WorkerProcess } from '../helpers/worker-process.js';
 const EVENTS = faultScale(6_000, 30_000);
 const OUTAGE_MS = faultScale(5_000, 30_000);
 
-describe('worker: a broker restart mid-stream means waiting and retrying, not loss', () => {
-  let topics: PipelineTopics;
-  let worker: WorkerProcess | undefined;
+for (const exactlyOnce of [false, true]) {
+  describe(`worker${exactlyOnce ? ', exactly-once' : ''}: a broker restart mid-stream means waiting and retrying, not loss`, () => {
+    let topics: PipelineTopics;
+    let worker: WorkerProcess | undefined;
 
-  before(async () => {
-    await ensureStackUp();
-    topics = await createPipelineTopics('broker-restart', 3);
-  });
-  after(async () => {
-    if (worker) await worker.kill('SIGKILL');
-    await startKafka();
-    await deletePipelineTopics(topics);
-  });
-
-  it('keeps running through a stopped broker and predicts every event once it is back', async () => {
-    assert.ok(
-      kafkaManagedByStack(),
-      'the broker on 9092 was not started by this checkout (npm run stack -- up), so this test cannot stop it; stop that broker and run again',
-    );
-    await produceMessages(
-      topics.input,
-      Array.from({ length: EVENTS }, (_, i) => jsonMessage(fraudEvent(i))),
-    );
-    worker = await WorkerProcess.start(
-      workerConfigFor(topics, 'models/fraud-mlp/1', {
-        model: { debugInferenceDelayMs: 20 }, // slow enough that the outage lands mid-stream
-        batching: { maxBatchSize: 32 },
-      }),
-    );
-    await worker.waitReady();
-    await waitFor(async () => (await readAllMessages(topics.output)).length > 0, {
-      timeoutMs: 30_000,
-      message: 'the first predictions',
+    before(async () => {
+      await ensureStackUp();
+      topics = await createPipelineTopics(exactlyOnce ? 'broker-restart-eos' : 'broker-restart', 3);
+    });
+    after(async () => {
+      if (worker) await worker.kill('SIGKILL');
+      await startKafka();
+      await deletePipelineTopics(topics);
     });
 
-    await stopKafka();
-    await sleep(OUTAGE_MS);
-    assert.equal(worker.child.exitCode, null, 'the worker rode out the outage');
-    await startKafka();
+    it('keeps running through a stopped broker and predicts every event once it is back', async () => {
+      assert.ok(
+        kafkaManagedByStack(),
+        'the broker on 9092 was not started by this checkout (npm run stack -- up), so this test cannot stop it; stop that broker and run again',
+      );
+      await produceMessages(
+        topics.input,
+        Array.from({ length: EVENTS }, (_, i) => jsonMessage(fraudEvent(i))),
+      );
+      worker = await WorkerProcess.start(
+        workerConfigFor(topics, 'models/fraud-mlp/1', {
+          model: { debugInferenceDelayMs: 20 }, // slow enough that the outage lands mid-stream
+          batching: { maxBatchSize: 32 },
+          ...(exactlyOnce ? { delivery: { guarantee: 'exactly-once' } } : {}),
+        }),
+      );
+      await worker.waitReady();
+      await waitFor(async () => (await readAllMessages(topics.output)).length > 0, {
+        timeoutMs: 30_000,
+        message: 'the first predictions',
+      });
 
-    const { predictions, deadLetters } = await readOutputs(topics, EVENTS, 180_000);
-    assert.equal(deadLetters.length, 0);
-    const sources = new Set(predictions.map((r) => sourceOf(r)));
-    assert.equal(sources.size, EVENTS, 'every input offset has a prediction');
-    // Commits sent into the outage must fail and be retried, not count as done.
-    await waitForCommittedToEnd(topics, 60_000);
-    const failedCommits = await worker.metric('inference_offset_commits_total{result="failed"}');
-    process.stdout.write(
-      `# broker restart: ${predictions.length - EVENTS} duplicates from the uncommitted window, ` +
-        `${failedCommits} failed commits retried\n`,
-    );
-    assert.equal(worker.child.exitCode, null, 'still running');
-    const report = await checkDelivery(topics);
-    assert.deepEqual(report.lost, []);
-    assert.equal(report.duplicatesDiffering, 0);
-    assert.equal(report.orderViolations, 0);
-    // The longest pause in predictions spans the outage plus the time to recover from it.
-    recordFaultFigures(`broker stopped ${OUTAGE_MS / 1000} s`, report, {
-      'longest pause in predictions (ms)': longestGapMs(predictions),
+      await stopKafka();
+      await sleep(OUTAGE_MS);
+      assert.equal(worker.child.exitCode, null, 'the worker rode out the outage');
+      await startKafka();
+
+      const { predictions, deadLetters } = await readOutputs(topics, EVENTS, 180_000);
+      assert.equal(deadLetters.length, 0);
+      const sources = new Set(predictions.map((r) => sourceOf(r)));
+      assert.equal(sources.size, EVENTS, 'every input offset has a prediction');
+      // Commits sent into the outage must fail and be retried, not count as done.
+      await waitForCommittedToEnd(topics, 60_000);
+      const failedCommits = await worker.metric('inference_offset_commits_total{result="failed"}');
+      process.stdout.write(
+        `# broker restart${exactlyOnce ? ' (exactly-once)' : ''}: ${predictions.length - EVENTS} ` +
+          `duplicates, ${failedCommits} failed commits retried\n`,
+      );
+      assert.equal(worker.child.exitCode, null, 'still running');
+      const report = await checkDelivery(topics);
+      assert.deepEqual(report.lost, []);
+      assert.equal(report.duplicatesDiffering, 0);
+      assert.equal(report.orderViolations, 0);
+      if (exactlyOnce) assert.equal(report.duplicates, 0, 'read_committed: no duplicate at all');
+      // The longest pause in predictions spans the outage plus the time to recover from it.
+      recordFaultFigures(
+        `${exactlyOnce ? 'exactly-once: ' : ''}broker stopped ${OUTAGE_MS / 1000} s`,
+        report,
+        {
+          'longest pause in predictions (ms)': longestGapMs(predictions),
+        },
+      );
     });
   });
-});
+}

@@ -20,8 +20,15 @@ const PARTITIONS = 12;
 const EVENTS = faultScale(16_000, 60_000);
 const RATE = faultScale(1_000, 2_000);
 
-for (const client of TRANSPORTS) {
-  describe(`${client}: worker: scaling 1 → 3 → 1 rebalances partitions without loss`, () => {
+/** Both clients at least once, and librdkafka exactly once (where a duplicate is a failure). */
+const RUNS = [
+  ...TRANSPORTS.map((client) => ({ client, exactlyOnce: false })),
+  { client: 'librdkafka' as const, exactlyOnce: true },
+];
+
+for (const { client, exactlyOnce } of RUNS) {
+  const name = exactlyOnce ? `${client}, exactly-once` : client;
+  describe(`${name}: worker: scaling 1 → 3 → 1 rebalances partitions without loss`, () => {
     let topics: PipelineTopics;
     const workers: WorkerProcess[] = [];
 
@@ -39,6 +46,7 @@ for (const client of TRANSPORTS) {
         kafka: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 },
         model: { debugInferenceDelayMs: 5 },
         batching: { maxBatchSize: 64 },
+        ...(exactlyOnce ? { delivery: { guarantee: 'exactly-once' } } : {}),
       });
       const producer = produceInBackground(topics.input, EVENTS, RATE, fraudEvent);
       const start = async () => {
@@ -68,7 +76,8 @@ for (const client of TRANSPORTS) {
       assert.equal(report.deadLettered, 0);
       assert.equal(report.duplicatesDiffering, 0, 'every copy carries the same prediction');
       assert.equal(report.orderViolations, 0);
-      recordFaultFigures(`${client}: ${PARTITIONS} partitions scaled 1 → 3 → 1`, report);
+      if (exactlyOnce) assert.equal(report.duplicates, 0, 'read_committed: no duplicate at all');
+      recordFaultFigures(`${name}: ${PARTITIONS} partitions scaled 1 → 3 → 1`, report);
     });
   });
 }
