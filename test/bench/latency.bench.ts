@@ -21,8 +21,8 @@ import { FRAUD_MODEL } from './bench-models.js';
 import { fmt, markdownTable, progress } from './bench-table.js';
 import { waitUntilCommitted } from './drain-timer.js';
 import { INPUT_PARTITIONS, removePipeline } from './prefilled-input.js';
-import { drainWithPythonPeer, produceAtRate, topicStats } from './python-peers.js';
-import { batchingSchema } from '../../src/config/worker-config.js';
+import { drainWithPythonPeer, produceAtRate, topicStats, visibleLatency } from './python-peers.js';
+import { batchingSchema, deliverySchema } from '../../src/config/worker-config.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { WORKER_OPTIONS } from './throughput.bench.js';
 import { stopWorker, trackWorker } from './worker-drain.js';
@@ -109,6 +109,81 @@ export async function benchLatency(
     }
   }
   return rows;
+}
+
+export interface VisibleLatencyRow {
+  guarantee: 'at-least-once' | 'exactly-once';
+  rate: number;
+  events: number;
+  p50: number;
+  p95: number;
+  p99: number;
+}
+
+/** The exactly-once target: p50 within one transaction interval plus 10 ms. */
+export const EXACTLY_ONCE_P50_BOUND_MS = deliverySchema.parse({}).transactionIntervalMs + 10;
+
+/**
+ * What a downstream read_committed reader sees: the time each prediction reaches it minus its
+ * event's timestamp, for the worker at least once and exactly once (where outputs become
+ * visible when their transaction commits), side by side under the same open-loop load.
+ */
+export async function benchVisibleLatency(
+  rate: number,
+  secondsPerLoad: number,
+  timeoutMs: number,
+): Promise<VisibleLatencyRow[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-visible-'));
+  const events = Math.max(100, Math.round(rate * secondsPerLoad));
+  const file = join(dir, 'events.jsonl');
+  writeFileSync(
+    file,
+    Array.from({ length: events }, (_, i) => JSON.stringify(fraudEvent(i))).join('\n'),
+  );
+  const rows: VisibleLatencyRow[] = [];
+  for (const guarantee of ['at-least-once', 'exactly-once'] as const) {
+    const topics = await createPipelineTopics('bench-visible', INPUT_PARTITIONS);
+    const worker = trackWorker(
+      await WorkerProcess.start(
+        workerConfigFor(topics, FRAUD_MODEL.dir, { ...WORKER_OPTIONS, delivery: { guarantee } }),
+      ),
+    );
+    try {
+      await worker.waitReady(timeoutMs);
+      const readyFile = join(dir, `ready-${guarantee}`);
+      const following = visibleLatency(topics.output, events, readyFile, timeoutMs);
+      await Promise.race([
+        waitFor(() => existsSync(readyFile), { timeoutMs, message: 'the reader to start' }),
+        following,
+      ]);
+      progress(`visible latency, ${guarantee}: ${fmt(rate)} events/s for ${secondsPerLoad} s`);
+      await produceAtRate(topics.input, file, rate, timeoutMs);
+      const seen = await following;
+      rows.push({ guarantee, rate, events: seen.count, ...percentiles(seen.latency) });
+    } finally {
+      await stopWorker(worker);
+      await removePipeline(topics);
+    }
+  }
+  return rows;
+}
+
+function percentiles(latency: { '50': number; '95': number; '99': number }) {
+  return { p50: latency['50'], p95: latency['95'], p99: latency['99'] };
+}
+
+export function visibleLatencyTable(rows: readonly VisibleLatencyRow[]): string {
+  return markdownTable(
+    ['delivery', 'events/s', 'events', 'p50 ms', 'p95 ms', 'p99 ms'],
+    rows.map((row) => [
+      row.guarantee,
+      fmt(row.rate),
+      fmt(row.events),
+      fmt(row.p50),
+      fmt(row.p95),
+      fmt(row.p99),
+    ]),
+  );
 }
 
 /** The batching Python peer's latency percentiles under the same open-loop load, ms. */

@@ -94,3 +94,22 @@ export async function produceAtRate(
     rate: number;
   };
 }
+
+/**
+ * A read_committed reader following `topic` (test/peers/visible_latency.py): resolves, once it
+ * has `count` records, with the percentiles of arrival − eventTimestamp, ms. `readyFile` is
+ * written once it reads, before the load starts.
+ */
+export async function visibleLatency(
+  topic: string,
+  count: number,
+  readyFile: string,
+  timeoutMs: number,
+): Promise<{ count: number; latency: { '50': number; '95': number; '99': number } }> {
+  const args = ['--topic', topic, '--count', String(count), '--ready-file', readyFile];
+  args.push('--timeout-s', String(Math.round(timeoutMs / 1000)));
+  return JSON.parse(await runPeer('visible_latency.py', args, timeoutMs + 10_000)) as {
+    count: number;
+    latency: { '50': number; '95': number; '99': number };
+  };
+}

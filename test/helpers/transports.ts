@@ -1,4 +1,4 @@
-/** Both Kafka transports; correctness, kill -9 and scale-out run once on each. */
+/** Both Kafka transports; correctness and kill -9 run once on each. */
 export const TRANSPORTS = ['librdkafka', 'kafkajs'] as const;
 export type TransportName = (typeof TRANSPORTS)[number];
 

@@ -112,14 +112,15 @@ describe('Redis prediction cache: redeliveries cost nothing, outages cost nothin
     }
   });
 
-  it('rides out Redis going down under load: nothing lost, no crash, hits resume', async () => {
-    const topics = await createPipelineTopics('cache-outage', 3);
+  /** A worker with its own Redis, which is stopped under load and started again. */
+  async function redisOutage(guarantee: 'at-least-once' | 'exactly-once') {
+    const topics = await createPipelineTopics(`cache-outage-${guarantee}`, 3);
     topicsToDelete.push(topics);
     // A Redis of its own: the stack's may be the host's (systemd), which a test must not stop.
     const server = await PrivateRedis.start();
     servers.push(server);
     const worker = await WorkerProcess.start(
-      cachedConfig(topics, uniqueName('outage'), {}, server.url),
+      cachedConfig(topics, uniqueName('outage'), { guarantee }, server.url),
     );
     workers.push(worker);
     await worker.waitReady();
@@ -141,7 +142,18 @@ describe('Redis prediction cache: redeliveries cost nothing, outages cost nothin
     assert.deepEqual(report.lost, []);
     assert.equal(report.duplicatesDiffering, 0);
     assert.equal(report.orderViolations, 0);
-    recordFaultFigures(`Redis stopped ${outageMs / 1000} s`, report);
+    const mode = guarantee === 'exactly-once' ? 'exactly-once: ' : '';
+    recordFaultFigures(`${mode}Redis stopped ${outageMs / 1000} s`, report);
+    return { worker, topics, report };
+  }
+
+  it('exactly-once: rides out Redis going down under load: one answer per input', async () => {
+    const { report } = await redisOutage('exactly-once');
+    assert.equal(report.duplicates, 0, 'read_committed: no duplicate at all');
+  });
+
+  it('rides out Redis going down under load: nothing lost, no crash, hits resume', async () => {
+    const { worker, topics } = await redisOutage('at-least-once');
 
     // Back up: the same inputs again are answered from the cache.
     const hitsBefore = await worker.metric('inference_cache_lookups_total{result="hit"}');

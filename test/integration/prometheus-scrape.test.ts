@@ -109,7 +109,7 @@ describe('a real Prometheus scrapes the worker; the dashboard and the rules matc
     const rules = (await (await fetch(`${prometheus.url}/api/v1/rules`)).json()) as {
       data: { groups: { rules: unknown[] }[] };
     };
-    assert.equal(rules.data.groups.flatMap((group) => group.rules).length, 5, 'the rules loaded');
+    assert.equal(rules.data.groups.flatMap((group) => group.rules).length, 6, 'the rules loaded');
 
     // The metrics endpoint routes by path and answers HEAD.
     const base = `http://127.0.0.1:${worker.metricsPort}`;
