@@ -726,6 +726,35 @@ describe('exactly-once on the in-memory transport', () => {
     assert.match(fenced, /inference_producer_fenced_total 1/);
   });
 
+  it('replies go out once their outputs commit, one per request, with the correlation id', async () => {
+    const kafka = cluster();
+    kafka.createTopic('replies-a', 1);
+    kafka.produce(
+      'in',
+      Array.from({ length: 60 }, (_, i) => {
+        const event = fraudEvent(i);
+        const headers = { 'reply.topic': 'replies-a', 'correlation.id': `request-${i}` };
+        return { key: event.id, value: JSON.stringify(event), headers };
+      }),
+    );
+    const { worker } = await startWorker(kafka, {
+      overrides: { ...exactlyOnce(), replies: { allowedTopics: 'replies-.*' } },
+    });
+    try {
+      await committedToEnd(kafka);
+      await waitFor(() => kafka.records('replies-a').length >= 60, {
+        timeoutMs: 10_000,
+        intervalMs: 5,
+        message: () => `60 replies (${kafka.records('replies-a').length})`,
+      });
+    } finally {
+      await worker.stop();
+    }
+    exactlyOnePerInput(kafka, 60);
+    const ids = kafka.records('replies-a').map((r) => r.headers['correlation.id']?.toString());
+    assert.equal(new Set(ids).size, 60, 'one reply per request');
+  });
+
   it('refuses a transport without transactions at start-up, naming the key', async () => {
     const kafka = cluster();
     const workerConfig = config(exactlyOnce());
