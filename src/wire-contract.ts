@@ -15,7 +15,7 @@ export const PREDICTION_HEADER_NAMES = [
 ] as const;
 export type PredictionHeaderName = (typeof PREDICTION_HEADER_NAMES)[number];
 
-/** Provenance headers of a prediction (which ones: kafka.predictionHeaders, all by default). */
+/** Provenance headers of a prediction (which ones: kafka.predictionHeaders, none by default). */
 export const PREDICTION_HEADERS = {
   sourceTopic: 'source.topic',
   sourcePartition: 'source.partition',

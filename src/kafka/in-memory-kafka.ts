@@ -254,6 +254,21 @@ class ConsumerGroup {
     return this.owners.get(partitionKey(tp)) === member;
   }
 
+  commit(offsets: TopicPartitionOffset[]): void {
+    for (const tp of offsets) this.committed.set(partitionKey(tp), Number(tp.offset));
+  }
+
+  /** The partitions of `partitions` that `member` does not own, named; undefined when none. */
+  notOwnedBy(
+    member: InMemoryConsumer | undefined,
+    partitions: TopicPartition[],
+  ): string | undefined {
+    const foreign = partitions.filter((tp) => !member || !this.owns(member, tp));
+    return foreign.length > 0
+      ? foreign.map((tp) => `${tp.topic}/${tp.partition}`).join(', ')
+      : undefined;
+  }
+
   /**
    * Round-robin over the members, revoking before assigning (a partition never has two owners).
    * `everything`: revoke every partition first, as an eager rebalance does.
@@ -399,15 +414,11 @@ export class InMemoryConsumer implements ConsumerTransport {
       this.kafka.faults.failCommits--;
       return Promise.reject(new CommitFailedError('commit refused (injected fault)'));
     }
-    const foreign = offsets.filter((tp) => !this.group.owns(this, tp));
-    if (foreign.length > 0) {
-      return Promise.reject(
-        new CommitFailedError(
-          `not the owner of ${foreign.map((tp) => `${tp.topic}/${tp.partition}`).join(', ')} (rebalanced)`,
-        ),
-      );
+    const foreign = this.group.notOwnedBy(this, offsets);
+    if (foreign) {
+      return Promise.reject(new CommitFailedError(`not the owner of ${foreign} (rebalanced)`));
     }
-    for (const tp of offsets) this.group.committed.set(partitionKey(tp), Number(tp.offset));
+    this.group.commit(offsets);
     return Promise.resolve();
   }
 
@@ -624,16 +635,14 @@ class InMemoryTransactionalProducer
       faults.failTransactionCommits--;
       throw new TransactionAbortedError('transaction commit refused (injected fault)');
     }
-    const foreign = this.offsets.filter(
-      (tp) => !this.consumer || !this.group.owns(this.consumer, tp),
-    );
-    if (foreign.length > 0) {
+    const foreign = this.group.notOwnedBy(this.consumer, this.offsets);
+    if (foreign) {
       throw new TransactionAbortedError(
-        `offsets of partitions this member no longer owns (${foreign.map((tp) => `${tp.topic}/${tp.partition}`).join(', ')}): generation fenced`,
+        `offsets of partitions this member no longer owns (${foreign}): generation fenced`,
       );
     }
     for (const record of this.held) this.kafka.append(record.topic, record);
-    for (const tp of this.offsets) this.group.committed.set(partitionKey(tp), Number(tp.offset));
+    this.group.commit(this.offsets);
     this.reset();
   }
 

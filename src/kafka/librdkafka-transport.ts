@@ -326,12 +326,7 @@ class LibrdkafkaConsumer implements ConsumerTransport {
     if (!this.client.isConnected()) {
       return Promise.reject(new CommitFailedError('commit failed: the consumer is not connected'));
     }
-    const rd = offsets.map(({ topic, partition, offset }) => ({
-      topic,
-      partition,
-      offset: Number(offset),
-    }));
-    return this.commits.commit(rd, (queued) => this.client.commit(queued));
+    return this.commits.commit(toRdOffsets(offsets), (queued) => this.client.commit(queued));
   }
 
   pauseAll(): void {
@@ -484,11 +479,7 @@ class LibrdkafkaTransactionalProducer
     if (!(consumer instanceof LibrdkafkaConsumer)) {
       return Promise.reject(new KafkaFatalError('exactly-once needs the librdkafka consumer'));
     }
-    const rd = offsets.map(({ topic, partition, offset }) => ({
-      topic,
-      partition,
-      offset: Number(offset),
-    }));
+    const rd = toRdOffsets(offsets);
     return this.call('sendOffsetsToTransaction', (cb) =>
       this.client.sendOffsetsToTransaction(rd, consumer.client, TRANSACTION_CALL_TIMEOUT_MS, cb),
     );
@@ -603,6 +594,15 @@ function isFatal(error: unknown): boolean {
 
 function fatalError(what: string, error: RdKafkaError): KafkaFatalError {
   return new KafkaFatalError(`Kafka ${what} refused: ${errorMessage(error)}`, { cause: error });
+}
+
+/** Offsets to commit, as librdkafka takes them (numbers). */
+function toRdOffsets(offsets: TopicPartitionOffset[]): RdTopicPartition[] {
+  return offsets.map(({ topic, partition, offset }) => ({
+    topic,
+    partition,
+    offset: Number(offset),
+  }));
 }
 
 /** librdkafka treats a topic name that starts with "^" as a regular expression. */

@@ -190,12 +190,7 @@ export class OutputFlusher {
       this.handlers.onFatal(error); // even the trimmed dead letter is refused: a DLQ misconfigured
       return false;
     }
-    this.logger.warn(
-      { err: errorMessage(error), lane: lane.key, offset: event.offset },
-      'output refused by the broker; dead-lettering it trimmed',
-    );
-    event.outcome = { type: 'dead-letter', error: this.refusedError(event, error) };
-    event.shadow = 'none';
+    this.trim(lane, event, error);
     return true;
   }
 
@@ -233,13 +228,7 @@ export class OutputFlusher {
             this.deliver(lane, events.slice(half))
           );
         }
-        const event = events[0]!;
-        this.logger.warn(
-          { err: errorMessage(error), lane: lane.key, offset: event.offset },
-          'output refused by the broker; dead-lettering it trimmed',
-        );
-        event.outcome = { type: 'dead-letter', error: this.refusedError(event, error) };
-        event.shadow = 'none';
+        this.trim(lane, events[0]!, error);
         return this.deliver(lane, events);
       }
       if (failure === 'fatal') {
@@ -252,6 +241,16 @@ export class OutputFlusher {
       );
       return false;
     }
+  }
+
+  /** An event whose output alone the broker refused: it is sent again as a trimmed dead letter. */
+  private trim(lane: PartitionLane, event: InFlightEvent, cause: unknown): void {
+    this.logger.warn(
+      { err: errorMessage(cause), lane: lane.key, offset: event.offset },
+      'output refused by the broker; dead-lettering it trimmed',
+    );
+    event.outcome = { type: 'dead-letter', error: this.refusedError(event, cause) };
+    event.shadow = 'none';
   }
 
   /** The dead letter of an event whose output the broker refused: trimmed, size and sha256. */

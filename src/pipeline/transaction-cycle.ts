@@ -245,7 +245,6 @@ export class TransactionCycle {
 
   private reset(): void {
     if (this.state === 'ending') this.state = 'idle';
-    this.active = 0;
     this.events = 0;
     this.doomed = undefined;
     this.lanes.clear();

@@ -280,7 +280,16 @@ describe('config', () => {
     kafka: { inputTopics: ['in'], outputTopic: 'out', deadLetterTopic: 'dlq', groupId: 'g' },
     model: { path: 'models/fraud-mlp/1' },
   };
-  const sections = ['kafka', 'model', 'batching', 'cache', 'limits', 'observability', 'x'];
+  const sections = [
+    'kafka',
+    'model',
+    'batching',
+    'cache',
+    'limits',
+    'observability',
+    'delivery',
+    'x',
+  ];
 
   test('any file content is a config or a ConfigError, and never pollutes prototypes', () => {
     const file = path.join(directory, 'config.yaml');
@@ -292,6 +301,10 @@ describe('config', () => {
           fc
             .dictionary(fc.constantFrom(...sections), fc.dictionary(fc.string(), hostileValue))
             .map((extra) => JSON.stringify({ ...minimal, ...extra })),
+          // The shorthand `delivery: exactly-once`, and anything else in its place.
+          fc
+            .oneof(fc.constantFrom('exactly-once', 'at-least-once'), fc.string(), hostileValue)
+            .map((delivery) => JSON.stringify({ ...minimal, delivery })),
         ),
         (text) => {
           writeFileSync(file, text);
@@ -320,6 +333,9 @@ describe('config', () => {
           '__PROTO__',
           'CONSTRUCTOR',
           'MAX_BATCH_SIZE',
+          'DELIVERY',
+          'GUARANTEE',
+          'TRANSACTION_INTERVAL_MS',
           'X',
         ),
         {
