@@ -551,16 +551,25 @@ export class InferenceWorker {
       leaving.push(lane);
     }
     if (leaving.length === 0) return;
-    // At least once: commit what is acknowledged. Exactly once: end the open transaction, which
-    // commits these partitions' written outputs with their offsets (or aborts, when this member
-    // was fenced meanwhile: the next owner redoes them).
-    await (this.transaction?.commit() ?? this.committer?.flush());
-    for (const lane of leaving) {
-      const dropped = lane.revoke();
-      this.logger.info(
-        { lane: lane.key, dropped },
-        'partition revoked; its uncommitted events will be redelivered',
-      );
+    const revoke = () => {
+      for (const lane of leaving) {
+        const dropped = lane.revoke();
+        this.logger.info(
+          { lane: lane.key, dropped },
+          'partition revoked; its uncommitted events will be redelivered',
+        );
+      }
+    };
+    if (this.transaction) {
+      // Exactly once: the lanes stop first, so that nothing of theirs enters a later transaction;
+      // then the open one ends with what they wrote and its offsets: committed while this member
+      // still owns the partitions, or aborted when it lost them (the next owner redoes them).
+      revoke();
+      await this.transaction.commit();
+    } else {
+      // At least once: commit what is acknowledged while this generation still may.
+      await this.committer?.flush();
+      revoke();
     }
     this.flow.released();
   }

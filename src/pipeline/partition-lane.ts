@@ -119,7 +119,7 @@ export class PartitionLane {
     maxBytes = Infinity,
     sizeOf: (event: InFlightEvent) => number = () => 0,
   ): InFlightEvent[] {
-    if (this.givenUp) return [];
+    if (this.givenUp || this.isRevoked) return [];
     let count = 0;
     let bytes = 0;
     while (count < this.events.length && count < limit) {
@@ -171,9 +171,12 @@ export class PartitionLane {
     return done;
   }
 
-  /** Exactly-once: the open transaction aborted; what it wrote is sent again, first. */
+  /**
+   * Exactly-once: the open transaction aborted; what it wrote is sent again, first (or dropped
+   * when the partition was revoked meanwhile: the next owner redoes it).
+   */
   transactionAborted(): void {
-    this.events.unshift(...this.written);
+    if (!this.isRevoked) this.events.unshift(...this.written);
     this.written = [];
   }
 
@@ -188,16 +191,20 @@ export class PartitionLane {
     return this.dropQueued();
   }
 
-  /** Drops everything still queued; returns how many events were dropped. */
+  /**
+   * The partition is leaving: nothing more is taken or sent, and what is queued is dropped
+   * (returns how many events). Exactly-once: what the open transaction already wrote stays with
+   * it, so that its outputs commit with their offsets (while this member still owns the
+   * partition) or abort with them; never one without the other.
+   */
   revoke(): number {
     this.isRevoked = true;
     return this.dropQueued();
   }
 
   private dropQueued(): number {
-    const dropped = this.events.length + this.written.length;
+    const dropped = this.events.length;
     this.events.length = 0;
-    this.written = [];
     return dropped;
   }
 }

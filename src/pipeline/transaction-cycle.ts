@@ -185,8 +185,10 @@ export class TransactionCycle {
       if (this.doomed !== undefined) {
         throw new TransactionAbortedError(`a send failed: ${errorMessage(this.doomed)}`);
       }
+      // Revoked lanes too: their outputs never commit without their offsets. Where this member
+      // lost the partition, the broker refuses those offsets and the whole transaction aborts.
       const offsets = lanes.flatMap((lane) => {
-        const offset = lane.revoked ? undefined : lane.transactionOffset;
+        const offset = lane.transactionOffset;
         return offset === undefined
           ? []
           : [{ topic: lane.topic, partition: lane.partition, offset }];

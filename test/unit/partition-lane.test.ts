@@ -190,6 +190,19 @@ describe('PartitionLane', () => {
     assert.equal(lane.revoke(), 0);
   });
 
+  test('exactly-once: a revoked lane keeps what the open transaction wrote, with its offset', () => {
+    const { lane, events } = laneWith(0, 1, 2, 3);
+    events.forEach(complete);
+    lane.wroteInTransaction(lane.takeReady(2));
+    assert.equal(lane.revoke(), 2, 'the two not yet written are dropped');
+    assert.deepEqual(lane.takeReady(10), [], 'nothing more is taken');
+    assert.equal(lane.transactionOffset, '2', 'the written outputs commit with their offset');
+    lane.transactionAborted();
+    assert.equal(lane.inFlight, 0, 'aborted after revocation: dropped, the next owner redoes them');
+    assert.equal(lane.transactionOffset, undefined);
+    assert.deepEqual(lane.takeReady(10), []);
+  });
+
   test('a send given up freezes the commit offset before it: nothing after it is sent', () => {
     const { lane, events } = laneWith(0, 1, 2, 3, 4);
     events.forEach(complete);
