@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import * as prettier from 'prettier';
+import { encodeRow, loadReferenceModel } from '../test/helpers/reference-model.js';
 import { embeddingEvent, fraudEvent, mulberry32 } from '../test/helpers/sample-events.js';
 
 const { onnx } = onnxProto;
@@ -39,6 +40,11 @@ interface Reference {
   proportions: number[];
 }
 
+/** Training shares of a category feature's values, or of a classifier's top labels. */
+interface Shares {
+  proportions: number[];
+}
+
 type FeatureSpec =
   | {
       name: string;
@@ -47,6 +53,9 @@ type FeatureSpec =
       default?: number;
       doc?: string;
       reference?: Reference;
+      /** The range training saw; values outside it are counted by the worker. */
+      min?: number;
+      max?: number;
     }
   | {
       name: string;
@@ -63,8 +72,17 @@ type FeatureSpec =
       required?: boolean;
       default?: string;
       doc?: string;
+      reference?: Shares;
     }
-  | { name: string; type: 'vector'; length: number; required?: boolean; doc?: string };
+  | {
+      name: string;
+      type: 'vector';
+      length: number;
+      required?: boolean;
+      doc?: string;
+      /** Bins over the vector's Euclidean norm. */
+      reference?: Reference;
+    };
 
 export interface ModelJson {
   name: string;
@@ -72,7 +90,7 @@ export interface ModelJson {
   description: string;
   input: { name: string; type: 'float32' };
   output:
-    | { name: string; kind: 'classification'; labels: string[]; topK: number }
+    | { name: string; kind: 'classification'; labels: string[]; topK: number; reference?: Shares }
     | { name: string; kind: 'regression' };
   features: FeatureSpec[];
   /** Providers to try, in order, when the worker's device is "auto". */
@@ -311,11 +329,16 @@ const num = (
   name: string,
   mean: number,
   std: number,
-  opts: { required?: boolean; default?: number; doc: string },
+  opts: { required?: boolean; default?: number; doc: string; min?: number; max?: number },
 ): FraudFeature => ({
-  spec: opts.required
-    ? { name, type: 'number', required: true, doc: opts.doc }
-    : { name, type: 'number', default: opts.default ?? 0, doc: opts.doc },
+  spec: {
+    name,
+    type: 'number',
+    ...(opts.required ? { required: true } : { default: opts.default ?? 0 }),
+    doc: opts.doc,
+    ...(opts.min !== undefined ? { min: opts.min } : {}),
+    ...(opts.max !== undefined ? { max: opts.max } : {}),
+  },
   mean,
   std,
 });
@@ -324,11 +347,21 @@ const bool = (name: string, dflt: boolean, doc: string): FraudFeature => ({
 });
 
 const FRAUD_FEATURES: FraudFeature[] = [
-  num('amount', 80, 140, { required: true, doc: 'transaction amount in EUR' }),
-  num('hour_of_day', 13, 5.5, { required: true, doc: 'local hour of the transaction, 0-23' }),
-  num('day_of_week', 3, 2, { default: 3, doc: '0 = Monday ... 6 = Sunday' }),
+  num('amount', 80, 140, { required: true, doc: 'transaction amount in EUR', min: 0 }),
+  num('hour_of_day', 13, 5.5, {
+    required: true,
+    doc: 'local hour of the transaction, 0-23',
+    min: 0,
+    max: 23,
+  }),
+  num('day_of_week', 3, 2, { default: 3, doc: '0 = Monday ... 6 = Sunday', min: 0, max: 6 }),
   num('account_age_days', 900, 900, { required: true, doc: 'days since the account opened' }),
-  num('merchant_risk', 0.28, 0.3, { default: 0.1, doc: 'merchant risk score, 0-1' }),
+  num('merchant_risk', 0.28, 0.3, {
+    default: 0.1,
+    doc: 'merchant risk score, 0-1',
+    min: 0,
+    max: 1,
+  }),
   num('txn_count_1h', 0.5, 1, { default: 0, doc: 'transactions on this card, last hour' }),
   num('txn_count_24h', 4, 4.5, { default: 0, doc: 'transactions on this card, last 24 h' }),
   num('amount_sum_24h', 250, 400, { default: 0, doc: 'EUR spent on this card, last 24 h' }),
@@ -345,7 +378,12 @@ const FRAUD_FEATURES: FraudFeature[] = [
   }),
   num('card_age_days', 360, 365, { default: 365, doc: 'days since the card was issued' }),
   num('num_devices_30d', 1.6, 0.9, { default: 1, doc: 'distinct devices used, last 30 days' }),
-  num('ip_risk_score', 0.25, 0.25, { default: 0, doc: 'IP reputation risk score, 0-1' }),
+  num('ip_risk_score', 0.25, 0.25, {
+    default: 0,
+    doc: 'IP reputation risk score, 0-1',
+    min: 0,
+    max: 1,
+  }),
   num('email_age_days', 1500, 1500, { default: 365, doc: 'age of the e-mail address in days' }),
   num('chargebacks_90d', 0.07, 0.35, { default: 0, doc: 'chargebacks on the account, 90 days' }),
   num('merchant_txn_count_24h', 300, 300, {
@@ -393,6 +431,8 @@ function fraudNormalization(): { scale: Float32Array; offset: Float32Array } {
 
 /** Events the example's reference distributions are computed from (its "training set"). */
 const REFERENCE_SAMPLE = 20_000;
+/** Events the classifier's output reference is computed from (evaluated in float64). */
+const OUTPUT_REFERENCE_SAMPLE = 5_000;
 
 /**
  * Deciles of each number feature (distinct values only) and the 0/1 split of each boolean, with
@@ -401,29 +441,68 @@ const REFERENCE_SAMPLE = 20_000;
 function withReferences(features: FeatureSpec[]): FeatureSpec[] {
   const events = Array.from({ length: REFERENCE_SAMPLE }, (_, i) => fraudEvent(i) as object);
   return features.map((feature) => {
+    if (feature.type === 'category') {
+      const counts = feature.categories.map(() => 0);
+      for (const event of events) {
+        const value = (event as Record<string, unknown>)[feature.name] ?? feature.default;
+        const index = feature.categories.indexOf(String(value));
+        if (index >= 0) counts[index]!++;
+      }
+      return { ...feature, reference: { proportions: shares(counts) } };
+    }
     if (feature.type !== 'number' && feature.type !== 'boolean') return feature;
     const values = events
       .map((event) => (event as Record<string, unknown>)[feature.name] ?? feature.default ?? 0)
       .map((value) => Number(value))
       .sort((a, b) => a - b);
-    const deciles = [1, 2, 3, 4, 5, 6, 7, 8, 9].map(
-      (d) => values[Math.floor((d * values.length) / 10)]!,
-    );
     // A feature mostly at one value (e.g. failed logins, 0 for 90%) splits at its next value.
     const above = values.find((value) => value > values[0]!);
     const edges =
-      feature.type === 'boolean'
-        ? [0.5]
-        : [...new Set(deciles)].filter((edge) => edge > values[0]!);
+      feature.type === 'boolean' ? [0.5] : deciles(values).filter((edge) => edge > values[0]!);
     if (edges.length === 0 && above !== undefined) edges.push(above);
     if (edges.length === 0) return feature; // constant in the sample: nothing to compare
-    const counts = new Array<number>(edges.length + 1).fill(0);
-    for (const value of values) counts[edges.filter((edge) => value >= edge).length]!++;
-    const proportions = counts.map(
-      (count) => Math.round((count / values.length) * 10_000) / 10_000,
-    );
-    return { ...feature, reference: { edges, proportions } };
+    return { ...feature, reference: binned(values, edges) };
   });
+}
+
+/** Counts as shares of their total, rounded to 4 decimals. */
+function shares(counts: number[]): number[] {
+  const total = counts.reduce((sum, count) => sum + count, 0);
+  return counts.map((count) => Math.round((count / total) * 10_000) / 10_000);
+}
+
+/** The share of `values` in each bin split at `edges`. */
+function binned(values: number[], edges: number[]): Reference {
+  const counts = new Array<number>(edges.length + 1).fill(0);
+  for (const value of values) counts[edges.filter((edge) => value >= edge).length]!++;
+  return { edges, proportions: shares(counts) };
+}
+
+/** Deciles of `values` (ascending), distinct. */
+function deciles(values: number[]): number[] {
+  const sorted = [...values].sort((a, b) => a - b);
+  return [
+    ...new Set(
+      [1, 2, 3, 4, 5, 6, 7, 8, 9].map((d) => sorted[Math.floor((d * sorted.length) / 10)]!),
+    ),
+  ];
+}
+
+/**
+ * The output reference of a classifier: the share of each label as the top one over the reference
+ * sample, evaluated by the independent float64 reference implementation of the written graph.
+ */
+function withOutputReference(dir: string, json: ModelJson, sample: object[]): ModelJson {
+  if (json.output.kind !== 'classification') return json;
+  const model = loadReferenceModel(dir);
+  const rows = sample.map((event) => encodeRow(model.json, event as Record<string, unknown>));
+  const counts = json.output.labels.map(() => 0);
+  for (const output of model.predict(rows)) {
+    let best = 0;
+    for (let i = 1; i < output.length; i++) if (output[i]! > output[best]!) best = i;
+    counts[best]!++;
+  }
+  return { ...json, output: { ...json.output, reference: { proportions: shares(counts) } } };
 }
 
 export function fraudModel(version: string, seed: number): { onnx: Uint8Array; json: ModelJson } {
@@ -538,6 +617,17 @@ function embeddingLayers(rng: WeightRng, shape: EmbeddingShape): DenseLayer[] {
   return layers;
 }
 
+/** Deciles of the embedding's Euclidean norm over the reference sample. */
+function embeddingNormReference(): Reference {
+  const norms = Array.from({ length: 2_000 }, (_, i) =>
+    Math.sqrt(embeddingEvent(i).embedding.reduce((sum, x) => sum + x * x, 0)),
+  );
+  return binned(
+    norms,
+    deciles(norms).map((edge) => Math.round(edge * 1000) / 1000),
+  );
+}
+
 export function embeddingModel(
   seed: number,
   shape: EmbeddingShape = EMBEDDING_SHAPE,
@@ -560,6 +650,7 @@ export function embeddingModel(
         length: EMBEDDING_DIM,
         required: true,
         doc: 'standardized 256-dim embedding',
+        reference: embeddingNormReference(),
       },
     ],
     executionProviders: ['cuda', 'cpu'],
@@ -629,8 +720,18 @@ export const GENERATED_FILES = [
 /** Writes all example models and example events under outDir; returns the written paths. */
 export async function generateAll(outDir: string = HERE): Promise<string[]> {
   const written: string[] = [];
-  written.push(...(await writeModel(outDir, fraudModel('1', SEEDS.fraudV1))));
-  written.push(...(await writeModel(outDir, fraudModel('2', SEEDS.fraudV2))));
+  const sample = Array.from({ length: OUTPUT_REFERENCE_SAMPLE }, (_, i) => fraudEvent(i) as object);
+  for (const [version, seed] of [
+    ['1', SEEDS.fraudV1],
+    ['2', SEEDS.fraudV2],
+  ] as const) {
+    const model = fraudModel(version, seed);
+    const [onnxPath, jsonPath] = await writeModel(outDir, model);
+    // The graph is written first: the output reference comes from evaluating it.
+    const json = withOutputReference(path.dirname(onnxPath!), model.json, sample);
+    await writeFile(jsonPath!, await formatJson(json));
+    written.push(onnxPath!, jsonPath!);
+  }
   written.push(...(await writeModel(outDir, embeddingModel(SEEDS.embeddingV1))));
   written.push(await writeExample(outDir, 'fraud-mlp', fraudEvent(0)));
   written.push(await writeExample(outDir, 'embedding-mlp', embeddingEvent(0)));

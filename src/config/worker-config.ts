@@ -196,8 +196,18 @@ export const modelSchema = z
         device: z.enum(['auto', 'cpu', 'cuda', 'webgpu']).optional(),
       })
       .optional(),
-    /** Also run another version on every event and write its predictions to `topic`. Default: none. */
-    shadow: z.strictObject({ version: versionName, topic: z.string().min(1) }).optional(),
+    /**
+     * Also run another version on every event and write its predictions to `topic`; its answers
+     * are compared with the primary's (inference_shadow_agreement_total). Default: none.
+     */
+    shadow: z
+      .strictObject({
+        version: versionName,
+        topic: z.string().min(1),
+        /** Regression answers this close (absolute difference) count as agreeing. Default: 0. */
+        tolerance: z.number().min(0).default(0),
+      })
+      .optional(),
     /** Execution provider: auto tries CUDA then falls back to CPU. Default: "auto". */
     device: z.enum(['auto', 'cpu', 'cuda', 'webgpu']).default('auto'),
     /**

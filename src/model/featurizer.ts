@@ -2,9 +2,19 @@ import { PoisonInputError } from '../errors.js';
 import { featureWidth, rowWidth, type FeatureSpec, type ModelManifest } from './model-manifest.js';
 
 /**
+ * Where data-quality observations go (by feature index in model.json): a missing field filled
+ * with its default (or the neutral value), a number outside the declared [min, max].
+ */
+export interface FeatureQuality {
+  defaulted(feature: number): void;
+  outOfRange(feature: number): void;
+}
+
+/**
  * Turns a decoded event into the model's float32 input row, exactly as model.json declares:
  * numbers as is, booleans as 1/0, categories one-hot, vectors element by element.
- * Missing required fields, wrong types, NaN, Infinity and numbers float32 cannot hold are poison.
+ * Missing required fields, wrong types, NaN, Infinity and numbers float32 cannot hold are poison,
+ * and so are numbers outside [min, max] where the feature says `outOfRange: "poison"`.
  */
 export class Featurizer {
   readonly width: number;
@@ -13,25 +23,50 @@ export class Featurizer {
     this.width = rowWidth(manifest);
   }
 
-  /** Writes the row for `record` into `target` at `offset` (a batch buffer), or a fresh row. */
+  /**
+   * Writes the row for `record` into `target` at `offset` (a batch buffer), or a fresh row;
+   * `quality` hears of defaulted and out-of-range fields.
+   */
   encode(
     record: Record<string, unknown>,
     target: Float32Array = new Float32Array(this.width),
     offset = 0,
+    quality?: FeatureQuality,
   ): Float32Array {
     let position = offset;
-    for (const feature of this.manifest.features) {
-      writeFeature(feature, valueOf(feature, record), target, position);
+    const { features } = this.manifest;
+    for (let index = 0; index < features.length; index++) {
+      const feature = features[index]!;
+      // Own fields only: a feature named like an Object.prototype member must not read it.
+      let value = Object.hasOwn(record, feature.name) ? record[feature.name] : undefined;
+      if (value === undefined || value === null) {
+        value = defaultOf(feature);
+        quality?.defaulted(index);
+      }
+      writeFeature(feature, value, target, position);
+      if (feature.type === 'number' && outOfRange(feature, value as number)) {
+        quality?.outOfRange(index);
+        if (feature.outOfRange === 'poison') {
+          throw poison(feature, `${String(value)} is outside [${feature.min}, ${feature.max}]`);
+        }
+      }
       position += featureWidth(feature);
     }
     return target;
   }
 }
 
-function valueOf(feature: FeatureSpec, record: Record<string, unknown>): unknown {
-  // Own fields only: a feature named like an Object.prototype member must not read the prototype.
-  const value = Object.hasOwn(record, feature.name) ? record[feature.name] : undefined;
-  if (value !== undefined && value !== null) return value;
+type NumberFeature = Extract<FeatureSpec, { type: 'number' }>;
+
+function outOfRange(feature: NumberFeature, value: number): boolean {
+  return (
+    (feature.min !== undefined && value < feature.min) ||
+    (feature.max !== undefined && value > feature.max)
+  );
+}
+
+/** The value a missing field takes: its declared default, else neutral; poison if required. */
+function defaultOf(feature: FeatureSpec): unknown {
   if (feature.default !== undefined) return feature.default;
   if (feature.required) throw poison(feature, 'is required but missing');
   return feature.type === 'category' ? undefined : neutral(feature);

@@ -8,7 +8,8 @@ import { ModelLoadError, errorMessage } from '../errors.js';
  * output means. Serving reads the same file training wrote, so the two cannot drift apart.
  */
 /**
- * A feature's training distribution, for drift monitoring (number and boolean features): bins
+ * A feature's training distribution, for drift monitoring (number and boolean features, the norm
+ * of a vector, a regression's value): bins
  * (−∞, edges[0]), [edges[0], edges[1]), …, [edges[last], +∞) and the share of training rows in
  * each (edges.length + 1 proportions).
  */
@@ -27,6 +28,16 @@ const referenceSchema = z
     },
   );
 
+/** A category feature's training shares: one proportion per category, in declared order. */
+const categoryReferenceSchema = z.object({
+  proportions: z.array(z.number().min(0).max(1)).min(1),
+});
+
+/** Sane shares: a distribution sums to about 1 (rounded shares are fine). */
+const sumsToOne = (reference: { proportions: number[] }) =>
+  Math.abs(reference.proportions.reduce((sum, share) => sum + share, 0) - 1) <= 0.01;
+const SUMS_TO_ONE = { message: 'expected proportions summing to 1' };
+
 const featureBase = {
   name: z.string().min(1),
   doc: z.string().optional(),
@@ -34,47 +45,81 @@ const featureBase = {
 };
 
 export const featureSchema = z.discriminatedUnion('type', [
-  z.object({
-    ...featureBase,
-    type: z.literal('number'),
-    default: z.number().optional(),
-    reference: referenceSchema.optional(),
-  }),
+  z
+    .object({
+      ...featureBase,
+      type: z.literal('number'),
+      default: z.number().optional(),
+      reference: referenceSchema.refine(sumsToOne, SUMS_TO_ONE).optional(),
+      /** The range training saw: values outside it are counted (inference_feature_out_of_range_total). */
+      min: z.number().optional(),
+      max: z.number().optional(),
+      /**
+       * What a value outside [min, max] is: "count" (served and counted; the default) or
+       * "poison" (counted and dead-lettered).
+       */
+      outOfRange: z.enum(['count', 'poison']).optional(),
+    })
+    .refine((f) => f.min === undefined || f.max === undefined || f.min <= f.max, {
+      message: 'expected min <= max',
+      path: ['max'],
+    }),
   z.object({
     ...featureBase,
     type: z.literal('boolean'),
     default: z.boolean().optional(),
-    reference: referenceSchema.optional(),
+    reference: referenceSchema.refine(sumsToOne, SUMS_TO_ONE).optional(),
   }),
-  z.object({
-    ...featureBase,
-    type: z.literal('category'),
-    categories: z.array(z.string()).min(1),
-    default: z.string().optional(),
-  }),
+  z
+    .object({
+      ...featureBase,
+      type: z.literal('category'),
+      categories: z.array(z.string()).min(1),
+      default: z.string().optional(),
+      /** Drift: the share of each category among training rows that had one. */
+      reference: categoryReferenceSchema.refine(sumsToOne, SUMS_TO_ONE).optional(),
+    })
+    .refine((f) => !f.reference || f.reference.proportions.length === f.categories.length, {
+      message: 'expected one proportion per category',
+      path: ['reference', 'proportions'],
+    }),
   z.object({
     ...featureBase,
     type: z.literal('vector'),
     length: z.number().int().min(1),
     default: z.array(z.number()).optional(),
+    /** Drift of the vector's Euclidean norm: bins over the norm, as for a number feature. */
+    reference: referenceSchema.refine(sumsToOne, SUMS_TO_ONE).optional(),
   }),
 ]);
 
-export const outputSchema = z.discriminatedUnion('kind', [
-  z.object({
-    name: z.string().min(1),
-    kind: z.literal('classification'),
-    labels: z.array(z.string()).min(2),
-    /** How many ranked labels each prediction carries. Default: all labels. */
-    topK: z.number().int().min(1).optional(),
-  }),
-  z.object({
-    name: z.string().min(1),
-    kind: z.literal('regression'),
-    /** The output row is [value, lower, upper]: a prediction interval around the value. */
-    interval: z.boolean().optional(),
-  }),
-]);
+export const outputSchema = z
+  .discriminatedUnion('kind', [
+    z.object({
+      name: z.string().min(1),
+      kind: z.literal('classification'),
+      labels: z.array(z.string()).min(2),
+      /** How many ranked labels each prediction carries. Default: all labels. */
+      topK: z.number().int().min(1).optional(),
+      /** Output drift: the share of each label as the top label on reference data, in order. */
+      reference: categoryReferenceSchema.refine(sumsToOne, SUMS_TO_ONE).optional(),
+    }),
+    z.object({
+      name: z.string().min(1),
+      kind: z.literal('regression'),
+      /** The output row is [value, lower, upper]: a prediction interval around the value. */
+      interval: z.boolean().optional(),
+      /** Output drift: bins over the predicted value on reference data. */
+      reference: referenceSchema.refine(sumsToOne, SUMS_TO_ONE).optional(),
+    }),
+  ])
+  .refine(
+    (output) =>
+      output.kind !== 'classification' ||
+      !output.reference ||
+      output.reference.proportions.length === output.labels.length,
+    { message: 'expected one proportion per label', path: ['reference', 'proportions'] },
+  );
 
 export const modelManifestSchema = z.object({
   name: z.string().min(1),

@@ -9,7 +9,9 @@ export interface ObservedState {
   ready(): boolean;
   stalled(): boolean;
   /** Per serving version and tracked feature: the PSI over the recent window. */
-  drift(): Iterable<{ model: string; version: string; feature: string; psi: number }>;
+  drift(): Iterable<{ model: string; version: string; feature: string; kind: string; psi: number }>;
+  /** Per serving version: the PSI of its answers over the recent window. */
+  outputDrift(): Iterable<{ model: string; version: string; psi: number }>;
 }
 
 /**
@@ -221,16 +223,54 @@ export class WorkerMetrics {
   });
   readonly drift = new Gauge({
     name: 'inference_feature_drift_psi',
-    help: "Population Stability Index of a feature's recent values against model.json's reference",
-    labelNames: ['model', 'version', 'feature'] as const,
+    help: "Population Stability Index of a feature's recent values against model.json's reference (kind: number, boolean, category, vector: its norm)",
+    labelNames: ['model', 'version', 'feature', 'kind'] as const,
     aggregator: 'average',
     registers: [this.registry],
     collect: () => {
       this.drift.reset();
-      for (const { model, version, feature, psi } of this.state?.drift() ?? []) {
-        this.drift.set({ model, version, feature }, psi);
+      for (const { model, version, feature, kind, psi } of this.state?.drift() ?? []) {
+        this.drift.set({ model, version, feature, kind }, psi);
       }
     },
+  });
+  readonly outputDrift = new Gauge({
+    name: 'inference_output_drift_psi',
+    help: "Population Stability Index of a version's recent answers (top label shares, or predicted value) against model.json's output reference",
+    labelNames: ['model', 'version'] as const,
+    aggregator: 'average',
+    registers: [this.registry],
+    collect: () => {
+      this.outputDrift.reset();
+      for (const { model, version, psi } of this.state?.outputDrift() ?? []) {
+        this.outputDrift.set({ model, version }, psi);
+      }
+    },
+  });
+  readonly featureDefaulted = new Counter({
+    name: 'inference_feature_defaulted_total',
+    help: "Events whose field was missing (or null) and took the feature's default or neutral value",
+    labelNames: ['model', 'feature'] as const,
+    registers: [this.registry],
+  });
+  readonly featureOutOfRange = new Counter({
+    name: 'inference_feature_out_of_range_total',
+    help: "Events whose number was outside the feature's declared [min, max] (served or dead-lettered as model.json says)",
+    labelNames: ['model', 'feature'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowAgreement = new Counter({
+    name: 'inference_shadow_agreement_total',
+    help: 'Events the shadow version answered beside the primary: result agree (same label; for a regression within model.shadow.tolerance) or disagree',
+    labelNames: ['model', 'primary', 'shadow', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowScoreShift = new Histogram({
+    name: 'inference_shadow_score_shift',
+    help: "Per event, the shadow's answer minus the primary's: the shadow's probability of the primary's top label minus the primary's (classification), or the value difference (regression)",
+    labelNames: ['model', 'primary', 'shadow'] as const,
+    buckets: [-0.5, -0.2, -0.1, -0.05, -0.01, 0.01, 0.05, 0.1, 0.2, 0.5],
+    registers: [this.registry],
   });
 
   constructor() {

@@ -58,7 +58,7 @@ export class BatchExecution {
     this.metrics.queueWait.observe((started - oldest) / 1000);
     // A sample of each batch is as good a picture of the inputs, and its cost stays flat.
     const stride = Math.ceil(rows.length / DRIFT_ROWS_PER_BATCH);
-    const drift = version.drift;
+    const drift = version.monitoring.features;
     if (drift) {
       this.observers.run('drift', () =>
         drift.observe(batch.rows(), rows.length, batch.width, stride),
@@ -82,7 +82,7 @@ export class BatchExecution {
     if (this.tracing) {
       this.observers.run('tracing', () => this.traceInference(version, rows, epochMs(started)));
     }
-    this.settle(version, rows, cached, misses, computed);
+    this.settle(version, rows, cached, misses, computed, stride);
   }
 
   private traceInference(version: ServingVersion, rows: PendingRow[], startedAt: number): void {
@@ -116,10 +116,13 @@ export class BatchExecution {
     cached: (Prediction | undefined)[],
     misses: number[],
     computed: RowResult[],
+    stride: number,
   ): void {
     const identity = version.identity;
     const results: (RowResult | undefined)[] = cached.slice();
     misses.forEach((index, position) => (results[index] = computed[position]));
+    const outputDrift = version.monitoring.output;
+    if (outputDrift) this.observers.run('drift', () => outputDrift.observe(results, stride));
     const toCache: [string, Prediction][] = [];
     let previous: PartitionLane | undefined;
     const touched = new Set<PartitionLane>();

@@ -168,10 +168,12 @@ export class EventPreparation {
     role: PendingRow['role'],
   ): void {
     const { featurizer } = version.model;
+    const { quality } = version.monitoring;
     const cache = this.options.cache;
     const pending: PendingRow = { event, role };
     version.add(pending, (target, offset) => {
-      featurizer.encode(record, target, offset);
+      // Data quality counts each event once: on the version that answers it, not its shadow.
+      featurizer.encode(record, target, offset, role === 'primary' ? quality : undefined);
       if (!cache) return;
       const id = cache.keyField !== undefined ? record[cache.keyField] : undefined;
       pending.cacheKey = predictionCacheKey(

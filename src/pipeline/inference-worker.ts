@@ -136,7 +136,7 @@ export class InferenceWorker {
       metrics,
       logger,
     );
-    this.outcomes = new OutcomeMetrics(metrics);
+    this.outcomes = new OutcomeMetrics(metrics, config.model.shadow?.tolerance);
     this.observers = new ObserverGuard(logger);
     this.health = new PipelineHealth(config.observability, () => this.totalInFlight());
     metrics.observe({
@@ -145,6 +145,7 @@ export class InferenceWorker {
       ready: () => this.ready,
       stalled: () => this.health.stalled,
       drift: () => this.drift(),
+      outputDrift: () => this.outputDrift(),
     });
   }
 
@@ -601,13 +602,34 @@ export class InferenceWorker {
     }
   }
 
-  private *drift(): Iterable<{ model: string; version: string; feature: string; psi: number }> {
+  private *drift(): Iterable<{
+    model: string;
+    version: string;
+    feature: string;
+    kind: string;
+    psi: number;
+  }> {
     if (!this.serving.router) return;
     for (const version of this.serving.router.all()) {
+      const drift = version.monitoring.features;
+      if (!drift) continue;
       const { name: model, version: number } = version.identity;
-      for (const [feature, psi] of version.drift?.psi() ?? []) {
-        yield { model, version: number, feature, psi };
+      const psi = drift.psi();
+      for (const { name, kind } of drift.tracked) {
+        const value = psi.get(name);
+        if (value !== undefined) {
+          yield { model, version: number, feature: name, kind: kind ?? 'number', psi: value };
+        }
       }
+    }
+  }
+
+  private *outputDrift(): Iterable<{ model: string; version: string; psi: number }> {
+    if (!this.serving.router) return;
+    for (const version of this.serving.router.all()) {
+      const psi = version.monitoring.output?.psi();
+      if (psi !== undefined)
+        yield { model: version.identity.name, version: version.identity.version, psi };
     }
   }
 

@@ -7,9 +7,8 @@ import {
 } from '../config/worker-config.js';
 import { errorMessage } from '../errors.js';
 import { LoadedModel } from '../model/loaded-model.js';
-import { featureColumns } from '../model/model-manifest.js';
 import { ModelRepository } from '../model/model-repository.js';
-import { FeatureDrift } from '../observability/feature-drift.js';
+import { monitoringFor } from '../observability/version-monitoring.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { ModelRouter } from './model-router.js';
 import { ServingVersion, type PendingRow } from './serving-version.js';
@@ -217,18 +216,12 @@ export class ModelServing {
       model.adapter ? { ...model.identity, adapter: model.adapter } : model.identity,
       'model version loaded and warm',
     );
-    return new ServingVersion(model, this.batching, this.onBatch, this.featureDrift(model));
-  }
-
-  /** Drift for the features whose model.json entry carries a reference distribution. */
-  private featureDrift(model: LoadedModel): FeatureDrift | undefined {
-    const columns = featureColumns(model.manifest);
-    const references = model.manifest.features.flatMap((feature, index) =>
-      (feature.type === 'number' || feature.type === 'boolean') && feature.reference
-        ? [{ name: feature.name, column: columns[index]!, ...feature.reference }]
-        : [],
+    return new ServingVersion(
+      model,
+      this.batching,
+      this.onBatch,
+      monitoringFor(model.manifest, this.metrics, this.driftWindow),
     );
-    return references.length > 0 ? new FeatureDrift(references, this.driftWindow) : undefined;
   }
 
   private publishInfo(): void {

@@ -1,18 +1,55 @@
 import type { ModelIdentity } from '../model/loaded-model.js';
+import type { Prediction } from '../model/postprocessor.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { InFlightEvent } from './in-flight-event.js';
 
 type ScoreObserver = { observe(value: number): void };
 
+/** A primary's and its shadow's answers to one event, compared. */
+interface Comparison {
+  agree: boolean;
+  /** The shadow's score minus the primary's (see inference_shadow_score_shift). */
+  shift: number;
+}
+
+/**
+ * Same label (classification), or values within `tolerance` (regression); the shift is the
+ * shadow's probability of the primary's label minus the primary's, or the value difference.
+ */
+export function compareAnswers(
+  primary: Prediction,
+  shadow: Prediction,
+  tolerance: number,
+): Comparison | undefined {
+  if (primary.kind === 'classification' && shadow.kind === 'classification') {
+    const same = shadow.topK.find((ranked) => ranked.label === primary.label);
+    return {
+      agree: shadow.label === primary.label,
+      // Beyond the shadow's topK its probability is unknown: at most its lowest listed one.
+      shift: (same?.probability ?? shadow.topK.at(-1)?.probability ?? 0) - primary.confidence,
+    };
+  }
+  if (primary.kind === 'regression' && shadow.kind === 'regression') {
+    const shift = shadow.value - primary.value;
+    return { agree: Math.abs(shift) <= tolerance, shift };
+  }
+  return undefined; // a shadow with another output kind: nothing to compare
+}
+
 /**
  * Counts what acknowledged outputs say, once per acknowledged send: dead letters by stage and
  * reason, predictions by model, version and label, the top score, the time inside the worker and
- * the age of the event end to end. Label counts are summed per send before they reach prom-client.
+ * the age of the event end to end, and where a shadow answered too, whether it agrees with the
+ * primary. Label counts are summed per send before they reach prom-client.
  */
 export class OutcomeMetrics {
   private readonly scoreByModel = new WeakMap<ModelIdentity, ScoreObserver>();
 
-  constructor(private readonly metrics: WorkerMetrics) {}
+  constructor(
+    private readonly metrics: WorkerMetrics,
+    /** model.shadow.tolerance: regression answers this close agree. */
+    private readonly shadowTolerance = 0,
+  ) {}
 
   acknowledged(events: InFlightEvent[]): void {
     const now = performance.now();
@@ -30,6 +67,9 @@ export class OutcomeMetrics {
         const label = prediction.kind === 'classification' ? prediction.label : '';
         byLabel.set(label, (byLabel.get(label) ?? 0) + 1);
         if (prediction.kind === 'classification') this.scores(model).observe(prediction.confidence);
+        if (event.shadow && event.shadow !== 'none') {
+          this.compare(prediction, model, event.shadow.prediction, event.shadow.model);
+        }
       }
       this.metrics.eventSeconds.observe((now - event.acceptedAt) / 1000);
       this.metrics.eventAge.observe(Math.max(0, wallClock - event.timestamp) / 1000);
@@ -39,6 +79,22 @@ export class OutcomeMetrics {
         this.metrics.predictions.inc({ model: name, version, label }, count);
       }
     }
+  }
+
+  private compare(
+    prediction: Prediction,
+    model: ModelIdentity,
+    shadowPrediction: Prediction,
+    shadow: ModelIdentity,
+  ): void {
+    const comparison = compareAnswers(prediction, shadowPrediction, this.shadowTolerance);
+    if (!comparison) return;
+    const labels = { model: model.name, primary: model.version, shadow: shadow.version };
+    this.metrics.shadowAgreement.inc({
+      ...labels,
+      result: comparison.agree ? 'agree' : 'disagree',
+    });
+    this.metrics.shadowScoreShift.observe(labels, comparison.shift);
   }
 
   private scores(model: ModelIdentity): ScoreObserver {

@@ -1,7 +1,7 @@
 import { MicroBatcher, type RowBatch, type RowWriter } from '../batch/micro-batcher.js';
 import type { BatchingOptions } from '../config/worker-config.js';
 import type { LoadedModel } from '../model/loaded-model.js';
-import type { FeatureDrift } from '../observability/feature-drift.js';
+import type { VersionMonitoring } from '../observability/version-monitoring.js';
 import type { InFlightEvent } from './in-flight-event.js';
 
 /** A featurized event waiting for its batch on one model version (its row is in the batch). */
@@ -30,8 +30,8 @@ export class ServingVersion {
     readonly model: LoadedModel,
     batching: BatchingOptions,
     onBatch: (version: ServingVersion, batch: RowBatch<PendingRow>) => Promise<void>,
-    /** The version's feature drift, when its model.json carries reference distributions. */
-    readonly drift?: FeatureDrift,
+    /** Drift and data quality, as the version's model.json declares them. */
+    readonly monitoring: VersionMonitoring = { quality: { defaulted() {}, outOfRange() {} } },
   ) {
     this.batcher = new MicroBatcher(
       batching,

@@ -775,3 +775,107 @@ describe('exactly-once on the in-memory transport', () => {
     await worker.stop();
   });
 });
+
+describe('model quality on the in-memory transport', () => {
+  /** The metric's value for the series whose labels include `labels`. */
+  const metricValue = async (
+    metrics: WorkerMetrics,
+    name: string,
+    labels: Record<string, string>,
+  ): Promise<number> => {
+    const found = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
+    const series = found?.values.filter((v) =>
+      Object.entries(labels).every(([key, value]) => v.labels[key] === value),
+    );
+    return series?.reduce((sum, v) => sum + v.value, 0) ?? 0;
+  };
+  /** Each prediction's label, by its source partition and offset. */
+  const bySource = (kafka: InMemoryKafka, topic: string) =>
+    new Map(
+      kafka.records(topic).map((record) => {
+        const body = JSON.parse(record.value!.toString()) as {
+          label: string;
+          source: { partition: number; offset: string };
+        };
+        return [`${body.source.partition}/${body.source.offset}`, body.label];
+      }),
+    );
+
+  it('shadow agreement equals a comparison of the two topics; data quality counts each event once', async () => {
+    const kafka = cluster();
+    kafka.createTopic('shadow', 1);
+    const repository = repositoryWith('1', goodVersion('models/fraud-mlp/1'));
+    dropVersion(repository, '2', goodVersion('models/fraud-mlp/2'));
+    let missingDay = 0;
+    let hourOutOfRange = 0;
+    kafka.produce(
+      'in',
+      Array.from({ length: 600 }, (_, i) => {
+        const event: Record<string, unknown> = { ...fraudEvent(i) };
+        if (i % 5 === 0) {
+          delete event.day_of_week;
+          missingDay++;
+        }
+        if (i % 7 === 0) {
+          event.hour_of_day = 25;
+          hourOutOfRange++;
+        }
+        return { key: String(event.id), value: JSON.stringify(event) };
+      }),
+    );
+    const { worker, metrics } = await startWorker(kafka, {
+      overrides: {
+        model: {
+          ...repositoryModel(repository).model,
+          version: '1',
+          shadow: { version: '2', topic: 'shadow' },
+        },
+      },
+    });
+    try {
+      await committedToEnd(kafka);
+    } finally {
+      await worker.stop();
+    }
+    assertAnsweredOnceBy(kafka, '1');
+    const primary = bySource(kafka, 'out');
+    const shadow = bySource(kafka, 'shadow');
+    assert.equal(shadow.size, 600, 'the shadow answered every event');
+    let agree = 0;
+    for (const [source, label] of primary) if (shadow.get(source) === label) agree++;
+    const labels = { model: 'fraud-mlp', primary: '1', shadow: '2' };
+    assert.equal(
+      await metricValue(metrics, 'inference_shadow_agreement_total', {
+        ...labels,
+        result: 'agree',
+      }),
+      agree,
+    );
+    assert.equal(
+      await metricValue(metrics, 'inference_shadow_agreement_total', {
+        ...labels,
+        result: 'disagree',
+      }),
+      600 - agree,
+    );
+    assert.ok(agree > 0 && agree < 600, `versions 1 and 2 differ on some events (${agree} agree)`);
+    const quality = (name: string, feature: string) =>
+      metricValue(metrics, name, { model: 'fraud-mlp', feature });
+    assert.equal(await quality('inference_feature_defaulted_total', 'day_of_week'), missingDay);
+    assert.equal(await quality('inference_feature_defaulted_total', 'amount'), 0);
+    assert.equal(
+      await quality('inference_feature_out_of_range_total', 'hour_of_day'),
+      hourOutOfRange,
+    );
+    assert.equal(await quality('inference_feature_out_of_range_total', 'merchant_risk'), 0);
+    const psi = (name: string, labelsOf: Record<string, string>) =>
+      metricValue(metrics, name, { model: 'fraud-mlp', version: '1', ...labelsOf });
+    const channelPsi = await psi('inference_feature_drift_psi', {
+      feature: 'channel',
+      kind: 'category',
+    });
+    assert.ok(channelPsi > 0 && channelPsi < 0.1, `channel shares as in training: ${channelPsi}`);
+    const outputPsi = await psi('inference_output_drift_psi', {});
+    assert.ok(outputPsi > 0 && outputPsi < 0.1, `answers as on the reference: ${outputPsi}`);
+  });
+});

@@ -63,4 +63,49 @@ describe('feature drift', () => {
   test('no rows yet: no figure', () => {
     assert.equal(new FeatureDrift([REFERENCE], 10).psi().size, 0);
   });
+
+  test('category: one bin per one-hot column; rows with none set are not counted', () => {
+    const category = {
+      name: 'channel',
+      kind: 'category' as const,
+      column: 1,
+      proportions: [0.5, 0.3, 0.2],
+    };
+    const drift = new FeatureDrift([category], 1_000);
+    // Width 4: column 0 something else, columns 1..3 the one-hot channel.
+    const oneHot = (index: number | undefined) =>
+      [9, 0, 1, 2].map((_, c) => (c === 0 ? 9 : c - 1 === index ? 1 : 0));
+    const matrix = new Float32Array([
+      ...Array.from({ length: 50 }, () => oneHot(0)).flat(),
+      ...Array.from({ length: 30 }, () => oneHot(1)).flat(),
+      ...Array.from({ length: 20 }, () => oneHot(2)).flat(),
+      ...Array.from({ length: 40 }, () => oneHot(undefined)).flat(),
+    ]);
+    drift.observe(matrix, 140, 4);
+    assert.ok(Math.abs(drift.psi().get('channel')!) < 1e-12, 'shares as the reference: PSI 0');
+    const shifted = new FeatureDrift([category], 1_000);
+    shifted.observe(new Float32Array(Array.from({ length: 100 }, () => oneHot(2)).flat()), 100, 4);
+    const expected =
+      (1e-4 - 0.5) * Math.log(1e-4 / 0.5) +
+      (1e-4 - 0.3) * Math.log(1e-4 / 0.3) +
+      0.8 * Math.log(1 / 0.2);
+    assert.ok(Math.abs(shifted.psi().get('channel')! - expected) < 1e-9);
+  });
+
+  test('vector: bins over the Euclidean norm', () => {
+    const vector = {
+      name: 'embedding',
+      kind: 'vector' as const,
+      column: 0,
+      length: 2,
+      edges: [1, 2],
+      proportions: [0.25, 0.5, 0.25],
+    };
+    const drift = new FeatureDrift([vector], 1_000);
+    // Norms 0.5, 1.5, 1.5, 5 (3-4-5 triangle): shares 0.25, 0.5, 0.25.
+    drift.observe(new Float32Array([0.3, 0.4, 0.9, 1.2, 1.2, 0.9, 3, 4]), 4, 2);
+    assert.ok(Math.abs(drift.psi().get('embedding')!) < 1e-12);
+    drift.observe(new Float32Array(Array.from({ length: 400 }, () => [30, 40]).flat()), 400, 2);
+    assert.ok(drift.psi().get('embedding')! > 1, 'every new vector far longer: a large PSI');
+  });
 });

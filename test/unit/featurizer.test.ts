@@ -269,7 +269,8 @@ describe('Featurizer on a hand-written manifest', () => {
 
 describe('Featurizer on models/fraud-mlp/1 against the reference encoder', () => {
   const dir = path.join(MODELS_DIR, 'fraud-mlp/1');
-  const featurizer = new Featurizer(readModelManifest(dir));
+  const fraudManifest = readModelManifest(dir);
+  const featurizer = new Featurizer(fraudManifest);
   const json = readModelJson(dir);
 
   test('200 sample events encode to identical floats', () => {
@@ -311,5 +312,46 @@ describe('Featurizer on models/fraud-mlp/1 against the reference encoder', () =>
     const record = fraudEvent(1) as unknown as Record<string, unknown>;
     delete record.account_age_days;
     assertPoison(() => featurizer.encode(record), 'account_age_days', 'is required but missing');
+  });
+
+  test('data quality: defaulted fields and out-of-range numbers are counted per feature', () => {
+    const counts = { defaulted: [] as string[], outOfRange: [] as string[] };
+    const features = fraudManifest.features;
+    const quality = {
+      defaulted: (index: number) => counts.defaulted.push(features[index]!.name),
+      outOfRange: (index: number) => counts.outOfRange.push(features[index]!.name),
+    };
+    featurizer.encode(fraudEvent(3) as unknown as Record<string, unknown>, undefined, 0, quality);
+    assert.deepEqual(counts, { defaulted: [], outOfRange: [] }, 'a complete event: nothing');
+    const record = { ...fraudEvent(3), day_of_week: null, hour_of_day: 24, merchant_risk: -0.5 };
+    delete (record as Partial<typeof record>).channel;
+    const row = featurizer.encode(
+      record as unknown as Record<string, unknown>,
+      undefined,
+      0,
+      quality,
+    );
+    assert.deepEqual(counts.defaulted.sort(), ['channel', 'day_of_week']);
+    assert.deepEqual(counts.outOfRange.sort(), ['hour_of_day', 'merchant_risk']);
+    assert.equal(row[1], 24, 'counted, and served as is (outOfRange defaults to "count")');
+  });
+
+  test('outOfRange "poison": a number outside [min, max] is poison naming the range', () => {
+    const strict = new Featurizer(
+      modelManifestSchema.parse({
+        ...manifest,
+        features: [{ name: 'amount', type: 'number', min: 0, max: 10, outOfRange: 'poison' }],
+      }),
+    );
+    const seen: number[] = [];
+    const quality = { defaulted: () => undefined, outOfRange: (i: number) => seen.push(i) };
+    assert.equal(strict.encode({ amount: 10 }, undefined, 0, quality)[0], 10, 'bounds are inside');
+    assertPoison(
+      () => strict.encode({ amount: 10.5 }, undefined, 0, quality),
+      'amount',
+      'outside [0, 10]',
+    );
+    assertPoison(() => strict.encode({ amount: -1 }), 'amount', 'outside [0, 10]');
+    assert.deepEqual(seen, [0], 'counted too');
   });
 });

@@ -210,4 +210,67 @@ describe('bad model.json', () => {
     );
     assert.equal(outputWidth(manifest.output), 1);
   });
+
+  test('a category reference needs one proportion per category', () => {
+    assertLoadError(
+      modelDir(
+        JSON.stringify({
+          ...valid(),
+          features: [
+            {
+              name: 'c',
+              type: 'category',
+              categories: ['a', 'b'],
+              reference: { proportions: [1] },
+            },
+          ],
+        }),
+      ),
+      '"features.0.reference.proportions"',
+      'one proportion per category',
+    );
+  });
+
+  test('reference proportions must sum to 1', () => {
+    assertLoadError(
+      modelDir(
+        JSON.stringify({
+          ...valid(),
+          features: [
+            { name: 'n', type: 'number', reference: { edges: [1], proportions: [0.2, 0.2] } },
+          ],
+        }),
+      ),
+      '"features.0.reference"',
+      'summing to 1',
+    );
+  });
+
+  test('a classifier output reference needs one proportion per label', () => {
+    assertLoadError(
+      modelDir(
+        JSON.stringify({
+          ...valid(),
+          output: {
+            name: 'y',
+            kind: 'classification',
+            labels: ['a', 'b', 'c'],
+            reference: { proportions: [0.5, 0.5] },
+          },
+        }),
+      ),
+      '"output.reference.proportions"',
+      'one proportion per label',
+    );
+  });
+
+  test('min above max names max', () => {
+    assertLoadError(
+      modelDir(
+        JSON.stringify({ ...valid(), features: [{ name: 'n', type: 'number', min: 2, max: 1 }] }),
+      ),
+      '"features.0.max"',
+      'min <= max',
+    );
+  });
 });
