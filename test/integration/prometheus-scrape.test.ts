@@ -17,7 +17,7 @@ import {
 import { REDIS_URL } from '../../deploy/local/redis.js';
 import { ensureStackUp } from '../../deploy/local/stack.js';
 import { produceInBackground } from '../helpers/background-producer.js';
-import { uniqueName, waitFor } from '../helpers/kafka-test-helpers.js';
+import { createTopic, deleteTopics, uniqueName, waitFor } from '../helpers/kafka-test-helpers.js';
 import {
   createPipelineTopics,
   deletePipelineTopics,
@@ -46,21 +46,32 @@ describe('a real Prometheus scrapes the worker; the dashboard and the rules matc
   let topics: PipelineTopics;
   let worker: WorkerProcess | undefined;
   let prometheus: RunningPrometheus | undefined;
+  const shadowTopic = () => `${topics.input}-shadow`;
 
   before(async () => {
     ensurePrometheus();
     await ensureStackUp();
     topics = await createPipelineTopics('prometheus', 3);
+    await createTopic(shadowTopic(), 3);
   });
   after(async () => {
     await prometheus?.stop();
     if (worker) await worker.kill('SIGKILL');
     await deletePipelineTopics(topics);
+    await deleteTopics([shadowTopic()]);
   });
 
   it('every referenced metric exists and every panel query returns series', async () => {
     worker = await WorkerProcess.start(
+      // A shadow too: the agreement panel has series to show.
       workerConfigFor(topics, 'models/fraud-mlp/1', {
+        model: {
+          path: undefined,
+          repository: 'models',
+          name: 'fraud-mlp',
+          version: '1',
+          shadow: { version: '2', topic: shadowTopic() },
+        },
         cache: { redisUrl: REDIS_URL, keyPrefix: uniqueName('prom') },
         observability: { driftWindow: 500 },
       }),
@@ -109,7 +120,7 @@ describe('a real Prometheus scrapes the worker; the dashboard and the rules matc
     const rules = (await (await fetch(`${prometheus.url}/api/v1/rules`)).json()) as {
       data: { groups: { rules: unknown[] }[] };
     };
-    assert.equal(rules.data.groups.flatMap((group) => group.rules).length, 6, 'the rules loaded');
+    assert.equal(rules.data.groups.flatMap((group) => group.rules).length, 9, 'the rules loaded');
 
     // The metrics endpoint routes by path and answers HEAD.
     const base = `http://127.0.0.1:${worker.metricsPort}`;
@@ -122,7 +133,7 @@ describe('a real Prometheus scrapes the worker; the dashboard and the rules matc
     const excerpt = scrape
       .split('\n')
       .filter((line) =>
-        /^(kafka_consumergroup_lag|inference_predictions_total|inference_feature_drift_psi\{[^}]*feature="amount"|inference_event_age_seconds_(sum|count)|inference_dead_letters_total|inference_worker_ready|inference_model_circuit_open)/.test(
+        /^(kafka_consumergroup_lag|inference_predictions_total|inference_feature_drift_psi\{[^}]*feature="amount"|inference_event_age_seconds_(sum|count)|inference_dead_letters_total|inference_worker_ready|inference_model_circuit_open|inference_shadow_agreement_total|inference_output_drift_psi)/.test(
           line,
         ),
       );
