@@ -120,6 +120,17 @@ export function workerConfigFor(
   };
 }
 
+/** The model section for fraud-mlp version 1 from models/, with version 2 as a shadow on `topic`. */
+export function fraudModelWithShadow(topic: string): Record<string, unknown> {
+  return {
+    path: undefined,
+    repository: 'models',
+    name: 'fraud-mlp',
+    version: '1',
+    shadow: { version: '2', topic },
+  };
+}
+
 /** Produces raw messages in chunks with acks=all; keyed messages spread by the default partitioner. */
 export async function produceMessages(
   topic: string,

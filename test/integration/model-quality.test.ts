@@ -19,6 +19,7 @@ import {
   deletePipelineTopics,
   produceMessages,
   waitForCommittedToEnd,
+  fraudModelWithShadow,
   workerConfigFor,
   type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
@@ -79,13 +80,7 @@ describe('model quality on the real stack: drift by kind, data quality, shadow a
   it('a category shift and a stopped field show; shadow agreement matches the topics', async () => {
     worker = await WorkerProcess.start(
       workerConfigFor(topics, 'models/fraud-mlp/1', {
-        model: {
-          path: undefined,
-          repository: 'models',
-          name: 'fraud-mlp',
-          version: '1',
-          shadow: { version: '2', topic: shadowTopic() },
-        },
+        model: fraudModelWithShadow(shadowTopic()),
         // Rows per half-window: the last 300 to 600 sampled rows, all after the shift.
         observability: { driftWindow: 300 },
       }),

@@ -23,6 +23,7 @@ import {
   deletePipelineTopics,
   jsonMessage,
   produceMessages,
+  fraudModelWithShadow,
   workerConfigFor,
   type PipelineTopics,
 } from '../helpers/pipeline-fixture.js';
@@ -65,13 +66,7 @@ describe('a real Prometheus scrapes the worker; the dashboard and the rules matc
     worker = await WorkerProcess.start(
       // A shadow too: the agreement panel has series to show.
       workerConfigFor(topics, 'models/fraud-mlp/1', {
-        model: {
-          path: undefined,
-          repository: 'models',
-          name: 'fraud-mlp',
-          version: '1',
-          shadow: { version: '2', topic: shadowTopic() },
-        },
+        model: fraudModelWithShadow(shadowTopic()),
         cache: { redisUrl: REDIS_URL, keyPrefix: uniqueName('prom') },
         observability: { driftWindow: 500 },
       }),
