@@ -16,15 +16,22 @@ export const EMBEDDING_MODEL = {
 export type BenchModel = typeof FRAUD_MODEL | typeof EMBEDDING_MODEL;
 
 /**
- * A copy of fraud-mlp/1 without the reference distributions in its model.json: the worker then
- * tracks no feature drift, so a run on it beside the original measures what drift costs.
+ * A copy of fraud-mlp/1 without what its model.json declares for monitoring (the features' and
+ * the output's reference distributions, the numbers' ranges): the worker then tracks no drift and
+ * checks no range, so a run on it beside the original measures what that monitoring costs.
  */
-export function fraudModelWithoutDrift(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'fraud-no-drift-'));
+export function fraudModelWithoutMonitoring(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fraud-unmonitored-'));
   const manifest = JSON.parse(readFileSync(join(FRAUD_MODEL.dir, 'model.json'), 'utf8')) as {
     features: Record<string, unknown>[];
+    output: Record<string, unknown>;
   };
-  for (const feature of manifest.features) delete feature.reference;
+  for (const feature of manifest.features) {
+    delete feature.reference;
+    delete feature.min;
+    delete feature.max;
+  }
+  delete manifest.output.reference;
   writeFileSync(join(dir, 'model.json'), JSON.stringify(manifest, null, 2));
   copyFileSync(join(FRAUD_MODEL.dir, 'model.onnx'), join(dir, 'model.onnx'));
   return dir;

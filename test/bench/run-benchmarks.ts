@@ -17,7 +17,7 @@ import { PREDICTION_HEADER_NAMES } from '../../src/wire-contract.js';
 import { jsonMessage } from '../helpers/pipeline-fixture.js';
 import { embeddingEvent, fraudEvent } from '../helpers/sample-events.js';
 import { benchChartPng } from './bench-chart.js';
-import { EMBEDDING_MODEL, FRAUD_MODEL, fraudModelWithoutDrift } from './bench-models.js';
+import { EMBEDDING_MODEL, FRAUD_MODEL, fraudModelWithoutMonitoring } from './bench-models.js';
 import { benchSettings } from './bench-settings.js';
 import { requireKafkaAndRedis } from './bench-stack.js';
 import { fmt, markdownTable, progress } from './bench-table.js';
@@ -53,9 +53,9 @@ const LIGHT: readonly Contender[] = [
   { kind: 'worker', label: 'worker (kafkajs)', client: 'kafkajs' },
   {
     kind: 'worker',
-    label: 'worker, no drift tracking',
+    label: 'worker, no drift or range checks',
     client: 'librdkafka',
-    modelDir: fraudModelWithoutDrift,
+    modelDir: fraudModelWithoutMonitoring,
   },
   {
     kind: 'worker',
@@ -421,8 +421,8 @@ function ratioRows(
     ),
     info('light: worker (librdkafka) ÷ worker (kafkajs)', worker / light('worker (kafkajs)')),
     info(
-      'light: worker ÷ worker without drift tracking (drift cost)',
-      worker / light('worker, no drift tracking'),
+      'light: worker ÷ worker without drift or range checks (monitoring cost)',
+      worker / light('worker, no drift or range checks'),
     ),
     info(
       'light: worker ÷ raw ORT rows/s at batch 64 (its maxBatchSize)',

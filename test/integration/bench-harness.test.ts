@@ -43,7 +43,7 @@ describe('benchmark harness (BENCH_QUICK)', () => {
     assert.deepEqual(contenders, [
       'fraud-mlp: worker (librdkafka)',
       'fraud-mlp: worker (kafkajs)',
-      'fraud-mlp: worker, no drift tracking',
+      'fraud-mlp: worker, no drift or range checks',
       'fraud-mlp: worker, six provenance headers',
       'fraud-mlp: worker, 2 processes',
       'fraud-mlp: worker, exactly-once',
