@@ -177,8 +177,8 @@ const manifest: ModelManifest = modelManifestSchema.parse({
   input: { name: 'x', type: 'float32' },
   output: { name: 'y', kind: 'classification', labels: ['a', 'b'] },
   features: [
-    { name: 'amount', type: 'number', required: true },
-    { name: 'count', type: 'number', default: 7 },
+    { name: 'amount', type: 'number', required: true, min: 0 },
+    { name: 'count', type: 'number', default: 7, min: -10, max: 10, outOfRange: 'poison' },
     { name: 'flag', type: 'boolean' },
     { name: 'channel', type: 'category', categories: ['web', 'pos'] },
     { name: 'vec', type: 'vector', length: 3 },
@@ -194,8 +194,10 @@ describe('featurizer', () => {
     fc.assert(
       fc.property(fc.dictionary(fc.constantFrom(...names), hostileValue), (record) => {
         let row: Float32Array;
+        const counted: number[] = [];
+        const quality = { defaulted: (i: number) => counted.push(i), outOfRange: () => undefined };
         try {
-          row = featurizer.encode(record);
+          row = featurizer.encode(record, undefined, 0, quality);
         } catch (error) {
           assert.ok(error instanceof PoisonInputError, String(error));
           assert.equal(error.stage, 'featurize');
@@ -204,6 +206,13 @@ describe('featurizer', () => {
         }
         assert.equal(row.length, featurizer.width);
         for (const value of row) assert.ok(Number.isFinite(value), `row holds ${value}`);
+        assert.ok(
+          counted.every((i) => {
+            const name = manifest.features[i]!.name;
+            return !Object.hasOwn(record, name) || record[name] == null;
+          }),
+          'only absent fields count as defaulted',
+        );
       }),
       params,
     );
@@ -301,6 +310,18 @@ describe('config', () => {
           fc
             .dictionary(fc.constantFrom(...sections), fc.dictionary(fc.string(), hostileValue))
             .map((extra) => JSON.stringify({ ...minimal, ...extra })),
+          // A shadow version, with any tolerance (model.shadow.tolerance) and fields.
+          fc
+            .record(
+              { version: hostileValue, topic: hostileValue, tolerance: hostileValue },
+              { requiredKeys: [] },
+            )
+            .map((shadow) =>
+              JSON.stringify({
+                ...minimal,
+                model: { repository: 'models', name: 'fraud-mlp', shadow },
+              }),
+            ),
           // The shorthand `delivery: exactly-once`, and anything else in its place.
           fc
             .oneof(fc.constantFrom('exactly-once', 'at-least-once'), fc.string(), hostileValue)
@@ -374,6 +395,21 @@ describe('model.json', () => {
   after(() => rmSync(directory, { recursive: true, force: true }));
 
   test('any model.json is a manifest or a ModelLoadError', () => {
+    // Drift references: near-valid ones (shares summing to 1, ascending edges) and hostile ones.
+    const reference = fc.oneof(
+      fc.record(
+        {
+          edges: fc.array(fc.oneof(fc.double(), hostileValue), { maxLength: 4 }),
+          proportions: fc.array(fc.oneof(fc.double(), hostileValue), { maxLength: 5 }),
+        },
+        { requiredKeys: [] },
+      ),
+      fc.integer({ min: 1, max: 4 }).map((bins) => ({
+        edges: Array.from({ length: bins - 1 }, (_, i) => i),
+        proportions: Array.from({ length: bins }, () => 1 / bins),
+      })),
+      hostileValue,
+    );
     const feature = fc.record(
       {
         name: fc.string(),
@@ -382,6 +418,10 @@ describe('model.json', () => {
         length: fc.oneof(fc.integer(), fc.double()),
         default: hostileValue,
         required: fc.boolean(),
+        min: hostileValue,
+        max: hostileValue,
+        outOfRange: fc.oneof(fc.constantFrom('count', 'poison'), hostileValue),
+        reference: reference,
       },
       { requiredKeys: ['name', 'type'] },
     );
@@ -394,6 +434,7 @@ describe('model.json', () => {
           name: fc.string(),
           kind: fc.constantFrom('classification', 'regression', 'other'),
           labels: fc.array(fc.string()),
+          reference,
         }),
         features: fc.array(feature, { maxLength: 4 }),
       },
