@@ -5,6 +5,13 @@ import type { InFlightEvent } from './in-flight-event.js';
 
 type ScoreObserver = { observe(value: number): void };
 
+/** A primary's and a shadow's series, bound once per pair of versions. */
+interface ShadowSeries {
+  agree: { inc(): void };
+  disagree: { inc(): void };
+  shift: ScoreObserver;
+}
+
 /** A primary's and its shadow's answers to one event, compared. */
 interface Comparison {
   agree: boolean;
@@ -40,10 +47,15 @@ export function compareAnswers(
  * Counts what acknowledged outputs say, once per acknowledged send: dead letters by stage and
  * reason, predictions by model, version and label, the top score, the time inside the worker and
  * the age of the event end to end, and where a shadow answered too, whether it agrees with the
- * primary. Label counts are summed per send before they reach prom-client.
+ * primary. Label counts are summed per send before they reach prom-client; per-event series are
+ * bound once per version (or pair of versions).
  */
 export class OutcomeMetrics {
   private readonly scoreByModel = new WeakMap<ModelIdentity, ScoreObserver>();
+  private readonly shadowByPair = new WeakMap<
+    ModelIdentity,
+    WeakMap<ModelIdentity, ShadowSeries>
+  >();
 
   constructor(
     private readonly metrics: WorkerMetrics,
@@ -89,12 +101,26 @@ export class OutcomeMetrics {
   ): void {
     const comparison = compareAnswers(prediction, shadowPrediction, this.shadowTolerance);
     if (!comparison) return;
-    const labels = { model: model.name, primary: model.version, shadow: shadow.version };
-    this.metrics.shadowAgreement.inc({
-      ...labels,
-      result: comparison.agree ? 'agree' : 'disagree',
-    });
-    this.metrics.shadowScoreShift.observe(labels, comparison.shift);
+    const series = this.shadowSeries(model, shadow);
+    (comparison.agree ? series.agree : series.disagree).inc();
+    series.shift.observe(comparison.shift);
+  }
+
+  private shadowSeries(model: ModelIdentity, shadow: ModelIdentity): ShadowSeries {
+    let byShadow = this.shadowByPair.get(model);
+    if (!byShadow) this.shadowByPair.set(model, (byShadow = new WeakMap()));
+    let series = byShadow.get(shadow);
+    if (!series) {
+      const labels = { model: model.name, primary: model.version, shadow: shadow.version };
+      const { shadowAgreement, shadowScoreShift } = this.metrics;
+      series = {
+        agree: shadowAgreement.labels({ ...labels, result: 'agree' }),
+        disagree: shadowAgreement.labels({ ...labels, result: 'disagree' }),
+        shift: shadowScoreShift.labels(labels),
+      };
+      byShadow.set(shadow, series);
+    }
+    return series;
   }
 
   private scores(model: ModelIdentity): ScoreObserver {
