@@ -6,7 +6,7 @@
 /**
  * The pipeline stage where an event failed; travels as a dead-letter header. "size": an input
  * over limits.maxEventBytes, refused before decoding; "produce": an output the broker refuses as
- * too large.
+ * too large; "feedback": an outcome record (feedback.topic) with no usable id or truth.
  */
 export type FailureStage =
   | 'size'
@@ -17,7 +17,8 @@ export type FailureStage =
   | 'infer'
   | 'postprocess'
   | 'encode'
-  | 'produce';
+  | 'produce'
+  | 'feedback';
 
 /** Where a failure happened, as far as the catch site knows: logged and put in headers. */
 export interface FailureContext {
@@ -53,6 +54,7 @@ export type PoisonReason =
   | 'schema-violation'
   | 'invalid-record'
   | 'reply-not-allowed'
+  | 'invalid-outcome'
   | 'other';
 
 const REASON_BY_STAGE: Record<FailureStage, PoisonReason> = {
@@ -65,6 +67,7 @@ const REASON_BY_STAGE: Record<FailureStage, PoisonReason> = {
   postprocess: 'other',
   encode: 'schema-violation',
   produce: 'too-large',
+  feedback: 'invalid-outcome',
 };
 
 /** Bad input: retrying the same bytes gives the same failure. Sent to the DLQ. */

@@ -33,7 +33,7 @@ export function createPredictionCache(
 }
 
 /** User, password and TLS from their own keys, so that no secret must sit in the URL. */
-function redisConnectionOptions(options: CacheOptions): RedisOptions {
+export function redisConnectionOptions(options: CacheOptions): RedisOptions {
   const password = readSecret(
     options.redisPassword,
     options.redisPasswordFile,

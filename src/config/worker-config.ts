@@ -190,7 +190,7 @@ export const modelSchema = z
      * GPU canary beside a CPU primary, say; default: the primary's). Default: none.
      */
     canary: z
-      .object({
+      .strictObject({
         version: versionName,
         percent: z.number().min(0).max(100),
         device: z.enum(['auto', 'cpu', 'cuda', 'webgpu']).optional(),
@@ -441,6 +441,58 @@ export const cacheSchema = z.strictObject({
   keyPrefix: z.string().min(1).default('prediction'),
 });
 
+export const feedbackSchema = z
+  .strictObject({
+    /**
+     * Topic of outcomes (ground truth), written by any producer whenever the truth is known, in
+     * the input codec (codec.inputByTopic may set another). Each is joined to the prediction made
+     * for its event, by whichever worker of the group made it. Required.
+     */
+    topic: z.string().min(1),
+    /**
+     * Field naming the event, in the input events and in the outcomes alike (an event id).
+     * Default: none, so the record key of both is the id (keyless events are not joined).
+     */
+    idField: z.string().min(1).optional(),
+    /** Classification: the outcome's field holding the true label (its name, or its index). */
+    labelField: z.string().min(1).optional(),
+    /** Regression: the outcome's field holding the true value. */
+    valueField: z.string().min(1).optional(),
+    /** How long a prediction waits for its outcome. Default: 604800000 (7 days). */
+    windowMs: positiveInt.default(7 * 24 * 3_600_000),
+    /**
+     * Where predictions wait for their outcomes: "redis" (the cache's Redis, cache.redisUrl,
+     * shared by every worker of the group; also when cache.enabled is false) or "memory" (this
+     * process only: an outcome read by another worker than the one that predicted is unmatched).
+     * Default: "redis" when cache.redisUrl is set, else "memory".
+     */
+    store: z.enum(['redis', 'memory']).optional(),
+    /** The memory store keeps at most this many events' predictions (oldest go first). Default: 1000000. */
+    maxEntries: positiveInt.default(1_000_000),
+    /** Redis key prefix. Default: "feedback". */
+    keyPrefix: z.string().min(1).default('feedback'),
+    /** Consumer group that reads the outcomes. Default: "<kafka.groupId>.feedback". */
+    groupId: z.string().min(1).optional(),
+    /**
+     * A canary whose accuracy on joined outcomes falls below the primary's by more than `margin`
+     * (regression: whose mean absolute error exceeds the primary's by more than `margin` of it),
+     * once each has `minOutcomes`, is logged and flagged (inference_canary_worse), and with
+     * `withdraw` taken out of service as after a model fault. Each worker judges the outcomes it
+     * joined. Default: margin 0.05, minOutcomes 500, withdraw false.
+     */
+    canary: z
+      .strictObject({
+        margin: z.number().min(0).max(1).default(0.05),
+        minOutcomes: positiveInt.default(500),
+        withdraw: z.boolean().default(false),
+      })
+      .default({ margin: 0.05, minOutcomes: 500, withdraw: false }),
+  })
+  .refine((feedback) => Boolean(feedback.labelField) !== Boolean(feedback.valueField), {
+    message: 'expected labelField (classification) or valueField (regression), one of them',
+    path: ['labelField'],
+  });
+
 export const workerConfigSchema = z
   .strictObject({
     /**
@@ -469,6 +521,8 @@ export const workerConfigSchema = z
     tracing: tracingSchema.default(tracingSchema.parse({})),
     shutdown: shutdownSchema.default(shutdownSchema.parse({})),
     observability: observabilitySchema.default(observabilitySchema.parse({})),
+    /** Outcomes joined to predictions: accuracy per version. Default: none. */
+    feedback: feedbackSchema.optional(),
   })
   .refine(
     (config) => config.delivery.guarantee !== 'exactly-once' || config.kafka.client !== 'kafkajs',
@@ -486,6 +540,10 @@ export const workerConfigSchema = z
       path: ['delivery', 'transactionTimeoutMs'],
     },
   )
+  .refine((config) => config.feedback?.store !== 'redis' || config.cache.redisUrl !== undefined, {
+    message: 'expected cache.redisUrl: feedback.store "redis" keeps predictions in that Redis',
+    path: ['feedback', 'store'],
+  })
   .refine(
     (config) =>
       config.schemaRegistry !== undefined ||
@@ -508,6 +566,7 @@ export type DeliveryOptions = WorkerConfig['delivery'];
 export type CodecOptions = WorkerConfig['codec'];
 export type CacheOptions = WorkerConfig['cache'];
 export type RepliesOptions = WorkerConfig['replies'];
+export type FeedbackOptions = NonNullable<WorkerConfig['feedback']>;
 export type TlsOptions = z.infer<typeof tlsSchema>;
 export type SaslOptions = z.infer<typeof saslSchema>;
 export type SchemaRegistryOptions = NonNullable<WorkerConfig['schemaRegistry']>;

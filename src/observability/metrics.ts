@@ -174,7 +174,7 @@ export class WorkerMetrics {
   });
   readonly modelRollbacks = new Counter({
     name: 'inference_model_rollbacks_total',
-    help: 'Versions taken out of service after a model fault (a hot swap rolled back, a canary dropped)',
+    help: 'Versions taken out of service: after a model fault (a hot swap rolled back, a canary dropped), or a canary withdrawn as worse than the primary on outcomes',
     labelNames: ['model', 'from', 'to'] as const,
     registers: [this.registry],
   });
@@ -272,6 +272,51 @@ export class WorkerMetrics {
     buckets: [-0.5, -0.2, -0.1, -0.05, -0.01, 0.01, 0.05, 0.1, 0.2, 0.5],
     registers: [this.registry],
   });
+  readonly feedback = new Counter({
+    name: 'inference_feedback_total',
+    help: 'Outcomes joined to the answer of each version that answered the event (role primary, canary or shadow): result correct or incorrect (classification), matched (regression); unmatched (no prediction within feedback.windowMs; version and role empty), duplicate (an outcome for an event already joined: counted once)',
+    labelNames: ['model', 'version', 'role', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly feedbackConfusion = new Counter({
+    name: 'inference_feedback_confusion_total',
+    help: 'Joined classification outcomes by predicted and actual label',
+    labelNames: ['model', 'version', 'role', 'predicted', 'actual'] as const,
+    registers: [this.registry],
+  });
+  readonly feedbackBrier = new Histogram({
+    name: 'inference_feedback_brier_score',
+    help: "Per joined classification outcome, the Brier score of the answer: the sum over labels of (probability - truth)^2, 0 (sure and right) to 2 (sure and wrong); its mean is the version's calibration",
+    labelNames: ['model', 'version', 'role'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.2, 0.5, 1, 1.5, 2],
+    registers: [this.registry],
+  });
+  readonly feedbackAbsError = new Histogram({
+    name: 'inference_feedback_abs_error',
+    help: 'Per joined regression outcome, |predicted - actual|',
+    labelNames: ['model', 'version', 'role'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 100],
+    registers: [this.registry],
+  });
+  readonly feedbackPredictions = new Counter({
+    name: 'inference_feedback_predictions_total',
+    help: 'Acknowledged predictions kept for the outcome join: result stored, no-id (the event had no id to join on) or failed (the store refused them)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly feedbackStoreErrors = new Counter({
+    name: 'inference_feedback_store_errors_total',
+    help: 'Failed calls to the feedback store: remember (predictions then stay unjoined) or join (retried, nothing committed past it)',
+    labelNames: ['operation'] as const,
+    registers: [this.registry],
+  });
+  readonly canaryWorse = new Gauge({
+    name: 'inference_canary_worse',
+    help: '1 once this worker judged the canary worse than the primary on the outcomes it joined (feedback.canary): lower accuracy by more than the margin, or a higher mean absolute error',
+    labelNames: ['model', 'canary', 'primary'] as const,
+    aggregator: 'max',
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -279,6 +324,9 @@ export class WorkerMetrics {
     for (const reason of PRODUCE_FAILURE_REASONS) this.produceErrors.inc({ reason }, 0);
     // Zero under at-least-once: the dashboard's transaction panel reads the same in both modes.
     for (const result of ['committed', 'aborted'] as const) this.transactions.inc({ result }, 0);
+    for (const operation of ['remember', 'join'] as const) {
+      this.feedbackStoreErrors.inc({ operation }, 0);
+    }
   }
 
   /** Reads these at each scrape (lag, readiness, stall, drift). */

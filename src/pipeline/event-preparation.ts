@@ -9,6 +9,7 @@ import { classifyFailure, isRetriable } from '../error-policy.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import { epochMs } from '../observability/epoch-time.js';
 import type { EventTracing } from '../observability/event-tracing.js';
+import { eventId } from '../feedback/feedback-store.js';
 import type { InFlightEvent } from './in-flight-event.js';
 import { REQUEST_HEADERS } from '../wire-contract.js';
 import type { PartitionLane } from './partition-lane.js';
@@ -22,6 +23,8 @@ export interface EventPreparationOptions {
   allowedReplyTopics: RegExp | undefined;
   /** Cache keys are computed only when a cache is in use. */
   cache: Pick<CacheOptions, 'keyField' | 'keyPrefix'> | undefined;
+  /** feedback.idField: the field whose value joins the event to its outcome. */
+  feedbackIdField: string | undefined;
   /** Backoff while the schema registry is unavailable. */
   decodeBackoff: BackoffOptions;
   /** False once shutdown has given up on in-flight work. */
@@ -171,6 +174,8 @@ export class EventPreparation {
     const { quality } = version.monitoring;
     const cache = this.options.cache;
     const pending: PendingRow = { event, role };
+    const idField = this.options.feedbackIdField;
+    if (idField !== undefined && role === 'primary') event.feedbackId = eventId(record[idField]);
     version.add(pending, (target, offset) => {
       // Data quality counts each event once: on the version that answers it, not its shadow.
       featurizer.encode(record, target, offset, role === 'primary' ? quality : undefined);

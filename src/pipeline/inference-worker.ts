@@ -2,9 +2,11 @@ import type { Logger } from 'pino';
 import { createPredictionCache } from '../cache/create-prediction-cache.js';
 import type { PredictionCache } from '../cache/prediction-cache.js';
 import { createCodecs } from '../codec/codec-set.js';
+import type { EventDecoder } from '../codec/event-decoder.js';
 import type { WorkerConfig } from '../config/worker-config.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { createTransport } from '../kafka/create-transport.js';
+import { FeedbackLoop, feedbackGroupId } from '../feedback/feedback-loop.js';
 import { GroupLagProbe } from '../kafka/group-lag-probe.js';
 import { OffsetCommitter } from './offset-committer.js';
 import type {
@@ -54,6 +56,8 @@ const CACHE_READY_TIMEOUT_MS = 5_000;
 export interface InferenceWorkerOptions {
   /** The Kafka clients; default: the library kafka.client names (createTransport). */
   transport?: KafkaTransport;
+  /** The outcome consumer's clients (feedback); default: `transport`'s library, in the feedback group. */
+  feedbackTransport?: KafkaTransport;
   /** Replay: bounds what the consumer hands over (kafka/bounded-consumer.ts). */
   wrapConsumer?: (consumer: ConsumerTransport) => ConsumerTransport;
   /** Spans for each event; default: from config.tracing (none without an endpoint). */
@@ -85,6 +89,9 @@ export class InferenceWorker {
   private admin: ClusterAdmin | undefined;
   private lagProbe: GroupLagProbe | undefined;
   private readonly transport: KafkaTransport | undefined;
+  private readonly feedbackTransport: KafkaTransport | undefined;
+  /** feedback: predictions kept, outcomes joined; undefined when not configured. */
+  private feedback: FeedbackLoop | undefined;
   private flusher!: OutputFlusher;
   /** At-least-once: commits acknowledged offsets. */
   private committer: OffsetCommitter | undefined;
@@ -120,6 +127,7 @@ export class InferenceWorker {
   ) {
     this.wrapConsumer = options.wrapConsumer ?? ((consumer) => consumer);
     this.transport = options.transport;
+    this.feedbackTransport = options.feedbackTransport;
     this.tracing = options.tracing;
     this.beforeJoin = options.beforeJoin;
     this.flow = new FlowControl(config.flowControl);
@@ -245,6 +253,7 @@ export class InferenceWorker {
         ? new RegExp(`^(?:${this.config.replies.allowedTopics})$`)
         : undefined,
       cache: this.cache ? this.config.cache : undefined,
+      feedbackIdField: this.config.feedback?.idField,
       decodeBackoff: {
         initialMs: this.config.schemaRegistry?.retryBackoffMs ?? this.backoff.initialMs,
         maxMs: this.backoff.maxMs,
@@ -290,6 +299,11 @@ export class InferenceWorker {
       );
     }
 
+    this.feedback = this.createFeedback(
+      transport,
+      codecs.decoderFor(this.config.feedback?.topic ?? ''),
+    );
+
     await Promise.all(this.producers.map((p) => p.connect()));
     if ((await this.beforeJoin?.()) === false || this.stopping) return; // stopped before joining
     await consumer.run(
@@ -305,6 +319,54 @@ export class InferenceWorker {
       },
     );
     this.state = 'running';
+    await this.startFeedback();
+  }
+
+  /** feedback: the loop, with a plain producer for outcome dead letters (exactly-once has none). */
+  private createFeedback(
+    transport: KafkaTransport,
+    decoder: EventDecoder,
+  ): FeedbackLoop | undefined {
+    if (!this.config.feedback) return undefined;
+    let producer =
+      this.config.delivery.guarantee === 'at-least-once' ? this.producers[0] : undefined;
+    if (!producer) this.producers.push((producer = transport.producer()));
+    const primary = this.serving.router.primary;
+    return FeedbackLoop.create({
+      config: this.config,
+      model: primary.identity.name,
+      output: primary.model.manifest.output,
+      served: {
+        roleOf: (identity) => this.serving.roleOf(identity),
+        pair: () => this.serving.pair(),
+        withdrawCanary: (version) => this.serving.withdrawCanary(version),
+      },
+      decoder,
+      producer,
+      backoff: this.backoff,
+      keepRetrying: () => !this.abandoned,
+      onFatal: (error) => this.fail(error),
+      metrics: this.metrics,
+      logger: this.logger,
+    });
+  }
+
+  private async startFeedback(): Promise<void> {
+    if (!this.feedback) return;
+    const { kafka } = this.config;
+    const transport =
+      this.feedbackTransport ??
+      createTransport(
+        {
+          ...kafka,
+          groupId: feedbackGroupId(this.config),
+          ...(kafka.groupInstanceId
+            ? { groupInstanceId: `${kafka.groupInstanceId}.feedback` }
+            : {}),
+        },
+        this.logger,
+      );
+    await this.feedback.start(transport.consumer());
   }
 
   /**
@@ -416,6 +478,7 @@ export class InferenceWorker {
     const steps: [string, () => Promise<unknown> | undefined][] = [
       ['final commit', () => (wasRunning ? this.flushAndCommit() : undefined)],
       ['consumer', () => this.consumer?.disconnect()],
+      ['feedback', () => this.feedback?.stop()],
       [
         'admin',
         () => {
@@ -524,6 +587,8 @@ export class InferenceWorker {
 
   private onAcknowledged(lane: PartitionLane, events: InFlightEvent[]): void {
     this.observers.run('outcome metrics', () => this.outcomes.acknowledged(events));
+    const feedback = this.feedback;
+    if (feedback) this.observers.run('feedback', () => feedback.recorder.acknowledged(events));
     this.health.progressed();
     this.committer?.markDirty(lane);
     this.metrics.inFlight.set(this.totalInFlight());

@@ -10,6 +10,8 @@ import { LoadedModel } from '../model/loaded-model.js';
 import { ModelRepository } from '../model/model-repository.js';
 import { monitoringFor } from '../observability/version-monitoring.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
+import type { AnswerRole } from '../feedback/feedback-store.js';
+import type { ModelIdentity } from '../model/loaded-model.js';
 import { ModelRouter } from './model-router.js';
 import { ServingVersion, type PendingRow } from './serving-version.js';
 
@@ -32,6 +34,8 @@ export class ModelServing {
   private readonly retiring = new Set<Promise<void>>();
   /** One fallback per faulted version, however many of its batches fault together. */
   private readonly fallbacks = new Map<ServingVersion, Promise<ServingVersion | undefined>>();
+  /** Versions loaded as a canary or a shadow keep that role for their answers; others are primary. */
+  private readonly roles = new WeakMap<ModelIdentity, AnswerRole>();
   router!: ModelRouter;
 
   constructor(
@@ -65,6 +69,8 @@ export class ModelServing {
           topic: this.options.shadow.topic,
         }
       : undefined;
+    if (canary) this.roles.set(canary.version.identity, 'canary');
+    if (shadow) this.roles.set(shadow.version.identity, 'shadow');
     this.router = new ModelRouter(primary, canary, shadow);
     this.publishInfo();
     if (this.repository && this.options.version === 'latest' && this.options.watchIntervalMs > 0) {
@@ -97,6 +103,34 @@ export class ModelServing {
       void fallback.finally(() => this.fallbacks.delete(version));
     }
     return fallback;
+  }
+
+  /** The primary and the canary serving now, as the canary guard compares them. */
+  pair(): { primary: ModelIdentity; canary: ModelIdentity | undefined } | undefined {
+    if (!this.router) return undefined;
+    return { primary: this.router.primary.identity, canary: this.router.canary?.version.identity };
+  }
+
+  /** The role a version played when it answered (what its outcomes are scored under). */
+  roleOf(identity: ModelIdentity): AnswerRole {
+    return this.roles.get(identity) ?? 'primary';
+  }
+
+  /**
+   * Takes the canary out of service because its answers are worse than the primary's
+   * (feedback.canary.withdraw): the same path as after a model fault, logged and counted.
+   */
+  withdrawCanary(version: string): void {
+    const canary = this.router.canary?.version;
+    if (!canary || canary.identity.version !== version) return;
+    this.router.dropCanary();
+    this.publishInfo();
+    this.noteRollback(
+      canary,
+      this.router.primary,
+      'canary withdrawn: worse than the primary on outcomes',
+    );
+    this.retireInBackground(canary);
   }
 
   private async takeOutOfService(version: ServingVersion): Promise<ServingVersion | undefined> {

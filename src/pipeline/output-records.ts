@@ -99,7 +99,10 @@ export function replyRecord(
  * The original key, value and headers, plus why and where it failed. When the record was too
  * large for the broker, the value is trimmed and the original's size and sha256 say what it was.
  */
-export function deadLetterMessage(event: InFlightEvent, error: PoisonInputError): OutputMessage {
+export function deadLetterMessage(
+  event: Pick<InFlightEvent, 'key' | 'value' | 'headers' | 'topic' | 'partition' | 'offset'>,
+  error: PoisonInputError,
+): OutputMessage {
   const trimmed = error instanceof OutputTooLargeError;
   return {
     key: event.key,

@@ -28,7 +28,7 @@ import type { ReadRecord } from '../helpers/kafka-test-helpers.js';
 import { encodeRow, loadReferenceModel } from '../helpers/reference-model.js';
 import { writeRuntimeFailingModel } from '../helpers/runtime-failing-model.js';
 import { PREDICTION_HEADER_NAMES } from '../../src/wire-contract.js';
-import { fraudEvent } from '../helpers/sample-events.js';
+import { fraudEvent, mulberry32 as seededRandom } from '../helpers/sample-events.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const MODEL = 'models/fraud-mlp/1';
@@ -877,5 +877,196 @@ describe('model quality on the in-memory transport', () => {
     assert.ok(channelPsi > 0 && channelPsi < 0.1, `channel shares as in training: ${channelPsi}`);
     const outputPsi = await psi('inference_output_drift_psi', {});
     assert.ok(outputPsi > 0 && outputPsi < 0.1, `answers as on the reference: ${outputPsi}`);
+  });
+});
+
+describe('outcomes joined to predictions on the in-memory transport', () => {
+  /** Summed over the series whose labels include `labels`; a histogram's _count by its name. */
+  const metricValue = async (
+    metrics: WorkerMetrics,
+    name: string,
+    labels: Record<string, string>,
+  ): Promise<number> => {
+    const base = name.replace(/_count$/, '');
+    const found = (await metrics.registry.getMetricsAsJSON()).find(
+      (m) => m.name === name || m.name === base,
+    );
+    const series = found?.values.filter(
+      (v) =>
+        (found.name === name || (v as { metricName?: string }).metricName === name) &&
+        Object.entries(labels).every(([key, value]) => v.labels[key] === value),
+    );
+    return series?.reduce((sum, v) => sum + v.value, 0) ?? 0;
+  };
+
+  it('scores every joined outcome once per version, as an independent reading of the topics says; a worse canary is withdrawn', async () => {
+    const kafka = cluster();
+    kafka.createTopic('outcomes', 2); // another partition layout than the events'
+    const repository = repositoryWith('1', goodVersion('models/fraud-mlp/1'));
+    dropVersion(repository, '2', goodVersion('models/fraud-mlp/2'));
+    const events = Array.from({ length: 800 }, (_, i) => fraudEvent(i));
+    // The truth, independent of the worker: what version 1 answers, by the float64 reference.
+    const reference = loadReferenceModel('models/fraud-mlp/1');
+    const truth = reference
+      .predict(events.map((event) => encodeRow(reference.json, { ...event })))
+      .map((row) => (row[0]! >= row[1]! ? 'legit' : 'fraud'));
+    kafka.produce(
+      'in',
+      events.map((event) => ({ key: String(event.id), value: JSON.stringify(event) })),
+    );
+    const { worker, metrics } = await startWorker(kafka, {
+      feedbackTransport: kafka.transport({ groupId: 'group.feedback' }),
+      overrides: {
+        model: {
+          ...repositoryModel(repository).model,
+          version: '1',
+          canary: { version: '2', percent: 50 },
+        },
+        feedback: {
+          topic: 'outcomes',
+          idField: 'id',
+          labelField: 'is_fraud',
+          canary: { margin: 0.05, minOutcomes: 100, withdraw: true },
+        },
+      },
+    });
+    try {
+      await committedToEnd(kafka);
+      // Outcomes for 80% of the events, shuffled, keyed otherwise than the events; the truth as a
+      // label name or as its index; one event's outcome twice; outcomes of unknown events; and
+      // outcomes the join cannot use.
+      const random = seededRandom(7);
+      const chosen = events.map((_, i) => i).filter(() => random() < 0.8);
+      chosen.sort(() => random() - 0.5);
+      const outcome = (i: number) => ({
+        key: `outcome-${i}`,
+        value: JSON.stringify({
+          id: events[i]!.id,
+          is_fraud: i % 2 ? truth[i] : truth[i] === 'legit' ? 0 : 1,
+        }),
+      });
+      const malformed = [
+        '{"is_fraud":"legit"}',
+        '{"id":{"nested":1},"is_fraud":"legit"}',
+        `{"id":"${String(events[0]!.id)}","is_fraud":"maybe"}`,
+        `{"id":"${String(events[0]!.id)}","is_fraud":7}`,
+        'not json',
+      ];
+      kafka.produce('outcomes', [
+        ...chosen.map(outcome),
+        outcome(chosen[0]!), // a second outcome for one event: counted once
+        ...Array.from({ length: 6 }, (_, i) => ({
+          key: null,
+          value: JSON.stringify({ id: `unknown-${i}`, is_fraud: 'legit' }),
+        })),
+        ...malformed.map((value) => ({ key: null, value })),
+      ]);
+      const ends = kafka.endOffsets('outcomes');
+      await waitFor(
+        () =>
+          ends.every(
+            (end, partition) =>
+              kafka
+                .committed('group.feedback')
+                .get(partitionKey({ topic: 'outcomes', partition })) === end,
+          ),
+        {
+          timeoutMs: 20_000,
+          intervalMs: 10,
+          message: 'the feedback group committed every outcome',
+        },
+      );
+
+      // An independent reading of the prediction topic: which version answered each event, how.
+      const answers = new Map(
+        kafka.records('out').map((record) => {
+          const body = JSON.parse(record.value!.toString()) as {
+            label: string;
+            modelVersion: string;
+          };
+          return [record.key!.toString(), body];
+        }),
+      );
+      const expected = new Map<string, number>();
+      for (const i of chosen) {
+        const answer = answers.get(String(events[i]!.id))!;
+        const role = answer.modelVersion === '2' ? 'canary' : 'primary';
+        const result = answer.label === truth[i] ? 'correct' : 'incorrect';
+        const key = `${answer.modelVersion}/${role}/${result}`;
+        expected.set(key, (expected.get(key) ?? 0) + 1);
+      }
+      for (const version of ['1', '2']) {
+        const role = version === '2' ? 'canary' : 'primary';
+        for (const result of ['correct', 'incorrect']) {
+          assert.equal(
+            await metricValue(metrics, 'inference_feedback_total', {
+              model: 'fraud-mlp',
+              version,
+              role,
+              result,
+            }),
+            expected.get(`${version}/${role}/${result}`) ?? 0,
+            `${version} ${role} ${result}`,
+          );
+        }
+      }
+      assert.equal(
+        expected.get('1/primary/incorrect') ?? 0,
+        0,
+        'the truth is what version 1 answers',
+      );
+      assert.ok((expected.get('2/canary/incorrect') ?? 0) > 10, 'version 2 is worse');
+      assert.equal(
+        await metricValue(metrics, 'inference_feedback_total', { result: 'unmatched' }),
+        6,
+      );
+      assert.equal(
+        await metricValue(metrics, 'inference_feedback_total', { result: 'duplicate' }),
+        1,
+      );
+      const confusion = await metricValue(metrics, 'inference_feedback_confusion_total', {});
+      assert.equal(confusion, chosen.length);
+      const brierCount = await metricValue(metrics, 'inference_feedback_brier_score_count', {});
+      assert.equal(brierCount, chosen.length);
+      const deadLetters = kafka.records('dlq');
+      assert.equal(deadLetters.length, malformed.length);
+      const stages = deadLetters.map((r) => r.headers['dlq.error.stage']?.toString()).sort();
+      assert.deepEqual(stages, ['decode', 'feedback', 'feedback', 'feedback', 'feedback']);
+      for (const record of deadLetters) {
+        assert.equal(record.headers['dlq.source.topic']?.toString(), 'outcomes');
+        assert.ok(malformed.includes(record.value!.toString()));
+      }
+      assert.equal(
+        await metricValue(metrics, 'inference_canary_worse', { canary: '2', primary: '1' }),
+        1,
+      );
+      assert.equal(
+        await metricValue(metrics, 'inference_model_rollbacks_total', { from: '2', to: '1' }),
+        1,
+        'the canary was withdrawn',
+      );
+      // Withdrawn: later events are all answered by the primary.
+      const laterEvents = Array.from({ length: 100 }, (_, i) => fraudEvent(1_000 + i));
+      const laterIds = new Set(laterEvents.map((event) => String(event.id)));
+      kafka.produce(
+        'in',
+        laterEvents.map((event) => ({ key: String(event.id), value: JSON.stringify(event) })),
+      );
+      await committedToEnd(kafka);
+      const later = kafka.records('out').filter((r) => laterIds.has(r.key!.toString()));
+      assert.equal(later.length, 100);
+      assert.deepEqual(
+        [
+          ...new Set(
+            later.map(
+              (r) => (JSON.parse(r.value!.toString()) as { modelVersion: string }).modelVersion,
+            ),
+          ),
+        ],
+        ['1'],
+      );
+    } finally {
+      await worker.stop();
+    }
   });
 });
