@@ -80,6 +80,7 @@ type ConfigSection =
   | 'shutdown'
   | 'limits'
   | 'replies'
+  | 'feedback'
   | 'observability';
 
 /** Keys a test sets on top of workerConfigFor's defaults, section by section. */
@@ -116,6 +117,7 @@ export function workerConfigFor(
     shutdown: { ...overrides.shutdown },
     limits: { ...overrides.limits },
     ...(overrides.replies ? { replies: overrides.replies } : {}),
+    ...(overrides.feedback ? { feedback: overrides.feedback } : {}),
     observability: { logLevel: 'info', ...overrides.observability },
   };
 }

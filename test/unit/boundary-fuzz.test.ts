@@ -22,6 +22,7 @@ import { decodeJsonRecord } from '../../src/codec/json-codec.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { classifyFailure } from '../../src/error-policy.js';
 import { ConfigError, ModelLoadError, PoisonInputError } from '../../src/errors.js';
+import { readOutcome } from '../../src/feedback/outcome-record.js';
 import { Featurizer } from '../../src/model/featurizer.js';
 import {
   modelManifestSchema,
@@ -260,6 +261,48 @@ describe('postprocessing', () => {
   }
 });
 
+describe('outcome records (feedback.topic)', () => {
+  const classifier: OutputSpec = {
+    name: 'p',
+    kind: 'classification',
+    labels: ['legit', 'fraud'],
+    topK: 2,
+  };
+  const regression = { name: 'v', kind: 'regression' } as OutputSpec;
+
+  test('any decoded record and key yields an outcome or poison at stage feedback', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.constantFrom('id', 'y', '__proto__', 'x'), hostileValue),
+        fc.option(fc.uint8Array({ maxLength: 64 })),
+        fc.boolean(),
+        fc.boolean(),
+        (record, key, byKey, isRegression) => {
+          const shape = {
+            idField: byKey ? undefined : 'id',
+            labelField: isRegression ? undefined : 'y',
+            valueField: isRegression ? 'y' : undefined,
+            output: isRegression ? regression : classifier,
+          };
+          try {
+            const outcome = readOutcome(record, key ? Buffer.from(key) : null, shape);
+            assert.ok(outcome.id.length > 0 && outcome.id.length <= 512);
+            if (outcome.truth.kind === 'label')
+              assert.ok(classifier.labels.includes(outcome.truth.label));
+            else assert.ok(Number.isFinite(outcome.truth.value));
+          } catch (error) {
+            assert.ok(
+              error instanceof PoisonInputError && error.stage === 'feedback',
+              String(error),
+            );
+          }
+        },
+      ),
+      params,
+    );
+  });
+});
+
 describe('headers', () => {
   test('traceparent: any header value parses to a valid parent or none', () => {
     const hex = (n: number) => fc.stringMatching(new RegExp(`^[0-9a-f]{${n}}$`));
@@ -297,6 +340,7 @@ describe('config', () => {
     'limits',
     'observability',
     'delivery',
+    'feedback',
     'x',
   ];
 
