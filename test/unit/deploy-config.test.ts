@@ -50,7 +50,7 @@ describe('deploy/ monitoring', () => {
       encoding: 'utf8',
     });
     assert.equal(check.status, 0, check.stdout + check.stderr);
-    assert.match(check.stdout, /SUCCESS: 9 rules found/);
+    assert.match(check.stdout, /SUCCESS: 11 rules found/);
     const unit = spawnSync('promtool', ['test', 'rules', 'deploy/prometheus/rules.test.yml'], {
       encoding: 'utf8',
     });
