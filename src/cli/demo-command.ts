@@ -11,11 +11,14 @@ import { InferenceWorker } from '../pipeline/inference-worker.js';
 import type { PredictionRecord } from '../wire-contract.js';
 import { produceEvents } from './produce-command.js';
 import { sampleEvent } from './sample-events.js';
+import { sampleOutcomes } from './sample-outcomes.js';
 
 const MODEL_DIR = 'models/fraud-mlp/1';
 const PARTITIONS = 6;
 /** One event in this many is made bad on purpose, to show the dead-letter path. */
 const BAD_EVERY = 250;
+/** Generated outcomes keep the model's label for this share of events. */
+const OUTCOME_ACCURACY = 0.9;
 
 /**
  * `kafka-infer demo`: on the local stack (npm run demo brings it up), create topics, start a
@@ -30,7 +33,12 @@ export async function demoCommand(options: {
   const rate = options.rate ? Number(options.rate) : Infinity;
   const brokers = (options.brokers ?? '127.0.0.1:9092').split(',');
   const run = `demo-${randomBytes(3).toString('hex')}`;
-  const topics = { input: `${run}-transactions`, output: `${run}-predictions`, dlq: `${run}-dlq` };
+  const topics = {
+    input: `${run}-transactions`,
+    output: `${run}-predictions`,
+    dlq: `${run}-dlq`,
+    outcomes: `${run}-outcomes`,
+  };
   const logger = createLogger('warn');
   const connection = toolConnection({ clientId: 'kafka-infer-demo', brokers });
   await withTopicAdmin(connection, logger, (admin) =>
@@ -38,6 +46,7 @@ export async function demoCommand(options: {
       { topic: topics.input, partitions: PARTITIONS },
       { topic: topics.output, partitions: PARTITIONS },
       { topic: topics.dlq, partitions: 1 },
+      { topic: topics.outcomes, partitions: 2 },
     ]),
   );
   say(
@@ -54,6 +63,8 @@ export async function demoCommand(options: {
     },
     model: { path: MODEL_DIR, device: 'auto' },
     batching: { maxBatchSize: 128, maxBatchDelayMs: 5 },
+    // One process: its own memory keeps the predictions the outcomes are joined to.
+    feedback: { topic: topics.outcomes, idField: 'id', labelField: 'label', store: 'memory' },
     observability: { port: 0, logLevel: 'warn' },
   });
   const metrics = new WorkerMetrics();
@@ -88,6 +99,17 @@ export async function demoCommand(options: {
   while (outputs.received() < count && Date.now() < deadline)
     await new Promise((r) => setTimeout(r, 100));
   const elapsedMs = outputs.lastAt - produceStart;
+  // Generated outcomes (the model's own label, another one for 10%): the accuracy join at work.
+  await produceEvents(
+    topics.outcomes,
+    sampleOutcomes(MODEL_DIR, count, OUTCOME_ACCURACY, 'label'),
+    {
+      rate: Infinity,
+      brokers: options.brokers,
+      quiet: true,
+    },
+  );
+  const outcomes = await joinedOutcomes(metrics, count, Date.now() + 60_000);
   await worker.stop();
   await outputs.stop();
   await withTopicAdmin(connection, logger, (admin) => admin.delete(Object.values(topics))).catch(
@@ -115,7 +137,27 @@ export async function demoCommand(options: {
     `  latency produce→out  p50 ${percentile(latencies, 0.5)} ms, p99 ${percentile(latencies, 0.99)} ms`,
   );
   say(`  mean batch size      ${(batchSum / batchCount).toFixed(1)} rows per ONNX Runtime call`);
+  say(
+    `  outcomes joined      ${outcomes.correct + outcomes.incorrect} (${outcomes.unmatched} unmatched: the dead-lettered events)` +
+      `, accuracy ${((outcomes.correct / Math.max(1, outcomes.correct + outcomes.incorrect)) * 100).toFixed(1)}%` +
+      ` (generated truth, ${OUTCOME_ACCURACY * 100}% as the model answered)`,
+  );
   return outputs.received() === count ? 0 : 1;
+}
+
+/** Waits until `expected` outcomes were read (joined or not), or the deadline; their counts. */
+async function joinedOutcomes(metrics: WorkerMetrics, expected: number, deadline: number) {
+  const counts = { correct: 0, incorrect: 0, unmatched: 0 };
+  for (;;) {
+    for (const key of Object.keys(counts) as (keyof typeof counts)[]) counts[key] = 0;
+    for (const { labels, value } of (await metrics.feedback.get()).values) {
+      const result = labels.result as keyof typeof counts;
+      if (result in counts) counts[result] += value;
+    }
+    const read = counts.correct + counts.incorrect + counts.unmatched;
+    if (read >= expected || Date.now() > deadline) return counts;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 async function collectOutputs(

@@ -22,7 +22,9 @@ type OptionName =
   | 'output'
   | 'event'
   | 'reply-topic'
-  | 'timeout';
+  | 'timeout'
+  | 'accuracy'
+  | 'label-field';
 type Values = Partial<Record<OptionName, string>>;
 
 interface Command {
@@ -59,6 +61,27 @@ Produces sample events for a model (or the lines of a JSONL file), as JSON or, w
   --registry URL  schema registry for --schema (default the local stack's)`,
     options: ['topic', 'count', 'rate', 'file', 'model', 'brokers', 'schema', 'registry'],
     run: async (values) => (await import('./produce-command.js')).produceCommand(values),
+  },
+  feedback: {
+    usage: `kafka-infer feedback --topic T (--file F.jsonl | --count N [--model DIR] [--accuracy A]
+                     [--label-field NAME]) [--rate R] [--brokers B]
+
+Produces outcomes (ground truth) to the topic a worker's feedback.topic names, keyed by their id:
+the lines of a JSONL file, or outcomes generated for the sample events \`produce --count\` writes
+(ids evt-0, evt-1, ...): the model's own label, replaced by another for a share 1 - A of them. The
+generated ones are a demo's truth, to see the join and the accuracy panels work; they say nothing
+about the model.
+
+  --topic T            topic to write (the worker's feedback.topic)
+  --file F             JSONL file of outcomes, e.g. {"id":"evt-7","label":"fraud"}
+  --count N            generate outcomes for sample events 0 .. N-1
+  --model DIR          the model whose answers they start from (default models/fraud-mlp/1)
+  --accuracy A         share left as the model answered (default 0.9)
+  --label-field NAME   field of the generated label (default label; the worker's feedback.labelField)
+  --rate R             outcomes per second (default: as fast as possible)
+  --brokers B          bootstrap servers (default 127.0.0.1:9092)`,
+    options: ['topic', 'file', 'count', 'model', 'accuracy', 'label-field', 'rate', 'brokers'],
+    run: async (values) => (await import('./feedback-command.js')).feedbackCommand(values),
   },
   tail: {
     usage: `kafka-infer tail --topic T [--count N] [--from latest] [--brokers B] [--registry URL]
@@ -130,6 +153,7 @@ const USAGE = `kafka-infer <command> [options]    (kafka-infer <command> --help 
 Commands:
   worker  --config FILE        run the inference worker (env INFER_* overrides keys)
   produce --topic T [...]      produce sample or file events (Avro with --schema)
+  feedback --topic T [...]     produce outcomes (a file, or generated for sample events)
   tail    --topic T [...]      print records of a topic (Avro decoded with --registry)
   replay  --config F --from T --to T   predict a past range of the input (backfill)
   request --config F --event E  send one event, wait for its prediction (request/reply)

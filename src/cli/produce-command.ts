@@ -113,7 +113,7 @@ function* sampleEvents(modelDir: string, count: number): Iterable<Record<string,
   for (let i = 0; i < count; i++) yield sampleEvent(manifest, i);
 }
 
-async function* readJsonLines(path: string): AsyncIterable<Record<string, unknown>> {
+export async function* readJsonLines(path: string): AsyncIterable<Record<string, unknown>> {
   const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
   for await (const line of lines) {
     if (line.trim()) yield JSON.parse(line) as Record<string, unknown>;

@@ -308,3 +308,26 @@ describe('feedback config', () => {
     rejects({ labelField: 'a' }, {}, /feedback\.topic/);
   });
 });
+
+describe('generated outcomes (kafka-infer feedback --count)', () => {
+  it('keep the model’s own label for the asked share of the sample events', async () => {
+    const { sampleOutcomes } = await import('../../src/cli/sample-outcomes.js');
+    const { sampleEvent } = await import('../../src/cli/sample-events.js');
+    const { readModelManifest } = await import('../../src/model/model-manifest.js');
+    const { encodeRow, loadReferenceModel } = await import('../helpers/reference-model.js');
+    const dir = 'models/fraud-mlp/1';
+    const outcomes: Record<string, unknown>[] = [];
+    for await (const outcome of sampleOutcomes(dir, 400, 0.75, 'is_fraud')) outcomes.push(outcome);
+    const manifest = readModelManifest(dir);
+    const reference = loadReferenceModel(dir);
+    const said = reference
+      .predict(outcomes.map((_, i) => encodeRow(reference.json, sampleEvent(manifest, i))))
+      .map((row) => (row[0]! >= row[1]! ? 'legit' : 'fraud'));
+    assert.deepEqual(
+      outcomes.slice(0, 2).map((o) => o.id),
+      ['evt-0', 'evt-1'],
+    );
+    const kept = outcomes.filter((o, i) => o.is_fraud === said[i]).length / outcomes.length;
+    assert.ok(kept > 0.68 && kept < 0.82, `kept ${kept}`);
+  });
+});
