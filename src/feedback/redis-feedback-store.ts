@@ -1,9 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { RetriableError, errorMessage } from '../errors.js';
-import type { Prediction } from '../model/postprocessor.js';
 import type {
-  AnswerRole,
   FeedbackStore,
   JoinResult,
   OutcomeKey,
@@ -11,32 +9,48 @@ import type {
   StoredAnswer,
 } from './feedback-store.js';
 
-/** The hash field that marks an event as joined, with the coordinates of the outcome that did. */
-const JOINED_FIELD = '~outcome';
-
 /**
- * Atomic per event, whichever worker runs it: no entry → nil (unmatched); marked by another
- * outcome → 1 (duplicate); else marks it (if unmarked) and returns its fields.
+ * One call per acknowledged send, whatever its size: KEYS are the events' keys, ARGV[1] the
+ * window in ms, then one value per key (the event's answers).
  */
-const JOIN_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-if redis.call('HSETNX', KEYS[1], '${JOINED_FIELD}', ARGV[1]) == 0 and
-   redis.call('HGET', KEYS[1], '${JOINED_FIELD}') ~= ARGV[1] then return 1 end
-return redis.call('HGETALL', KEYS[1])
+const REMEMBER_SCRIPT = `
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[i + 1], 'PX', ARGV[1])
+end
+return #KEYS
 `;
 
-type JoiningRedis = Redis & {
-  feedbackJoin(key: string, mark: string): Promise<unknown>;
+/**
+ * Atomic per event, whichever worker runs it. KEYS[1] holds the answers, KEYS[2] the coordinates
+ * of the outcome that joined them. No answers → nil (unmatched); joined by another outcome → 1
+ * (duplicate); else marks it (if unmarked, for the window) and returns the answers.
+ */
+const JOIN_SCRIPT = `
+local answers = redis.call('GET', KEYS[1])
+if not answers then return false end
+local mark = redis.call('GET', KEYS[2])
+if mark and mark ~= ARGV[1] then return 1 end
+if not mark then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) end
+return answers
+`;
+
+type FeedbackRedis = Redis & {
+  feedbackRemember(keyCount: number, ...keysAndArgs: string[]): Promise<number>;
+};
+type JoinPipeline = ReturnType<Redis['pipeline']> & {
+  feedbackJoin(answersKey: string, markKey: string, mark: string, windowMs: number): unknown;
 };
 
 /**
- * Predictions in Redis for the outcome join: one hash per event (`<prefix>:<model>:<id>`), a
- * field per role holding that version's answer, expiring `windowMs` after the last answer. Every
- * worker of the group writes and joins there, so an outcome finds its prediction wherever it was
- * made. Commands fail fast while Redis is down: the join retries, remembering is counted lost.
+ * Predictions in Redis for the outcome join: a string per event (`<prefix>:<model>:<id>`, the
+ * answers of every version that answered it as JSON), expiring `windowMs` after it was written,
+ * and a second key once an outcome joined it. Every worker of the group writes and joins there,
+ * so an outcome finds its prediction wherever it was made. Writing costs one script call per
+ * acknowledged send, joining one per fetched batch of outcomes. Commands fail fast while Redis is
+ * down: the join retries, remembering is counted lost.
  */
 export class RedisFeedbackStore implements FeedbackStore {
-  private readonly redis: JoiningRedis;
+  private readonly redis: FeedbackRedis;
 
   constructor(
     url: string,
@@ -53,38 +67,41 @@ export class RedisFeedbackStore implements FeedbackStore {
       maxRetriesPerRequest: 0,
       retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
     });
-    redis.defineCommand('feedbackJoin', { numberOfKeys: 1, lua: JOIN_SCRIPT });
+    redis.defineCommand('feedbackRemember', { lua: REMEMBER_SCRIPT });
+    redis.defineCommand('feedbackJoin', { numberOfKeys: 2, lua: JOIN_SCRIPT });
     let lastWarning = 0;
     redis.on('error', (error) => {
       if (Date.now() - lastWarning < 10_000) return;
       lastWarning = Date.now();
       logger.warn({ err: errorMessage(error) }, 'feedback store: redis connection error');
     });
-    this.redis = redis as JoiningRedis;
+    this.redis = redis as FeedbackRedis;
   }
 
   async remember(events: RememberedEvent[]): Promise<void> {
     if (events.length === 0) return;
-    const pipeline = this.redis.pipeline();
-    for (const { id, answers } of events) {
-      const key = this.key(id);
-      const fields: string[] = [];
-      for (const { role, version, prediction } of answers) {
-        fields.push(role, JSON.stringify({ version, prediction }));
-      }
-      pipeline.hset(key, ...fields).pexpire(key, this.windowMs);
+    const keys = new Array<string>(events.length);
+    const values = new Array<string>(events.length);
+    for (let i = 0; i < events.length; i++) {
+      keys[i] = this.key(events[i]!.id);
+      values[i] = JSON.stringify(events[i]!.answers);
     }
-    const results = await pipeline.exec();
-    const failed = results?.find(([error]) => error)?.[0];
-    if (failed) throw new RetriableError(`feedback store refused answers: ${failed.message}`);
+    try {
+      await this.redis.feedbackRemember(keys.length, ...keys, String(this.windowMs), ...values);
+    } catch (error) {
+      throw new RetriableError(`feedback store refused answers: ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
   }
 
   async join(outcomes: OutcomeKey[]): Promise<JoinResult[]> {
     if (outcomes.length === 0) return [];
-    const pipeline = this.redis.pipeline() as ReturnType<Redis['pipeline']> & {
-      feedbackJoin(key: string, mark: string): unknown;
-    };
-    for (const { id, mark } of outcomes) pipeline.feedbackJoin(this.key(id), mark);
+    const pipeline = this.redis.pipeline() as JoinPipeline;
+    for (const { id, mark } of outcomes) {
+      const key = this.key(id);
+      pipeline.feedbackJoin(key, `${key}:joined`, mark, this.windowMs);
+    }
     let results: [Error | null, unknown][] | null;
     try {
       results = await pipeline.exec();
@@ -96,7 +113,7 @@ export class RedisFeedbackStore implements FeedbackStore {
       if (error) throw new RetriableError(`feedback join failed: ${error.message}`);
       if (reply === null) return 'unmatched';
       if (reply === 1) return 'duplicate';
-      return answersOf(reply as string[]);
+      return answersOf(reply);
     });
   }
 
@@ -110,21 +127,35 @@ export class RedisFeedbackStore implements FeedbackStore {
   }
 }
 
-/** HGETALL's flat [field, value, ...] as answers; the join mark and unreadable values are skipped. */
-function answersOf(flat: string[]): StoredAnswer[] {
-  const answers: StoredAnswer[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    const role = flat[i] as AnswerRole;
-    if (role !== 'primary' && role !== 'canary' && role !== 'shadow') continue;
-    try {
-      const { version, prediction } = JSON.parse(flat[i + 1]!) as {
-        version: string;
-        prediction: Prediction;
-      };
-      answers.push({ role, version, prediction });
-    } catch {
-      // written by something else under our prefix: not an answer
-    }
+/** The stored answers; anything unreadable (written by something else under the prefix) is none. */
+function answersOf(reply: unknown): StoredAnswer[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(String(reply));
+  } catch {
+    return [];
   }
-  return answers;
+  return Array.isArray(parsed) ? parsed.filter(isStoredAnswer) : [];
+}
+
+function isStoredAnswer(value: unknown): value is StoredAnswer {
+  if (typeof value !== 'object' || value === null) return false;
+  const { role, version, prediction } = value as Record<string, unknown>;
+  if (role !== 'primary' && role !== 'canary' && role !== 'shadow') return false;
+  if (typeof version !== 'string' || typeof prediction !== 'object' || prediction === null)
+    return false;
+  const answer = prediction as Record<string, unknown>;
+  if (answer.kind === 'regression') return typeof answer.value === 'number';
+  return (
+    answer.kind === 'classification' &&
+    typeof answer.label === 'string' &&
+    Array.isArray(answer.topK) &&
+    answer.topK.every(
+      (ranked: unknown) =>
+        typeof ranked === 'object' &&
+        ranked !== null &&
+        typeof (ranked as Record<string, unknown>).label === 'string' &&
+        typeof (ranked as Record<string, unknown>).probability === 'number',
+    )
+  );
 }

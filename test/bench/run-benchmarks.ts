@@ -59,6 +59,12 @@ const LIGHT: readonly Contender[] = [
   },
   {
     kind: 'worker',
+    label: 'worker, feedback (predictions kept in Redis)',
+    client: 'librdkafka',
+    feedback: true,
+  },
+  {
+    kind: 'worker',
     label: 'worker, six provenance headers',
     client: 'librdkafka',
     overrides: ALL_HEADERS,
@@ -423,6 +429,10 @@ function ratioRows(
     info(
       'light: worker ÷ worker without drift or range checks (monitoring cost)',
       worker / light('worker, no drift or range checks'),
+    ),
+    info(
+      'light: worker with feedback ÷ worker (the cost of keeping predictions for outcomes)',
+      light('worker, feedback (predictions kept in Redis)') / worker,
     ),
     info(
       'light: worker ÷ raw ORT rows/s at batch 64 (its maxBatchSize)',

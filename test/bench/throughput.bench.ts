@@ -5,6 +5,7 @@
  * last output's append time, so neither start-up nor a client-side clock counts.
  */
 import type { Message } from 'kafkajs';
+import { REDIS_URL } from '../../deploy/local/redis.js';
 import { createTopic, deleteTopics, withAdmin } from '../helpers/kafka-test-helpers.js';
 import {
   LOG_APPEND_TIME,
@@ -39,6 +40,11 @@ export type Contender =
       overrides?: Parameters<typeof workerConfigFor>[2];
       /** Another model directory than the section's (same graph, other model.json). */
       modelDir?: () => string;
+      /**
+       * feedback on, predictions kept in the stack's Redis for the outcome join (an outcome topic
+       * of its own, empty: what is measured is keeping every prediction, the hot path's part).
+       */
+      feedback?: boolean;
     }
   | { kind: 'python'; label: string; mode: PeerMode }
   | { kind: 'kafkajs-pass-through'; label: string };
@@ -75,8 +81,19 @@ export async function benchThroughput(
       };
       await createTopic(topics.output, INPUT_PARTITIONS, LOG_APPEND_TIME);
       await createTopic(topics.deadLetter, 1);
+      const outcomes =
+        contender.kind === 'worker' && contender.feedback ? `${topics.output}-outcomes` : undefined;
+      if (outcomes) await createTopic(outcomes, 2);
       try {
-        const extras = await drain(contender, model, topics, end, messages.length, timeoutMs);
+        const extras = await drain(
+          contender,
+          model,
+          topics,
+          end,
+          messages.length,
+          timeoutMs,
+          outcomes,
+        );
         const stats = await topicStats(topics.output, false, timeoutMs);
         if (stats.count < messages.length) {
           throw new Error(
@@ -94,7 +111,7 @@ export async function benchThroughput(
         });
       } finally {
         await withAdmin((admin) => admin.deleteGroups([topics.groupId])).catch(() => undefined);
-        await deleteTopics([topics.output, topics.deadLetter]);
+        await deleteTopics([topics.output, topics.deadLetter, ...(outcomes ? [outcomes] : [])]);
       }
     }
   } finally {
@@ -110,11 +127,24 @@ async function drain(
   end: Record<number, number>,
   events: number,
   timeoutMs: number,
+  outcomes: string | undefined,
 ): Promise<Partial<ThroughputRow>> {
   switch (contender.kind) {
     case 'worker': {
+      const feedback = outcomes
+        ? {
+            cache: { enabled: false, redisUrl: REDIS_URL },
+            feedback: {
+              topic: outcomes,
+              idField: 'id',
+              labelField: 'label',
+              keyPrefix: `${topics.groupId}-feedback`,
+            },
+          }
+        : {};
       const config = workerConfigFor(topics, contender.modelDir?.() ?? model!.dir, {
         ...WORKER_OPTIONS,
+        ...feedback,
         ...contender.overrides,
         kafka: { ...WORKER_OPTIONS.kafka, ...contender.overrides?.kafka, client: contender.client },
         batching: { ...WORKER_OPTIONS.batching, ...contender.overrides?.batching },

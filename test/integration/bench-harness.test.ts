@@ -44,6 +44,7 @@ describe('benchmark harness (BENCH_QUICK)', () => {
       'fraud-mlp: worker (librdkafka)',
       'fraud-mlp: worker (kafkajs)',
       'fraud-mlp: worker, no drift or range checks',
+      'fraud-mlp: worker, feedback (predictions kept in Redis)',
       'fraud-mlp: worker, six provenance headers',
       'fraud-mlp: worker, 2 processes',
       'fraud-mlp: worker, exactly-once',
@@ -68,7 +69,7 @@ describe('benchmark harness (BENCH_QUICK)', () => {
     );
     assert.ok(results.latency.every((row) => row.p99 >= 0));
     assert.ok(results.memory.samples.length > 0 && results.memory.maxRssMb > 0);
-    assert.equal(results.ratios.length, 21);
+    assert.equal(results.ratios.length, 22);
     assert.ok(
       results.ratios.every((row) => typeof row.value === 'number'),
       'every ratio measured',
