@@ -7,6 +7,8 @@
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { REDIS_URL } from '../../deploy/local/redis.js';
+import { createTopic, deleteTopics } from '../helpers/kafka-test-helpers.js';
 import { jsonMessage, workerConfigFor } from '../helpers/pipeline-fixture.js';
 import { fraudEvent } from '../helpers/sample-events.js';
 import { FRAUD_MODEL } from './bench-models.js';
@@ -48,16 +50,27 @@ export function topSelfTime(profile: CpuProfile, limit: number): string[][] {
 async function main(): Promise<void> {
   const events = Number(process.env.PROFILE_EVENTS ?? 200_000);
   const client = process.env.PROFILE_CLIENT ?? 'librdkafka';
+  // PROFILE_FEEDBACK=1: feedback on, predictions kept in the stack's Redis (no outcomes sent).
+  const withFeedback = process.env.PROFILE_FEEDBACK === '1';
   await requireKafkaAndRedis();
   const messages = Array.from({ length: events }, (_, i) => jsonMessage(fraudEvent(i)));
   const { topics, end } = await prefilledInput('bench-profile', messages);
   const dir = mkdtempSync(join(tmpdir(), 'worker-profile-'));
+  const outcomes = `${topics.input}-outcomes`;
+  if (withFeedback) await createTopic(outcomes, 2);
+  const feedback = withFeedback
+    ? {
+        cache: { enabled: false, redisUrl: REDIS_URL },
+        feedback: { topic: outcomes, idField: 'id', labelField: 'label', keyPrefix: outcomes },
+      }
+    : {};
   try {
     const drain = await drainWithWorker(
       topics,
       end,
       workerConfigFor(topics, FRAUD_MODEL.dir, {
         ...WORKER_OPTIONS,
+        ...feedback,
         kafka: { ...WORKER_OPTIONS.kafka, client },
       }),
       600_000,
@@ -81,6 +94,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\nprofile: ${join(dir, main.name)}\n`);
   } finally {
     await removePipeline(topics);
+    if (withFeedback) await deleteTopics([outcomes]);
   }
 }
 
