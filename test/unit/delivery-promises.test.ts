@@ -776,19 +776,25 @@ describe('exactly-once on the in-memory transport', () => {
   });
 });
 
-describe('model quality on the in-memory transport', () => {
-  /** The metric's value for the series whose labels include `labels`. */
-  const metricValue = async (
-    metrics: WorkerMetrics,
-    name: string,
-    labels: Record<string, string>,
-  ): Promise<number> => {
-    const found = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
-    const series = found?.values.filter((v) =>
+/** Summed over the series whose labels include `labels`; a histogram's _count by its name. */
+async function metricValue(
+  metrics: WorkerMetrics,
+  name: string,
+  labels: Record<string, string>,
+): Promise<number> {
+  const base = name.replace(/_count$/, '');
+  const found = (await metrics.registry.getMetricsAsJSON()).find(
+    (m) => m.name === name || m.name === base,
+  );
+  const series = found?.values.filter(
+    (v) =>
+      (found.name === name || (v as { metricName?: string }).metricName === name) &&
       Object.entries(labels).every(([key, value]) => v.labels[key] === value),
-    );
-    return series?.reduce((sum, v) => sum + v.value, 0) ?? 0;
-  };
+  );
+  return series?.reduce((sum, v) => sum + v.value, 0) ?? 0;
+}
+
+describe('model quality on the in-memory transport', () => {
   /** Each prediction's label, by its source partition and offset. */
   const bySource = (kafka: InMemoryKafka, topic: string) =>
     new Map(
@@ -881,24 +887,6 @@ describe('model quality on the in-memory transport', () => {
 });
 
 describe('outcomes joined to predictions on the in-memory transport', () => {
-  /** Summed over the series whose labels include `labels`; a histogram's _count by its name. */
-  const metricValue = async (
-    metrics: WorkerMetrics,
-    name: string,
-    labels: Record<string, string>,
-  ): Promise<number> => {
-    const base = name.replace(/_count$/, '');
-    const found = (await metrics.registry.getMetricsAsJSON()).find(
-      (m) => m.name === name || m.name === base,
-    );
-    const series = found?.values.filter(
-      (v) =>
-        (found.name === name || (v as { metricName?: string }).metricName === name) &&
-        Object.entries(labels).every(([key, value]) => v.labels[key] === value),
-    );
-    return series?.reduce((sum, v) => sum + v.value, 0) ?? 0;
-  };
-
   it('scores every joined outcome once per version, as an independent reading of the topics says; a worse canary is withdrawn', async () => {
     const kafka = cluster();
     kafka.createTopic('outcomes', 2); // another partition layout than the events'
