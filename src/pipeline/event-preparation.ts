@@ -176,9 +176,12 @@ export class EventPreparation {
     const pending: PendingRow = { event, role };
     const idField = this.options.feedbackIdField;
     if (idField !== undefined && role === 'primary') event.feedbackId = eventId(record[idField]);
+    // Data quality counts each event once: on the version that answers it, not its shadow, and
+    // not again when a model fault prepares it for another version.
+    const countQuality = role === 'primary' && !event.qualityCounted;
+    if (countQuality) event.qualityCounted = true;
     version.add(pending, (target, offset) => {
-      // Data quality counts each event once: on the version that answers it, not its shadow.
-      featurizer.encode(record, target, offset, role === 'primary' ? quality : undefined);
+      featurizer.encode(record, target, offset, countQuality ? quality : undefined);
       if (!cache) return;
       const id = cache.keyField !== undefined ? record[cache.keyField] : undefined;
       pending.cacheKey = predictionCacheKey(

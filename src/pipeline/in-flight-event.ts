@@ -33,6 +33,8 @@ export interface InFlightEvent {
    * input, or a row the shadow failed on). Undefined while the shadow is still working.
    */
   shadow?: { prediction: Prediction; model: ModelIdentity } | 'none';
+  /** Its fields were counted for data quality (once, however often it is prepared). */
+  qualityCounted?: boolean;
   /** Its id for the outcome join, when feedback.idField names one and the event has it. */
   feedbackId?: string;
   /** Its OpenTelemetry span, when tracing is configured. */

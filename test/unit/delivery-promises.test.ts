@@ -433,7 +433,15 @@ describe('delivery promises on the in-memory transport', () => {
       overrides: repositoryModel(repository),
     });
     try {
-      produceEvents(kafka, 0, 200);
+      // Every event lacks day_of_week: however often a fault prepares it again, it counts once.
+      kafka.produce(
+        'in',
+        Array.from({ length: 200 }, (_, i) => {
+          const event: Record<string, unknown> = { ...fraudEvent(i) };
+          delete event.day_of_week;
+          return { key: String(event.id), value: JSON.stringify(event) };
+        }),
+      );
       await metricReaches(metrics, 'inference_model_circuit_open', 1);
       assert.equal(worker.ready, false, 'not ready while the model fails');
       await new Promise((resolve) => setTimeout(resolve, 300));
@@ -445,6 +453,11 @@ describe('delivery promises on the in-memory transport', () => {
       dropVersion(repository, '2', goodVersion('models/fraud-mlp/2'));
       await committedToEnd(kafka);
       assert.equal(worker.ready, true, 'ready again');
+      assert.equal(
+        await metricValue(metrics, 'inference_feature_defaulted_total', { feature: 'day_of_week' }),
+        200,
+        'each event defaulted once, though prepared again after each fault',
+      );
     } finally {
       await worker.stop();
     }
