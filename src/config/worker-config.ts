@@ -546,6 +546,18 @@ export const workerConfigSchema = z
   })
   .refine(
     (config) =>
+      !config.feedback ||
+      (config.feedback.store ?? (config.cache.redisUrl ? 'redis' : 'memory')) === 'redis' ||
+      (config.processes === 'auto' ? availableParallelism() : config.processes) === 1,
+    {
+      message:
+        'expected feedback.store "redis" (with cache.redisUrl) when processes > 1: a process ' +
+        'keeps only its own predictions in memory, so outcomes read by another stay unmatched',
+      path: ['feedback', 'store'],
+    },
+  )
+  .refine(
+    (config) =>
       config.schemaRegistry !== undefined ||
       (config.codec.input !== 'avro' &&
         config.codec.output !== 'avro' &&

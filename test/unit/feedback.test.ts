@@ -306,6 +306,14 @@ describe('feedback config', () => {
     rejects({ topic: 't', labelField: 'a', windw: 5 }, {}, /windw/);
     rejects({ topic: 't', labelField: 'a', canary: { margn: 0.1 } }, {}, /margn/);
     rejects({ labelField: 'a' }, {}, /feedback\.topic/);
+    rejects({ topic: 't', labelField: 'a' }, { processes: 2 }, /feedback\.store.*processes > 1/);
+    const shared = validateConfig({
+      ...minimal,
+      processes: 2,
+      cache: { redisUrl: 'redis://127.0.0.1:6379' },
+      feedback: { topic: 't', labelField: 'a' },
+    });
+    assert.equal(shared.feedback?.store, undefined, 'redis, implied by cache.redisUrl');
   });
 });
 
