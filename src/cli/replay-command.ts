@@ -46,6 +46,8 @@ export async function replayCommand(options: ReplayOptions): Promise<number> {
       outputTopic: options.output ?? base.kafka.outputTopic,
     },
     observability: { ...base.observability, port: 0 },
+    // A backfill answers the past again: its predictions are not the ones outcomes score.
+    feedback: undefined,
   };
   const ranges = await replayRanges(config.kafka, base.kafka.inputTopics, fromMs, toMs, logger);
   const bar = new SingleBar(

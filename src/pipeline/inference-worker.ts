@@ -1,8 +1,7 @@
 import type { Logger } from 'pino';
 import { createPredictionCache } from '../cache/create-prediction-cache.js';
 import type { PredictionCache } from '../cache/prediction-cache.js';
-import { createCodecs } from '../codec/codec-set.js';
-import type { EventDecoder } from '../codec/event-decoder.js';
+import { createCodecs, type CodecSet } from '../codec/codec-set.js';
 import type { WorkerConfig } from '../config/worker-config.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { createTransport } from '../kafka/create-transport.js';
@@ -299,10 +298,7 @@ export class InferenceWorker {
       );
     }
 
-    this.feedback = this.createFeedback(
-      transport,
-      codecs.decoderFor(this.config.feedback?.topic ?? ''),
-    );
+    this.feedback = this.createFeedback(transport, codecs);
 
     await Promise.all(this.producers.map((p) => p.connect()));
     if ((await this.beforeJoin?.()) === false || this.stopping) return; // stopped before joining
@@ -323,11 +319,9 @@ export class InferenceWorker {
   }
 
   /** feedback: the loop, with a plain producer for outcome dead letters (exactly-once has none). */
-  private createFeedback(
-    transport: KafkaTransport,
-    decoder: EventDecoder,
-  ): FeedbackLoop | undefined {
-    if (!this.config.feedback) return undefined;
+  private createFeedback(transport: KafkaTransport, codecs: CodecSet): FeedbackLoop | undefined {
+    const feedback = this.config.feedback;
+    if (!feedback) return undefined;
     let producer =
       this.config.delivery.guarantee === 'at-least-once' ? this.producers[0] : undefined;
     if (!producer) this.producers.push((producer = transport.producer()));
@@ -341,7 +335,7 @@ export class InferenceWorker {
         pair: () => this.serving.pair(),
         withdrawCanary: (version) => this.serving.withdrawCanary(version),
       },
-      decoder,
+      decoder: codecs.decoderFor(feedback.topic),
       producer,
       backoff: this.backoff,
       keepRetrying: () => !this.abandoned,
