@@ -69,9 +69,6 @@ export async function demoCommand(options: {
       version: '1',
       canary: { version: '2', percent: CANARY_PERCENT },
       device: 'auto',
-      // Two versions, one thread each: "auto" would give each version one per core, and on a
-      // 2-core machine four sessions took a paced run's p50 from 24 ms to 146 ms.
-      inferenceThreads: 1,
     },
     batching: { maxBatchSize: 128, maxBatchDelayMs: 5 },
     // One process: its own memory keeps the predictions the outcomes are joined to.

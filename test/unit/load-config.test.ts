@@ -533,6 +533,26 @@ describe('validation errors name the key, the value and the expectation', () => 
       1,
       '"auto" is one thread on a GPU',
     );
+    const auto = Math.min(os.availableParallelism(), 4);
+    const paired = (model: Record<string, unknown>) =>
+      validateConfig(
+        minimalWith((c) => {
+          c.model = { repository: 'models', name: 'fraud-mlp', device: 'cpu', ...model };
+        }),
+      ).model.inferenceThreads;
+    const half = Math.max(1, Math.floor(auto / 2));
+    assert.equal(
+      paired({ shadow: { version: '2', topic: 's' } }),
+      half,
+      'a shadow shares the cores',
+    );
+    assert.equal(paired({ canary: { version: '2', percent: 10 } }), half, 'so does a canary');
+    assert.equal(
+      paired({ canary: { version: '2', percent: 10, device: 'webgpu' } }),
+      auto,
+      'a canary on another device leaves the cores to the primary',
+    );
+    assert.equal(paired({ shadow: { version: '2', topic: 's' }, inferenceThreads: 3 }), 3);
   });
 
   test('empty broker list', () => {
