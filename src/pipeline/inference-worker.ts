@@ -49,6 +49,14 @@ async function beforeDeadline(work: Promise<unknown> | undefined, deadline: Abor
   }
 }
 
+/**
+ * Backpressure holds a fetched batch at most this long, then gives the rest back: the transport
+ * polls again (and fetches it again). librdkafka serves a rebalance only during a poll, and an
+ * exactly-once member whose session expired in a broker outage can commit nothing, so can free
+ * no room, until it has rejoined: holding for room alone would wait for ever.
+ */
+const HOLD_BATCH_MS = 5_000;
+
 /** How long start-up waits for the cache to connect before going on without it (fail open). */
 const CACHE_READY_TIMEOUT_MS = 5_000;
 
@@ -535,10 +543,12 @@ export class InferenceWorker {
         // Backpressure: hold this batch (and so the fetch loop) until acknowledgements free room.
         this.metrics.backpressureWaits.inc();
         this.metrics.backpressureActive.set(1);
-        while (stillOurs() && (room = this.roomFor(lane)) === 0) {
+        const giveBackAt = Date.now() + HOLD_BATCH_MS;
+        while (stillOurs() && (room = this.roomFor(lane)) === 0 && Date.now() < giveBackAt) {
           await this.flow.waitForRoom(this.config.kafka.heartbeatIntervalMs);
         }
         this.metrics.backpressureActive.set(0);
+        if (room === 0) break; // the rest is fetched again, after a poll
         continue;
       }
       this.accept(lane, record);

@@ -166,8 +166,17 @@ export async function readOutputs(
 ): Promise<{ predictions: ReadRecord[]; deadLetters: ReadRecord[] }> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const predictions = await readAllMessages(topics.output, { timeoutMs: 30_000 });
-    const deadLetters = await readAllMessages(topics.deadLetter, { timeoutMs: 30_000 });
+    let predictions: ReadRecord[];
+    let deadLetters: ReadRecord[];
+    try {
+      predictions = await readAllMessages(topics.output, { timeoutMs: 30_000 });
+      deadLetters = await readAllMessages(topics.deadLetter, { timeoutMs: 30_000 });
+    } catch (error) {
+      // A read_committed reader waits behind an open transaction (exactly-once, after an
+      // outage): try again until the deadline.
+      if (Date.now() > deadline) throw error;
+      continue;
+    }
     if (
       distinctSources(predictions) + distinctSources(deadLetters, 'dlq.') >= expected ||
       Date.now() > deadline

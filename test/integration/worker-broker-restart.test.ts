@@ -52,7 +52,12 @@ for (const exactlyOnce of [false, true]) {
         workerConfigFor(topics, 'models/fraud-mlp/1', {
           model: { debugInferenceDelayMs: 20 }, // slow enough that the outage lands mid-stream
           batching: { maxBatchSize: 32 },
-          ...(exactlyOnce ? { delivery: { guarantee: 'exactly-once' } } : {}),
+          // An outage longer than the transaction timeout ends the open transaction on the
+          // broker's side, and the worker exits fenced (its restart resumes): riding out one
+          // needs a timeout above it, as a user expecting such outages would set.
+          ...(exactlyOnce
+            ? { delivery: { guarantee: 'exactly-once', transactionTimeoutMs: OUTAGE_MS + 30_000 } }
+            : {}),
         }),
       );
       await worker.waitReady();
