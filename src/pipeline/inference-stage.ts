@@ -18,18 +18,27 @@ export const MODEL_FAULT_STREAK = 3;
  * - a row the model answers with NaN or ±Infinity fails alone ("non-finite-output"); when every
  *   row of the batch does, the all-zero row decides as above;
  * - when no row succeeds alone, and MODEL_FAULT_STREAK rows in a row have now failed on this
- *   model with no success between, the model is at fault, not the data.
+ *   model with no success between, the model is at fault, not the data; for a model something
+ *   can replace that has not answered a row yet, at once.
  * A model fault throws ModelFaultError and dead-letters nothing. A retriable failure (a thread
  * crash, a closed pool) retries the batch, or the probe, while `isRunning()` holds.
  */
 export class InferenceStage {
   /** Per model: rows that failed alone since its last success. */
   private readonly failedInARow = new WeakMap<LoadedModel, number>();
+  /** Models that have answered a real row. */
+  private readonly answered = new WeakSet<LoadedModel>();
 
   constructor(
     private readonly backoff: BackoffOptions,
     private readonly isRunning: () => boolean,
     private readonly logger: Logger,
+    /**
+     * Whether something can take over from this model (a hot-swapped primary rolls back, a canary
+     * is dropped). Until such a model has answered a row, a batch that fails row by row is its
+     * fault, not the rows': the version it replaced serves them instead of their going to the DLQ.
+     */
+    private readonly replaceable: (model: LoadedModel) => boolean = () => false,
   ) {}
 
   /** Runs `count` rows, row-major in `rows`. */
@@ -47,6 +56,7 @@ export class InferenceStage {
     }
     if (!results.every((result) => result instanceof PoisonInputError)) {
       this.failedInARow.set(model, 0);
+      this.answered.add(model);
       return results;
     }
     const cause = results[0]!;
@@ -55,6 +65,9 @@ export class InferenceStage {
     }
     const streak = (this.failedInARow.get(model) ?? 0) + count;
     this.failedInARow.set(model, streak);
+    if (!this.answered.has(model) && this.replaceable(model)) {
+      throw modelFault(model, count, cause, `failed on its first ${streak} rows, each alone`);
+    }
     if (streak >= MODEL_FAULT_STREAK) {
       throw modelFault(model, count, cause, `failed on ${streak} rows in a row, each alone`);
     }

@@ -142,7 +142,12 @@ export class InferenceWorker {
       initialMs: config.delivery.retryBackoffMs,
       maxMs: config.delivery.maxRetryBackoffMs,
     };
-    this.inference = new InferenceStage(this.backoff, () => !this.abandoned, logger);
+    this.inference = new InferenceStage(
+      this.backoff,
+      () => !this.abandoned,
+      logger,
+      (model) => this.serving.replaceable(model),
+    );
     this.serving = new ModelServing(
       config.model,
       config.batching,

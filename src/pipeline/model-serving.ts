@@ -111,6 +111,14 @@ export class ModelServing {
     return { primary: this.router.primary.identity, canary: this.router.canary?.version.identity };
   }
 
+  /** Whether a fault of `model` has somewhere to go: a hot-swapped primary, or the canary. */
+  replaceable(model: LoadedModel): boolean {
+    const router = this.router;
+    if (!router) return false;
+    if (router.canary?.version.model === model) return true;
+    return router.primary.model === model && this.replacedDirectory !== undefined;
+  }
+
   /** The role a version played when it answered (what its outcomes are scored under). */
   roleOf(identity: ModelIdentity): AnswerRole {
     return this.roles.get(identity) ?? 'primary';

@@ -188,6 +188,27 @@ describe('InferenceStage', () => {
     );
   });
 
+  test('a replaceable model that has not answered yet: its first row failing alone is its fault', async () => {
+    const model = new FakeModel();
+    const loaded = model.asLoadedModel();
+    const replaceable = new InferenceStage(
+      BACKOFF,
+      () => true,
+      logger,
+      () => true,
+    );
+    await assert.rejects(
+      replaceable.run(loaded, ...rowsOf(1, [0])),
+      (error) => error instanceof ModelFaultError && /its first 1 rows/.test(error.message),
+      'the version it replaced serves the row instead of the DLQ',
+    );
+    // Once it has answered, one bad row is the row's fault again.
+    assertResults(await replaceable.run(loaded, ...rowsOf(2)), 2, []);
+    assertResults(await replaceable.run(loaded, ...rowsOf(1, [0])), 1, [0]);
+    // Nothing to replace it: the same row is poison.
+    assertResults(await stage().run(new FakeModel().asLoadedModel(), ...rowsOf(1, [0])), 1, [0]);
+  });
+
   test('a single poisoned row fails after one call', async () => {
     const model = new FakeModel();
     const results = await stage().run(model.asLoadedModel(), ...rowsOf(1, [0]));
