@@ -21,6 +21,7 @@ const SERIAL: Record<string, string> = {
   'worker-heartbeat.test.ts': 'blocks an inference thread against the session timeout',
   'worker-probes.test.ts': 'times a stall and a blocked event loop',
   'worker-backpressure.test.ts': 'bounds peak RSS under a backlog',
+  'fault-model.test.ts': 'needs its hot swap to land mid-stream, which a busy machine delays',
 };
 
 function run(label: string, files: string[], concurrency: number): boolean {
