@@ -1,12 +1,11 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { errorMessage } from '../errors.js';
 import type { Prediction } from '../model/postprocessor.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
+import { throttledWarning } from '../observability/throttled-warning.js';
+import { failFastRedis } from './fail-fast-redis.js';
 import type { PredictionCache } from './prediction-cache.js';
-
-/** Log a Redis outage at most this often. */
-const WARN_INTERVAL_MS = 10_000;
 
 /**
  * Predictions in Redis, shared by every worker of the group. Fail open: with no offline queue, a
@@ -14,7 +13,7 @@ const WARN_INTERVAL_MS = 10_000;
  */
 export class RedisPredictionCache implements PredictionCache {
   private readonly redis: Redis;
-  private lastWarning = 0;
+  private readonly warning: ReturnType<typeof throttledWarning>;
 
   constructor(
     url: string,
@@ -23,17 +22,12 @@ export class RedisPredictionCache implements PredictionCache {
     private readonly ttlSeconds: number,
     commandTimeoutMs: number,
     private readonly metrics: WorkerMetrics,
-    private readonly logger: Logger,
+    logger: Logger,
   ) {
-    this.redis = new Redis(url, {
-      ...connection,
-      enableOfflineQueue: false,
-      commandTimeout: commandTimeoutMs,
-      maxRetriesPerRequest: 0,
-      lazyConnect: false,
-      retryStrategy: (attempt) => Math.min(attempt * 200, 2_000), // reconnect forever, in the background
-    });
-    this.redis.on('error', (error) => this.warn('redis connection error', error));
+    this.warning = throttledWarning(logger);
+    this.redis = failFastRedis(url, connection, commandTimeoutMs, (error) =>
+      this.warn('redis connection error', error),
+    );
   }
 
   async getMany(keys: string[]): Promise<(Prediction | undefined)[]> {
@@ -89,9 +83,6 @@ export class RedisPredictionCache implements PredictionCache {
   }
 
   private warn(message: string, error: unknown): void {
-    const now = Date.now();
-    if (now - this.lastWarning < WARN_INTERVAL_MS) return;
-    this.lastWarning = now;
-    this.logger.warn({ err: errorMessage(error) }, message);
+    this.warning({ err: errorMessage(error) }, message);
   }
 }

@@ -110,7 +110,11 @@ export class OutcomeJoin {
       outcomes.push(outcome);
       keys.push({ id: outcome.id, mark: `${batch.topic}/${batch.partition}/${record.offset}` });
     }
-    const results = await this.retrying('join', () => store.join(keys));
+    const results = await this.retrying(
+      'join',
+      () => store.join(keys),
+      () => metrics.feedbackStoreErrors.inc({ operation: 'join' }),
+    );
     let unmatched = 0;
     let duplicates = 0;
     results.forEach((result, index) => {
@@ -146,13 +150,18 @@ export class OutcomeJoin {
     return { topic: this.options.deadLetterTopic, ...message };
   }
 
-  private retrying<T>(what: string, operation: () => Promise<T>): Promise<T> {
+  /** Retries a retriable failure with backoff; `onFailure` hears of each failed try. */
+  private retrying<T>(
+    what: string,
+    operation: () => Promise<T>,
+    onFailure: () => void = () => {},
+  ): Promise<T> {
     return retryWithBackoff(operation, {
       ...this.options.backoff,
       isRetriable,
       shouldContinue: () => this.options.keepRetrying(),
       onRetry: (error, attempt, delayMs) => {
-        if (what === 'join') this.options.metrics.feedbackStoreErrors.inc({ operation: 'join' });
+        onFailure();
         if (attempt % 10 === 0) {
           this.options.logger.warn(
             { err: errorMessage(error), delayMs },

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { errorMessage } from '../errors.js';
 import type { ModelIdentity } from '../model/loaded-model.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
+import { throttledWarning } from '../observability/throttled-warning.js';
 import type { InFlightEvent } from '../pipeline/in-flight-event.js';
 import {
   eventId,
@@ -17,7 +18,7 @@ import {
  * (counted), never the events.
  */
 export class PredictionRecorder {
-  private lastWarning = 0;
+  private readonly warn: ReturnType<typeof throttledWarning>;
 
   constructor(
     private readonly store: FeedbackStore,
@@ -25,8 +26,10 @@ export class PredictionRecorder {
     private readonly idFromKey: boolean,
     private readonly roleOf: (model: ModelIdentity) => AnswerRole,
     private readonly metrics: WorkerMetrics,
-    private readonly logger: Logger,
-  ) {}
+    logger: Logger,
+  ) {
+    this.warn = throttledWarning(logger);
+  }
 
   acknowledged(events: InFlightEvent[]): void {
     const remembered: RememberedEvent[] = [];
@@ -63,9 +66,7 @@ export class PredictionRecorder {
       (error: unknown) => {
         this.metrics.feedbackPredictions.inc({ result: 'failed' }, remembered.length);
         this.metrics.feedbackStoreErrors.inc({ operation: 'remember' });
-        if (Date.now() - this.lastWarning < 10_000) return;
-        this.lastWarning = Date.now();
-        this.logger.warn(
+        this.warn(
           { err: errorMessage(error), predictions: remembered.length },
           'feedback store refused predictions; their outcomes will be unmatched',
         );

@@ -1,4 +1,6 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { failFastRedis } from '../cache/fail-fast-redis.js';
+import { throttledWarning } from '../observability/throttled-warning.js';
 import type { Logger } from 'pino';
 import { RetriableError, errorMessage } from '../errors.js';
 import type {
@@ -34,6 +36,9 @@ if not mark then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) end
 return answers
 `;
 
+/** Joins wait on it (and retry), so it may be longer than the cache's lookups. */
+const COMMAND_TIMEOUT_MS = 2_000;
+
 type FeedbackRedis = Redis & {
   feedbackRemember(keyCount: number, ...keysAndArgs: string[]): Promise<number>;
 };
@@ -60,21 +65,12 @@ export class RedisFeedbackStore implements FeedbackStore {
     private readonly windowMs: number,
     logger: Logger,
   ) {
-    const redis = new Redis(url, {
-      ...connection,
-      enableOfflineQueue: false,
-      commandTimeout: 2_000,
-      maxRetriesPerRequest: 0,
-      retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
-    });
+    const warn = throttledWarning(logger);
+    const redis = failFastRedis(url, connection, COMMAND_TIMEOUT_MS, (error) =>
+      warn({ err: errorMessage(error) }, 'feedback store: redis connection error'),
+    );
     redis.defineCommand('feedbackRemember', { lua: REMEMBER_SCRIPT });
     redis.defineCommand('feedbackJoin', { numberOfKeys: 2, lua: JOIN_SCRIPT });
-    let lastWarning = 0;
-    redis.on('error', (error) => {
-      if (Date.now() - lastWarning < 10_000) return;
-      lastWarning = Date.now();
-      logger.warn({ err: errorMessage(error) }, 'feedback store: redis connection error');
-    });
     this.redis = redis as FeedbackRedis;
   }
 

@@ -93,6 +93,8 @@ export class InferenceWorker {
   private consumer: ConsumerTransport | undefined;
   /** The producer outputs go through, and in exactly-once a plain one for replies. */
   private producers: ProducerTransport[] = [];
+  /** A producer outside any transaction: at-least-once's, or exactly-once's for replies. */
+  private plainProducer: ProducerTransport | undefined;
   private admin: ClusterAdmin | undefined;
   private lagProbe: GroupLagProbe | undefined;
   private readonly transport: KafkaTransport | undefined;
@@ -331,23 +333,18 @@ export class InferenceWorker {
     await this.startFeedback();
   }
 
-  /** feedback: the loop, with a plain producer for outcome dead letters (exactly-once has none). */
+  /** feedback: the loop, with a plain producer for outcome dead letters (one of its own if none). */
   private createFeedback(transport: KafkaTransport, codecs: CodecSet): FeedbackLoop | undefined {
     const feedback = this.config.feedback;
     if (!feedback) return undefined;
-    let producer =
-      this.config.delivery.guarantee === 'at-least-once' ? this.producers[0] : undefined;
+    let producer = this.plainProducer;
     if (!producer) this.producers.push((producer = transport.producer()));
     const primary = this.serving.router.primary;
     return FeedbackLoop.create({
       config: this.config,
       model: primary.identity.name,
       output: primary.model.manifest.output,
-      served: {
-        roleOf: (identity) => this.serving.roleOf(identity),
-        pair: () => this.serving.pair(),
-        withdrawCanary: (version) => this.serving.withdrawCanary(version),
-      },
+      served: this.serving,
       decoder: codecs.decoderFor(feedback.topic),
       producer,
       backoff: this.backoff,
@@ -387,6 +384,7 @@ export class InferenceWorker {
     if (delivery.guarantee === 'at-least-once') {
       const producer = transport.producer();
       this.producers = [producer];
+      this.plainProducer = producer;
       return producer;
     }
     if (!transport.transactionalProducer) {
@@ -404,6 +402,7 @@ export class InferenceWorker {
     });
     const replies = this.config.replies.allowedTopics ? transport.producer() : undefined;
     this.producers = replies ? [transactional, replies] : [transactional];
+    this.plainProducer = replies;
     this.transaction = new TransactionCycle(
       transactional,
       consumer,
