@@ -1,16 +1,12 @@
-import type { Logger } from 'pino';
-import type { BackoffOptions } from '../batch/backoff.js';
-import type { EventDecoder } from '../codec/event-decoder.js';
 import type { WorkerConfig } from '../config/worker-config.js';
 import { ConfigError } from '../errors.js';
-import type { ConsumerTransport, ProducerTransport } from '../kafka/transport.js';
+import type { ConsumerTransport } from '../kafka/transport.js';
 import type { ModelIdentity } from '../model/loaded-model.js';
 import type { OutputSpec } from '../model/model-manifest.js';
-import type { WorkerMetrics } from '../observability/metrics.js';
 import { CanaryGuard, type ServingPair } from './canary-guard.js';
 import { createFeedbackStore } from './create-feedback-store.js';
 import type { AnswerRole, FeedbackStore } from './feedback-store.js';
-import { OutcomeJoin } from './outcome-join.js';
+import { OutcomeJoin, type OutcomeJoinOptions } from './outcome-join.js';
 import { OutcomeScoring } from './outcome-scoring.js';
 import { PredictionRecorder } from './prediction-recorder.js';
 
@@ -21,21 +17,17 @@ export interface ServedVersions {
   withdrawCanary(version: string): void;
 }
 
-export interface FeedbackLoopParts {
+/** The shared parts the loop is built from; the outcome join takes several of them as they are. */
+export type FeedbackLoopParts = Pick<
+  OutcomeJoinOptions,
+  'decoder' | 'producer' | 'backoff' | 'keepRetrying' | 'onFatal' | 'metrics' | 'logger'
+> & {
   config: WorkerConfig;
   /** The primary's model name and output, which outcomes are read against. */
   model: string;
   output: OutputSpec;
   served: ServedVersions;
-  decoder: EventDecoder;
-  /** A plain producer for malformed outcomes' dead letters. */
-  producer: ProducerTransport;
-  backoff: BackoffOptions;
-  keepRetrying: () => boolean;
-  onFatal: (error: unknown) => void;
-  metrics: WorkerMetrics;
-  logger: Logger;
-}
+};
 
 /**
  * feedback: predictions kept as they are acknowledged (the recorder), outcomes read from their
