@@ -124,7 +124,7 @@ export class RedisFeedbackStore implements FeedbackStore {
 }
 
 /** The stored answers; anything unreadable (written by something else under the prefix) is none. */
-function answersOf(reply: unknown): StoredAnswer[] {
+export function answersOf(reply: unknown): StoredAnswer[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(String(reply));

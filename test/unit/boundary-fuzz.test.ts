@@ -23,6 +23,7 @@ import { loadConfig } from '../../src/config/load-config.js';
 import { classifyFailure } from '../../src/error-policy.js';
 import { ConfigError, ModelLoadError, PoisonInputError } from '../../src/errors.js';
 import { readOutcome } from '../../src/feedback/outcome-record.js';
+import { answersOf } from '../../src/feedback/redis-feedback-store.js';
 import { Featurizer } from '../../src/model/featurizer.js';
 import {
   modelManifestSchema,
@@ -295,6 +296,50 @@ describe('outcome records (feedback.topic)', () => {
               error instanceof PoisonInputError && error.stage === 'feedback',
               String(error),
             );
+          }
+        },
+      ),
+      params,
+    );
+  });
+});
+
+describe('answers read back from the feedback store (Redis)', () => {
+  test('any reply yields well-formed answers (possibly none), never a throw', () => {
+    const answerLike = fc.record(
+      {
+        role: fc.oneof(fc.constantFrom('primary', 'canary', 'shadow'), hostileValue),
+        version: fc.oneof(fc.string(), hostileValue),
+        prediction: fc.oneof(
+          hostileValue,
+          fc.record({
+            kind: fc.constantFrom('classification', 'regression'),
+            label: hostileValue,
+            value: hostileValue,
+            topK: fc.oneof(
+              hostileValue,
+              fc.array(fc.record({ label: hostileValue, probability: hostileValue }), {
+                maxLength: 3,
+              }),
+            ),
+          }),
+        ),
+      },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          hostileValue.map((value) => JSON.stringify(value) ?? ''),
+          fc.array(answerLike, { maxLength: 4 }).map((answers) => JSON.stringify(answers)),
+        ),
+        (reply) => {
+          for (const { role, version, prediction } of answersOf(reply)) {
+            assert.ok(['primary', 'canary', 'shadow'].includes(role));
+            assert.equal(typeof version, 'string');
+            if (prediction.kind === 'regression') assert.equal(typeof prediction.value, 'number');
+            else assert.ok(Array.isArray(prediction.topK) && typeof prediction.label === 'string');
           }
         },
       ),
