@@ -8,6 +8,11 @@ import { InProcessLruCache } from './in-process-lru-cache.js';
 import type { PredictionCache } from './prediction-cache.js';
 import { RedisPredictionCache } from './redis-prediction-cache.js';
 
+/** Whether the config makes a cache (createPredictionCache returns one). */
+export function cacheInUse(options: CacheOptions): boolean {
+  return options.enabled && (options.redisUrl !== undefined || options.maxEntries > 0);
+}
+
 /**
  * Redis when a URL is configured, else the in-process LRU when it has room (cache.maxEntries);
  * none when the cache is disabled or neither is configured.
@@ -17,7 +22,7 @@ export function createPredictionCache(
   metrics: WorkerMetrics,
   logger: Logger,
 ): PredictionCache | undefined {
-  if (!options.enabled) return undefined;
+  if (!cacheInUse(options)) return undefined;
   if (options.redisUrl) {
     return new RedisPredictionCache(
       options.redisUrl,
@@ -28,7 +33,6 @@ export function createPredictionCache(
       logger,
     );
   }
-  if (options.maxEntries === 0) return undefined;
   return new InProcessLruCache(options.maxEntries, options.ttlSeconds * 1000);
 }
 

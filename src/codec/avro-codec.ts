@@ -4,10 +4,8 @@ import type { RawAvroSchema } from '@kafkajs/confluent-schema-registry/dist/@typ
 import { retryWithBackoff, type BackoffOptions } from '../batch/backoff.js';
 import { ModelLoadError, PoisonInputError, RetriableError, errorMessage } from '../errors.js';
 import type { PredictionRecord } from '../wire-contract.js';
+import { readSchemaId } from './avro-framing.js';
 import type { EventDecoder, PredictionEncoder } from './event-decoder.js';
-
-/** Confluent wire format: magic byte 0, then a 4-byte big-endian schema id, then the Avro body. */
-const WIRE_HEADER_BYTES = 5;
 
 export function readAvroSchema(path: string): string {
   return readFileSync(path, 'utf8');
@@ -31,36 +29,11 @@ export class AvroEventDecoder implements EventDecoder {
   }
 
   async decode(value: Buffer | null): Promise<Record<string, unknown>> {
-    if (value === null || value.length < WIRE_HEADER_BYTES) {
-      throw new PoisonInputError(
-        'decode',
-        `too short for the Confluent wire format: ${value?.length ?? 0} bytes`,
-        { reason: value === null || value.length === 0 ? 'empty' : 'malformed' },
-      );
-    }
-    if (value[0] !== 0) {
-      throw new PoisonInputError(
-        'decode',
-        `wrong magic byte ${value[0]}, expected 0 (Confluent wire format)`,
-      );
-    }
-    const schemaId = value.readInt32BE(1);
-    try {
-      await this.registry.getSchema(schemaId);
-    } catch (error) {
-      if (statusOf(error) === 404) {
-        throw new PoisonInputError('decode', `schema id ${schemaId} is unknown to the registry`, {
-          cause: error,
-          reason: 'unknown-schema',
-        });
-      }
-      throw new RetriableError(`schema registry unavailable: ${errorMessage(error)}`, {
-        cause: error,
-      });
-    }
+    const schemaId = readSchemaId(value);
+    await fetchWriterSchema(this.registry, schemaId);
     try {
       // The writer schema is cached now, so this only parses the body.
-      return (await this.registry.decode(value, this.options)) as Record<string, unknown>;
+      return (await this.registry.decode(value!, this.options)) as Record<string, unknown>;
     } catch (error) {
       throw new PoisonInputError(
         'decode',
@@ -70,6 +43,29 @@ export class AvroEventDecoder implements EventDecoder {
         },
       );
     }
+  }
+}
+
+/**
+ * The writer schema of `schemaId` (the client caches it): an id the registry does not know (404)
+ * is poison, an unreachable or failing registry retriable.
+ */
+export async function fetchWriterSchema(
+  registry: SchemaRegistry,
+  schemaId: number,
+): Promise<Awaited<ReturnType<SchemaRegistry['getSchema']>>> {
+  try {
+    return await registry.getSchema(schemaId);
+  } catch (error) {
+    if (statusOf(error) === 404) {
+      throw new PoisonInputError('decode', `schema id ${schemaId} is unknown to the registry`, {
+        cause: error,
+        reason: 'unknown-schema',
+      });
+    }
+    throw new RetriableError(`schema registry unavailable: ${errorMessage(error)}`, {
+      cause: error,
+    });
   }
 }
 

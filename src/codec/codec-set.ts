@@ -8,10 +8,16 @@ import { AvroEventDecoder, AvroPredictionEncoder, readAvroSchema } from './avro-
 import type { PredictionRecord } from '../wire-contract.js';
 import type { EventDecoder, PredictionEncoder } from './event-decoder.js';
 import { jsonEventDecoder, jsonPredictionEncoder } from './json-codec.js';
+import { VALUE_FORMAT, type ValueFormat } from '../model/row-input.js';
+import { WriterSchemas } from './writer-schemas.js';
 
 /** The decoders of the input topics and the encoder of the output topic, as configured. */
 export interface CodecSet {
   decoderFor(topic: string): EventDecoder;
+  /** How a topic's values are encoded: what the inference threads decode them with. */
+  formatFor(topic: string): ValueFormat;
+  /** Avro input: writer schemas resolved on the main thread for the inference threads. */
+  writerSchemas: WriterSchemas | undefined;
   encoder: PredictionEncoder<PredictionRecord>;
 }
 
@@ -48,9 +54,11 @@ export async function createCodecs(
           },
         )
       : jsonPredictionEncoder;
+  const isAvro = (topic: string) => (codec.inputByTopic[topic] ?? codec.input) === 'avro';
   return {
-    decoderFor: (topic) =>
-      (codec.inputByTopic[topic] ?? codec.input) === 'avro' ? avroDecoder! : jsonEventDecoder,
+    decoderFor: (topic) => (isAvro(topic) ? avroDecoder! : jsonEventDecoder),
+    formatFor: (topic) => (isAvro(topic) ? VALUE_FORMAT.avro : VALUE_FORMAT.json),
+    writerSchemas: registry ? new WriterSchemas(registry) : undefined,
     encoder,
   };
 }

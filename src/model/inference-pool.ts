@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { backoffDelay } from '../batch/backoff.js';
 import { InferenceError, ModelLoadError, RetriableError } from '../errors.js';
 import type { FromThread, LoadRequest, ToThread } from './inference-protocol.js';
+import type { PreparedRows, RowInput } from './row-input.js';
 
 // Compiled, the thread is a .js file. Run from the TypeScript sources (tsx), it is a .ts file, and
 // Node 20 does not hand module hooks to worker threads: a small bootstrap registers tsx first.
@@ -19,11 +20,14 @@ function startThread(workerData: LoadRequest): Worker {
   return new Worker(bootstrap, { eval: true, workerData });
 }
 
+type Answer = Extract<FromThread, { id: number }>;
+
 interface Job {
   id: number;
-  rows: Float32Array;
-  batchSize: number;
-  resolve: (output: Float32Array) => void;
+  /** Posts the job to a thread; what the thread gets is a copy, so the job can run again. */
+  post: (worker: Worker, id: number) => void;
+  /** The thread's answer, success or failure. */
+  settle: (answer: Answer) => void;
   reject: (error: Error) => void;
 }
 
@@ -93,12 +97,63 @@ export class InferencePool {
    * gets a copy, so the caller may run the same rows again (a retry, or halves of a failed batch).
    */
   run(rows: Float32Array, batchSize: number): Promise<Float32Array> {
+    return this.submit(
+      (worker, id) => {
+        const copy = rows.slice();
+        worker.postMessage(
+          { type: 'run', id, rows: copy.buffer as ArrayBuffer, batchSize } satisfies ToThread,
+          [copy.buffer as ArrayBuffer],
+        );
+      },
+      (answer, resolve, reject) => {
+        if (answer.type !== 'result') {
+          reject(new InferenceError(answer.type === 'run-failed' ? answer.message : answer.type));
+          return;
+        }
+        try {
+          this.onBatch({ batchSize, elapsedMs: answer.elapsedMs });
+        } catch {
+          // an observer's failure costs a figure, never the batch
+        }
+        resolve(new Float32Array(answer.output));
+      },
+    );
+  }
+
+  /**
+   * Decodes and featurizes a batch's values in a thread (row-preparation.ts). A failure there is
+   * not the rows' (those come back as failures) but a bug: it rejects with a plain Error.
+   */
+  prepare(input: RowInput): Promise<PreparedRows> {
+    return this.submit(
+      (worker, id) => worker.postMessage({ type: 'prepare', id, input } satisfies ToThread),
+      (answer, resolve, reject) => {
+        if (answer.type === 'prepared') resolve(answer.prepared);
+        else
+          reject(
+            new Error(
+              `preparing rows failed: ${answer.type === 'prepare-failed' ? answer.message : answer.type}`,
+            ),
+          );
+      },
+    );
+  }
+
+  private submit<T>(
+    post: Job['post'],
+    settle: (answer: Answer, resolve: (value: T) => void, reject: (error: Error) => void) => void,
+  ): Promise<T> {
     if (this.closed) return Promise.reject(new RetriableError('inference pool is closed'));
     if (this.slots.length === 0 && this.respawnFailure) {
       return Promise.reject(this.noThreadError());
     }
-    return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextJobId++, rows, batchSize, resolve, reject });
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({
+        id: this.nextJobId++,
+        post,
+        settle: (answer) => settle(answer, resolve, reject),
+        reject,
+      });
       this.dispatch();
     });
   }
@@ -140,6 +195,8 @@ export class InferencePool {
             return;
           case 'result':
           case 'run-failed':
+          case 'prepared':
+          case 'prepare-failed':
             this.finish(slot, message);
         }
       });
@@ -187,21 +244,10 @@ export class InferencePool {
     );
   }
 
-  private finish(slot: Slot, message: Extract<FromThread, { id: number }>): void {
+  private finish(slot: Slot, message: Answer): void {
     const job = slot.job;
     slot.job = undefined;
-    if (job && job.id === message.id) {
-      if (message.type === 'result') {
-        try {
-          this.onBatch({ batchSize: job.batchSize, elapsedMs: message.elapsedMs });
-        } catch {
-          // an observer's failure costs a figure, never the batch
-        }
-        job.resolve(new Float32Array(message.output));
-      } else {
-        job.reject(new InferenceError(message.message));
-      }
-    }
+    if (job && job.id === message.id) job.settle(message);
     this.dispatch();
   }
 
@@ -211,16 +257,7 @@ export class InferencePool {
       const job = this.queue.shift();
       if (!job) return;
       slot.job = job;
-      const rows = job.rows.slice();
-      slot.worker.postMessage(
-        {
-          type: 'run',
-          id: job.id,
-          rows: rows.buffer as ArrayBuffer,
-          batchSize: job.batchSize,
-        } satisfies ToThread,
-        [rows.buffer as ArrayBuffer],
-      );
+      job.post(slot.worker, job.id);
     }
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Runs one ONNX Runtime session on a worker thread: session.run() blocks its thread, and this
- * keeps that off the main thread, where Kafka heartbeats and I/O must stay live.
+ * keeps that off the main thread, where Kafka heartbeats and I/O must stay live. A batch's
+ * values are decoded and featurized here too (row-preparation.ts): the main thread moves bytes.
  */
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -10,6 +11,7 @@ import { DeviceLock } from './device-lock.js';
 import { openSession } from './execution-provider.js';
 import type { FromThread, LoadRequest, ToThread } from './inference-protocol.js';
 import { MODEL_FILE, readModelManifest, rowWidth } from './model-manifest.js';
+import { RowPreparation } from './row-preparation.js';
 import { validateSessionAgainstManifest } from './session-validation.js';
 
 const port = parentPort!;
@@ -45,6 +47,8 @@ async function main(): Promise<void> {
       return (output.data as Float32Array).slice(); // own buffer, so it can be transferred
     });
 
+  const preparation = new RowPreparation(manifest, request.preparation);
+
   const warmupStart = performance.now();
   for (const size of manifest.preferredBatchSizes)
     await infer(new Float32Array(size * width), size);
@@ -53,6 +57,16 @@ async function main(): Promise<void> {
   port.on('message', (message: ToThread) => {
     if (message.type === 'close') {
       void onDevice(() => session.release()).finally(() => port.close());
+      return;
+    }
+    if (message.type === 'prepare') {
+      // Decoding and featurizing a batch is synchronous, and off the main thread.
+      try {
+        const prepared = preparation.prepare(message.input);
+        send({ type: 'prepared', id: message.id, prepared }, [prepared.rows.buffer as ArrayBuffer]);
+      } catch (error) {
+        send({ type: 'prepare-failed', id: message.id, message: errorMessage(error) });
+      }
       return;
     }
     const started = performance.now();

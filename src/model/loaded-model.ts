@@ -4,6 +4,8 @@ import { InferencePool, type InferenceStats } from './inference-pool.js';
 import { readModelManifest, type ModelManifest } from './model-manifest.js';
 import { InferenceError } from '../errors.js';
 import { postprocess, type RowResult } from './postprocessor.js';
+import type { PreparedRows, RowInput } from './row-input.js';
+import type { RowPreparationOptions } from './row-preparation.js';
 
 /** The process's WebGPU lock (device-lock.ts), shared by the inference threads of every version. */
 const WEBGPU_LOCK = new SharedArrayBuffer(4);
@@ -34,6 +36,8 @@ export class LoadedModel {
       'device' | 'intraOpThreads' | 'inferenceThreads' | 'debugInferenceDelayMs'
     > & {
       padToPreferredBatchSize?: boolean;
+      /** How its threads decode and featurize batches; default: JSON or Avro, nothing else. */
+      preparation?: RowPreparationOptions;
     },
     onBatch?: (stats: InferenceStats) => void,
     /** A dead inference thread could not be replaced (it is tried again with backoff). */
@@ -47,6 +51,7 @@ export class LoadedModel {
         intraOpThreads: options.intraOpThreads,
         debugInferenceDelayMs: options.debugInferenceDelayMs,
         deviceLock: WEBGPU_LOCK,
+        preparation: options.preparation ?? {},
       },
       options.inferenceThreads,
       onBatch,
@@ -79,6 +84,11 @@ export class LoadedModel {
   /** WebGPU only: what can be behind the adapter (hardware, or a CPU-emulated device). */
   get adapter(): string | undefined {
     return this.pool.adapter;
+  }
+
+  /** Decodes and featurizes a batch's values in one of its threads (row-preparation.ts). */
+  prepare(input: RowInput): Promise<PreparedRows> {
+    return this.pool.prepare(input);
   }
 
   /** Runs rows (row-major, `count` rows): one prediction per row, or why that row has none. */

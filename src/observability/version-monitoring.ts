@@ -1,4 +1,3 @@
-import type { FeatureQuality } from '../model/featurizer.js';
 import { featureColumns, type ModelManifest, type OutputSpec } from '../model/model-manifest.js';
 import type { RowResult } from '../model/postprocessor.js';
 import { FeatureDrift, type FeatureReference } from './feature-drift.js';
@@ -13,7 +12,12 @@ import type { WorkerMetrics } from './metrics.js';
 export interface VersionMonitoring {
   features?: FeatureDrift;
   output?: OutputDrift;
-  quality: FeatureQuality;
+  quality: QualityCounts;
+}
+
+/** Data-quality counts of a batch, per feature in model.json order (row-input.ts). */
+export interface QualityCounts {
+  add(defaulted: readonly number[], outOfRange: readonly number[]): void;
 }
 
 export function monitoringFor(
@@ -55,7 +59,7 @@ export function featureReferences(manifest: ModelManifest): FeatureReference[] {
  * Counters bound once per model and feature, so that counting on the hot path is an increment
  * (and nothing at all for the fields that arrive as they should).
  */
-function featureQuality(manifest: ModelManifest, metrics: WorkerMetrics): FeatureQuality {
+function featureQuality(manifest: ModelManifest, metrics: WorkerMetrics): QualityCounts {
   const model = manifest.name;
   const defaulted = manifest.features.map((feature) =>
     metrics.featureDefaulted.labels({ model, feature: feature.name }),
@@ -68,8 +72,10 @@ function featureQuality(manifest: ModelManifest, metrics: WorkerMetrics): Featur
   // Series at 0 from the start: an alert on a rate sees the first defaulted field.
   for (const counter of [...defaulted, ...outOfRange]) counter?.inc(0);
   return {
-    defaulted: (feature) => defaulted[feature]!.inc(),
-    outOfRange: (feature) => outOfRange[feature]?.inc(),
+    add(defaultedCounts, outOfRangeCounts) {
+      defaultedCounts.forEach((count, feature) => count > 0 && defaulted[feature]?.inc(count));
+      outOfRangeCounts.forEach((count, feature) => count > 0 && outOfRange[feature]?.inc(count));
+    },
   };
 }
 

@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
-import type { RowBatch } from '../batch/micro-batcher.js';
+import { RowBatch } from '../batch/row-batch.js';
 import type { PredictionCache } from '../cache/prediction-cache.js';
+import type { WriterSchemas } from '../codec/writer-schemas.js';
 import { ModelFaultError, PoisonInputError, errorMessage } from '../errors.js';
 import { classifyFailure } from '../error-policy.js';
 import { epochMs } from '../observability/epoch-time.js';
 import type { EventTracing } from '../observability/event-tracing.js';
 import type { Prediction } from '../model/postprocessor.js';
+import { packRowInput, type PreparedRows } from '../model/row-input.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { ObserverGuard } from '../observability/observer-guard.js';
 import type { InferenceStage, RowResult } from './inference-stage.js';
@@ -28,9 +30,11 @@ export interface BatchOutcomeHandlers {
 }
 
 /**
- * Runs one cut batch of a model version: one cache lookup, inference for the misses, each
- * event's outcome (or shadow answer) set, misses stored in the background, and the lanes whose
- * heads may now be complete handed to the flusher. Failures go by their class (error-policy.ts).
+ * Runs one cut batch of a model version: its values packed into one buffer and decoded and
+ * featurized by an inference thread (the poison rows get their dead letters), one cache lookup,
+ * inference for the misses, each event's outcome (or shadow answer) set, misses stored in the
+ * background, and the lanes whose heads may now be complete handed to the flusher. Failures go
+ * by their class (error-policy.ts).
  */
 export class BatchExecution {
   constructor(
@@ -41,21 +45,34 @@ export class BatchExecution {
     private readonly logger: Logger,
     /** Runs the hot path's observers (drift, tracing): a failing one never fails the batch. */
     private readonly observers: ObserverGuard,
+    /** Avro input: the writer schemas the threads decode with. */
+    private readonly writerSchemas: WriterSchemas | undefined,
     private readonly tracing?: EventTracing,
   ) {}
 
   /** Failures are classified inside; one that still escapes is a bug, and the worker stops. */
-  run(version: ServingVersion, batch: RowBatch<PendingRow>): Promise<void> {
-    return this.execute(version, batch).catch((error: unknown) => this.handlers.onFatal(error));
+  run(version: ServingVersion, items: PendingRow[]): Promise<void> {
+    return this.execute(version, items).catch((error: unknown) => this.handlers.onFatal(error));
   }
 
-  private async execute(version: ServingVersion, batch: RowBatch<PendingRow>): Promise<void> {
-    const rows = batch.items;
+  private async execute(version: ServingVersion, items: PendingRow[]): Promise<void> {
     const started = performance.now();
     // Once per batch, its oldest row: per-row observations would cost more than they tell.
     let oldest = started;
-    for (const row of rows) if (row.event.acceptedAt < oldest) oldest = row.event.acceptedAt;
+    for (const row of items) if (row.event.acceptedAt < oldest) oldest = row.event.acceptedAt;
     this.metrics.queueWait.observe((started - oldest) / 1000);
+    let prepared: PreparedRows;
+    try {
+      const schemas = this.writerSchemas;
+      const input = packRowInput(items, (id) => schemas?.known(id));
+      prepared = await this.inference.prepare(version.model, input);
+    } catch (error) {
+      await this.failed(version, items, error);
+      return;
+    }
+    const batch = this.admitPrepared(version, items, prepared);
+    if (batch.size === 0) return;
+    const rows = batch.items;
     // A sample of each batch is as good a picture of the inputs, and its cost stays flat.
     const stride = Math.ceil(rows.length / DRIFT_ROWS_PER_BATCH);
     const drift = version.monitoring.features;
@@ -83,6 +100,48 @@ export class BatchExecution {
       this.observers.run('tracing', () => this.traceInference(version, rows, epochMs(started)));
     }
     this.settle(version, rows, cached, misses, computed, stride);
+  }
+
+  /**
+   * Applies what the thread made of the rows: poison rows get their dead letters (a shadow's,
+   * no shadow answer), the data-quality counts are added, and the rest form the batch, with
+   * their feedback ids and cache keys.
+   */
+  private admitPrepared(
+    version: ServingVersion,
+    items: PendingRow[],
+    prepared: PreparedRows,
+  ): RowBatch<PendingRow> {
+    version.monitoring.quality.add(prepared.defaulted, prepared.outOfRange);
+    const { failures, feedbackIds, cacheKeys } = prepared;
+    const rows: PendingRow[] = [];
+    const touched = new Set<PartitionLane>();
+    let next = 0;
+    const tracing = this.tracing;
+    if (tracing) this.observers.run('tracing', () => traceDecode(tracing, items));
+    for (let index = 0; index < items.length; index++) {
+      const row = items[index]!;
+      const { event } = row;
+      const failure = failures[next];
+      if (failure?.index === index) {
+        next++;
+        if (row.role === 'shadow') {
+          event.shadow = 'none'; // the shadow's features reject what the primary may accept
+        } else {
+          const error = new PoisonInputError(failure.stage, failure.message, {
+            reason: failure.reason,
+          }).at({ topic: event.topic, partition: event.partition, offset: event.offset });
+          event.outcome = { type: 'dead-letter', error };
+        }
+        if (!event.lane.revoked) touched.add(event.lane);
+        continue;
+      }
+      if (row.role === 'primary' && feedbackIds) event.feedbackId = feedbackIds[index];
+      if (cacheKeys) row.cacheKey = cacheKeys[index];
+      rows.push(row);
+    }
+    for (const lane of touched) this.handlers.onOutcomes(lane);
+    return new RowBatch(rows, prepared.rows, version.model.featurizer.width);
   }
 
   private traceInference(version: ServingVersion, rows: PendingRow[], startedAt: number): void {
@@ -155,6 +214,15 @@ export class BatchExecution {
     this.metrics.cacheLookups.inc({ result: 'hit' }, hits);
     this.metrics.cacheLookups.inc({ result: 'miss' }, rows.length - hits);
     return cached;
+  }
+}
+
+/** A "decode" span per answered event, from its acceptance to its batch's preparation. */
+function traceDecode(tracing: EventTracing, items: PendingRow[]): void {
+  for (const { event, role } of items) {
+    if (event.span && role === 'primary') {
+      tracing.child(event.span, 'decode', epochMs(event.acceptedAt));
+    }
   }
 }
 

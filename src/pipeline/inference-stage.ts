@@ -4,6 +4,7 @@ import { InferenceError, ModelFaultError, PoisonInputError, errorMessage } from 
 import { isRetriable } from '../error-policy.js';
 import type { LoadedModel } from '../model/loaded-model.js';
 import type { RowResult } from '../model/postprocessor.js';
+import type { PreparedRows, RowInput } from '../model/row-input.js';
 
 export type { RowResult } from '../model/postprocessor.js';
 
@@ -72,6 +73,19 @@ export class InferenceStage {
       throw modelFault(model, count, cause, `failed on ${streak} rows in a row, each alone`);
     }
     return results;
+  }
+
+  /**
+   * Decodes and featurizes a batch's values in a thread of the model (LoadedModel.prepare),
+   * retried like a batch when its thread was lost. No thread left to do it is a model fault.
+   */
+  async prepare(model: LoadedModel, input: RowInput): Promise<PreparedRows> {
+    try {
+      return await this.retrying(() => model.prepare(input), 'preparing rows failed, retrying');
+    } catch (error) {
+      if (!(error instanceof InferenceError)) throw error;
+      throw modelFault(model, input.ends.length, error, 'cannot prepare rows');
+    }
   }
 
   /** The all-zero row (LoadedModel.probe), retried like a batch when its thread was lost. */

@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
-import { createPredictionCache } from '../cache/create-prediction-cache.js';
+import { cacheInUse, createPredictionCache } from '../cache/create-prediction-cache.js';
+import { readAvroSchema } from '../codec/avro-codec.js';
+import type { RowPreparationOptions } from '../model/row-preparation.js';
 import type { PredictionCache } from '../cache/prediction-cache.js';
 import { createCodecs, type CodecSet } from '../codec/codec-set.js';
 import type { WorkerConfig } from '../config/worker-config.js';
@@ -22,7 +24,7 @@ import type { EventTracing } from '../observability/event-tracing.js';
 import { ObserverGuard } from '../observability/observer-guard.js';
 import { PipelineHealth } from '../observability/pipeline-health.js';
 import { BatchExecution } from './batch-execution.js';
-import { EventPreparation } from './event-preparation.js';
+import { EventAdmission } from './event-admission.js';
 import { FlowControl } from './flow-control.js';
 import type { InFlightEvent } from './in-flight-event.js';
 import { InferenceStage } from './inference-stage.js';
@@ -47,6 +49,18 @@ async function beforeDeadline(work: Promise<unknown> | undefined, deadline: Abor
   } finally {
     deadline.removeEventListener('abort', onAbort);
   }
+}
+
+/** What the inference threads need to decode and featurize a batch, from the config. */
+function rowPreparationOptions(config: WorkerConfig): RowPreparationOptions {
+  const { readerSchema } = config.codec;
+  return {
+    readerSchema: readerSchema ? readAvroSchema(readerSchema) : undefined,
+    feedbackIdField: config.feedback?.idField,
+    cacheKey: cacheInUse(config.cache)
+      ? { prefix: config.cache.keyPrefix, idField: config.cache.keyField }
+      : undefined,
+  };
 }
 
 /**
@@ -107,7 +121,7 @@ export class InferenceWorker {
   /** Exactly-once: commits outputs and offsets together. */
   private transaction: TransactionCycle | undefined;
   private cache: PredictionCache | undefined;
-  private preparation!: EventPreparation;
+  private admission!: EventAdmission;
   private batches!: BatchExecution;
   private circuit!: ModelFaultCircuit;
   private starting: Promise<void> | undefined;
@@ -154,6 +168,7 @@ export class InferenceWorker {
       config.model,
       config.batching,
       config.observability.driftWindow,
+      rowPreparationOptions(config),
       (version, rows) => this.batches.run(version, rows),
       metrics,
       logger,
@@ -260,14 +275,12 @@ export class InferenceWorker {
       this.tracing,
       this.transaction,
     );
-    this.preparation = new EventPreparation({
+    this.admission = new EventAdmission({
       codecs,
       maxEventBytes: this.config.limits.maxEventBytes,
       allowedReplyTopics: this.config.replies.allowedTopics
         ? new RegExp(`^(?:${this.config.replies.allowedTopics})$`)
         : undefined,
-      cache: this.cache ? this.config.cache : undefined,
-      feedbackIdField: this.config.feedback?.idField,
       decodeBackoff: {
         initialMs: this.config.schemaRegistry?.retryBackoffMs ?? this.backoff.initialMs,
         maxMs: this.backoff.maxMs,
@@ -275,14 +288,13 @@ export class InferenceWorker {
       keepRetrying: () => !this.abandoned,
       onDeadLetter: (lane) => this.flusher.schedule(lane),
       onFatal: (error) => this.fail(error),
-      tracing: this.tracing,
       metrics: this.metrics,
       logger: this.logger,
     });
     this.circuit = new ModelFaultCircuit({
       backoff: this.backoff,
       fallbackFor: (version) => this.serving.fallbackFor(version),
-      prepareAgain: (event, version) => this.preparation.prepare(event, version, undefined),
+      admitAgain: (event, version) => this.admission.admit(event, version, undefined),
       onShadowDropped: (event) => this.flusher.schedule(event.lane),
       keepRetrying: () => !this.abandoned,
       onClosed: () => this.flow.released(),
@@ -301,6 +313,7 @@ export class InferenceWorker {
       this.metrics,
       this.logger,
       this.observers,
+      codecs.writerSchemas,
       this.tracing,
     );
     if (!this.transaction) {
@@ -590,7 +603,7 @@ export class InferenceWorker {
     const shadow = this.serving.router.shadow?.version;
     version.reserve();
     shadow?.reserve();
-    this.preparation.prepare(event, version, shadow);
+    this.admission.admit(event, version, shadow);
   }
 
   private onAcknowledged(lane: PartitionLane, events: InFlightEvent[]): void {

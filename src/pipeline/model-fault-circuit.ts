@@ -14,7 +14,7 @@ export interface ModelFaultCircuitOptions {
    */
   fallbackFor: (version: ServingVersion) => Promise<ServingVersion | undefined>;
   /** Decodes and featurizes the event again for `version` (reserved on it already) and adds it. */
-  prepareAgain: (event: InFlightEvent, version: ServingVersion) => void;
+  admitAgain: (event: InFlightEvent, version: ServingVersion) => void;
   /** A shadow row was given up: the event's lane may have output to send. */
   onShadowDropped: (event: InFlightEvent) => void;
   /** False once shutdown has given up on in-flight work. */
@@ -98,7 +98,7 @@ export class ModelFaultCircuit {
     }
     for (const { event } of primaries) {
       if (this.options.keepRetrying() && !event.lane.revoked) {
-        this.options.prepareAgain(event, target);
+        this.options.admitAgain(event, target);
       } else {
         target.release(); // left uncommitted: redelivered to the next owner or after restart
       }

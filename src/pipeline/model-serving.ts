@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import type { RowBatch } from '../batch/micro-batcher.js';
 import {
   autoInferenceThreads,
   type BatchingOptions,
@@ -8,6 +7,7 @@ import {
 import { errorMessage } from '../errors.js';
 import { LoadedModel } from '../model/loaded-model.js';
 import { ModelRepository } from '../model/model-repository.js';
+import type { RowPreparationOptions } from '../model/row-preparation.js';
 import { monitoringFor } from '../observability/version-monitoring.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { AnswerRole } from '../feedback/feedback-store.js';
@@ -15,7 +15,7 @@ import type { ModelIdentity } from '../model/loaded-model.js';
 import { ModelRouter } from './model-router.js';
 import { ServingVersion, type PendingRow } from './serving-version.js';
 
-type BatchHandler = (version: ServingVersion, batch: RowBatch<PendingRow>) => Promise<void>;
+type BatchHandler = (version: ServingVersion, batch: PendingRow[]) => Promise<void>;
 
 /**
  * The model versions this worker serves: the primary (hot-swapped when a newer version appears
@@ -43,6 +43,8 @@ export class ModelServing {
     private readonly batching: BatchingOptions,
     /** Rows per half of each version's drift window (observability.driftWindow). */
     private readonly driftWindow: number,
+    /** How each version's threads decode and featurize its batches. */
+    private readonly preparation: RowPreparationOptions,
     private readonly onBatch: BatchHandler,
     private readonly metrics: WorkerMetrics,
     private readonly logger: Logger,
@@ -243,6 +245,7 @@ export class ModelServing {
         device,
         inferenceThreads,
         padToPreferredBatchSize: this.batching.padToPreferredBatchSize,
+        preparation: this.preparation,
       },
       (stats) => {
         this.metrics.batchSize.observe(stats.batchSize);

@@ -295,7 +295,9 @@ export class OutputFlusher {
     const replies: OutgoingRecord[] = [];
     const predictedAt = Date.now();
     for (const event of events) {
-      if (event.shadow && event.shadow !== 'none' && this.topics.shadow) {
+      // A shadow answer goes out only beside a primary one: not for input the primary rejects.
+      const primaryAnswered = event.outcome!.type === 'prediction';
+      if (primaryAnswered && event.shadow && event.shadow !== 'none' && this.topics.shadow) {
         const { prediction, model } = event.shadow;
         const record = this.outputRecord(this.topics.shadow, event, prediction, model, predictedAt);
         const message = record instanceof Promise ? await record : record;

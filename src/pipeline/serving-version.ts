@@ -1,23 +1,33 @@
-import { MicroBatcher, type RowBatch, type RowWriter } from '../batch/micro-batcher.js';
+import { MicroBatcher } from '../batch/micro-batcher.js';
 import type { BatchingOptions } from '../config/worker-config.js';
 import type { LoadedModel } from '../model/loaded-model.js';
+import type { ValueFormat } from '../model/row-input.js';
 import type { VersionMonitoring } from '../observability/version-monitoring.js';
 import type { InFlightEvent } from './in-flight-event.js';
 
-/** A featurized event waiting for its batch on one model version (its row is in the batch). */
+/**
+ * An admitted event waiting for its batch on one model version. Its value is decoded and
+ * featurized with the batch, in an inference thread of that version.
+ */
 export interface PendingRow {
   event: InFlightEvent;
   /** "primary" rows answer the event; "shadow" rows only feed the shadow topic. */
   role: 'primary' | 'shadow';
-  /** Prediction cache key, when a cache is configured. */
+  format: ValueFormat;
+  /** Avro: the writer schema id, resolved before the row joined (writer-schemas.ts). */
+  schemaId?: number;
+  /** Its defaulted and out-of-range fields are counted (once per event, by its primary). */
+  countQuality: boolean;
+  /** Prediction cache key, when a cache is configured (made with the row's features). */
   cacheKey?: string;
 }
 
 /**
- * One loaded model version with its own batcher: rows featurized for a version are batched and
+ * One loaded model version with its own batcher: rows for a version are batched, featurized and
  * run only on that version, so a swap never mixes row layouts in one call. An event is reserved
- * on a version when it is routed (in offset order), before its decode finishes; retiring waits
- * for every reservation to be added or released, and every batch to finish.
+ * on a version when it is routed (in offset order), before it is admitted (an Avro schema may
+ * still be resolving); retiring waits for every reservation to be added or released, and every
+ * batch to finish.
  */
 export class ServingVersion {
   private readonly batcher: MicroBatcher<PendingRow>;
@@ -29,13 +39,12 @@ export class ServingVersion {
   constructor(
     readonly model: LoadedModel,
     batching: BatchingOptions,
-    onBatch: (version: ServingVersion, batch: RowBatch<PendingRow>) => Promise<void>,
+    onBatch: (version: ServingVersion, batch: PendingRow[]) => Promise<void>,
     /** Drift and data quality, as the version's model.json declares them. */
-    readonly monitoring: VersionMonitoring = { quality: { defaulted() {}, outOfRange() {} } },
+    readonly monitoring: VersionMonitoring = { quality: { add() {} } },
   ) {
-    this.batcher = new MicroBatcher(
+    this.batcher = new MicroBatcher<PendingRow>(
       batching,
-      model.featurizer.width,
       (batch) => {
         this.running++;
         void onBatch(this, batch).finally(() => {
@@ -58,13 +67,9 @@ export class ServingVersion {
     this.reserved++;
   }
 
-  /**
-   * Adds a reserved event's row, written by `writeRow` straight into the batch. When `writeRow`
-   * throws (the features reject the event), nothing is added, the reservation stands and the
-   * error propagates: the caller releases it.
-   */
-  add(row: PendingRow, writeRow: RowWriter): void {
-    this.batcher.add(row, writeRow);
+  /** Adds a reserved event's row to the batch being formed. */
+  add(row: PendingRow): void {
+    this.batcher.add(row);
     this.reserved--;
     if (this.retiring) this.batcher.cut(); // no new rows will join: do not wait for the delay
     this.wakeIfSettled();

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MicroBatcher, type RowBatch, type RowWriter } from '../../src/batch/micro-batcher.js';
+import { MicroBatcher } from '../../src/batch/micro-batcher.js';
 
 function collecting<T>(
   maxBatchSize: number,
@@ -17,9 +17,8 @@ function collecting<T>(
   const cutAt: number[] = [];
   const batcher = new MicroBatcher<T>(
     { maxBatchSize, maxBatchDelayMs },
-    0,
     (batch) => {
-      batches.push(batch.items);
+      batches.push(batch);
       cutAt.push(performance.now());
     },
     runnerIdle,
@@ -46,29 +45,6 @@ describe('MicroBatcher', () => {
     assert.equal(batcher.size, 1);
     batcher.cut(); // do not leave the 60 s timer behind
     assert.deepEqual(batches.at(-1), [10]);
-  });
-
-  test('rows are written into one matrix; a row whose writer throws does not join', () => {
-    const batches: RowBatch<string>[] = [];
-    const batcher = new MicroBatcher<string>({ maxBatchSize: 3, maxBatchDelayMs: 60_000 }, 2, (b) =>
-      batches.push(b),
-    );
-    const writeRow =
-      (a: number, b: number): RowWriter =>
-      (target, offset) => {
-        target[offset] = a;
-        if (Number.isNaN(b)) throw new Error('poison');
-        target[offset + 1] = b;
-      };
-    batcher.add('x', writeRow(1, 2));
-    assert.throws(() => batcher.add('bad', writeRow(9, NaN)), /poison/);
-    batcher.add('y', writeRow(3, 4));
-    batcher.add('z', writeRow(5, 6));
-    assert.equal(batches.length, 1);
-    const [batch] = batches;
-    assert.deepEqual(batch!.items, ['x', 'y', 'z']);
-    assert.deepEqual([...batch!.rows()], [1, 2, 3, 4, 5, 6]);
-    assert.deepEqual([...batch!.row(1)], [3, 4]);
   });
 
   test('maxBatchSize 1 emits every item on its own', () => {

@@ -1,6 +1,6 @@
 /**
  * ServingVersion.retire after a hot swap: an event routed to the old version before the swap but
- * still decoding must still be batched and run on that version before its sessions close.
+ * still being admitted (its Avro schema resolving) must still be batched and run on that version before its sessions close.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -23,7 +23,7 @@ function fakeModel() {
 
 function row(offset: number): PendingRow {
   const event = { topic: 't', partition: 0, offset: String(offset) } as InFlightEvent;
-  return { event, role: 'primary' };
+  return { event, role: 'primary', format: 0, countQuality: true };
 }
 
 describe('ServingVersion', () => {
@@ -35,18 +35,18 @@ describe('ServingVersion', () => {
       { maxBatchSize: 10, maxBatchDelayMs: 10_000, padToPreferredBatchSize: false },
       async (_, batch) => {
         await sleep(20);
-        seen.push(batch.items.map((r) => r.event.offset));
+        seen.push(batch.map((r) => r.event.offset));
       },
     );
     version.reserve();
     version.reserve();
-    version.add(row(1), () => {});
+    version.add(row(1));
     let retired = false;
     const retiring = version.retire().then(() => (retired = true));
     await sleep(50);
     assert.equal(retired, false, 'a reserved row is still on its way');
     assert.equal(state.closed, 0);
-    version.add(row(2), () => {}); // its decode finished after the swap
+    version.add(row(2)); // its schema resolved after the swap
     await retiring;
     assert.deepEqual(seen.flat().sort(), ['1', '2'], 'both rows ran on the retiring version');
     assert.equal(state.closed, 1);

@@ -103,9 +103,13 @@ describe('version monitoring', () => {
     );
     const hour = manifest.features.findIndex((feature) => feature.name === 'hour_of_day');
     const channel = manifest.features.findIndex((feature) => feature.name === 'channel');
-    quality.outOfRange(hour);
-    quality.defaulted(channel);
-    quality.defaulted(channel);
+    const counts = () => manifest.features.map(() => 0);
+    const defaulted = counts();
+    const outOfRange = counts();
+    outOfRange[hour] = 1;
+    defaulted[channel] = 2;
+    outOfRange[channel] = 5; // a feature without a range has no series to count in
+    quality.add(defaulted, outOfRange);
     assert.match(await text('inference_feature_defaulted_total'), /feature="channel"\} 2/);
     const ranges = await text('inference_feature_out_of_range_total');
     assert.match(ranges, /feature="hour_of_day"\} 1/);
