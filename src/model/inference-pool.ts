@@ -39,6 +39,13 @@ interface Slot {
 /** Waits between tries to replace a dead thread: doubling from the first, up to the last. */
 const RESPAWN_BACKOFF = { initialMs: 500, maxMs: 30_000 };
 
+/** A prepared batch, and with `run` its output tensor, or why running it failed. */
+export interface PreparedAnswer {
+  prepared: PreparedRows;
+  output?: Float32Array;
+  runError?: string;
+}
+
 export interface InferenceStats {
   batchSize: number;
   elapsedMs: number;
@@ -110,33 +117,44 @@ export class InferencePool {
           reject(new InferenceError(answer.type === 'run-failed' ? answer.message : answer.type));
           return;
         }
-        try {
-          this.onBatch({ batchSize, elapsedMs: answer.elapsedMs });
-        } catch {
-          // an observer's failure costs a figure, never the batch
-        }
+        this.observe(batchSize, answer.elapsedMs);
         resolve(new Float32Array(answer.output));
       },
     );
   }
 
   /**
-   * Decodes and featurizes a batch's values in a thread (row-preparation.ts). A failure there is
-   * not the rows' (those come back as failures) but a bug: it rejects with a plain Error.
+   * Decodes and featurizes a batch's values in a thread (row-preparation.ts); with `run`, the
+   * same job runs the prepared rows too (one hop per batch), and a failed run comes back as
+   * `runError` beside the rows. A failure of the preparation itself is not the rows' (those
+   * come back as failures) but a bug: it rejects with a plain Error.
    */
-  prepare(input: RowInput): Promise<PreparedRows> {
+  prepare(input: RowInput, run: boolean): Promise<PreparedAnswer> {
     return this.submit(
-      (worker, id) => worker.postMessage({ type: 'prepare', id, input } satisfies ToThread),
+      (worker, id) => worker.postMessage({ type: 'prepare', id, input, run } satisfies ToThread),
       (answer, resolve, reject) => {
-        if (answer.type === 'prepared') resolve(answer.prepared);
-        else
-          reject(
-            new Error(
-              `preparing rows failed: ${answer.type === 'prepare-failed' ? answer.message : answer.type}`,
-            ),
-          );
+        if (answer.type !== 'prepared') {
+          const why = answer.type === 'prepare-failed' ? answer.message : answer.type;
+          reject(new Error(`preparing rows failed: ${why}`));
+          return;
+        }
+        const { prepared, output, runError, elapsedMs } = answer;
+        if (output) this.observe(prepared.count, elapsedMs ?? 0);
+        resolve({
+          prepared,
+          ...(output ? { output: new Float32Array(output) } : {}),
+          ...(runError !== undefined ? { runError } : {}),
+        });
       },
     );
+  }
+
+  private observe(batchSize: number, elapsedMs: number): void {
+    try {
+      this.onBatch({ batchSize, elapsedMs });
+    } catch {
+      // an observer's failure costs a figure, never the batch
+    }
   }
 
   private submit<T>(

@@ -39,12 +39,21 @@ async function main(): Promise<void> {
     provider === 'webgpu' ? deviceLock.hold(work) : work();
   validateSessionAgainstManifest(session, manifest);
 
-  const infer = (rows: Float32Array, batchSize: number): Promise<Float32Array> =>
+  // The shapes the session was warmed on: a run is padded to the smallest that holds it.
+  const paddedSize = (count: number): number =>
+    (request.padToPreferredBatchSize
+      ? manifest.preferredBatchSizes.filter((size) => size >= count).sort((a, b) => a - b)[0]
+      : undefined) ?? count;
+  const infer = (rows: Float32Array, count: number): Promise<Float32Array> =>
     onDevice(async () => {
-      const feeds = { [manifest.input.name]: new Tensor('float32', rows, [batchSize, width]) };
+      const size = paddedSize(count);
+      const input = size === count ? rows : padded(rows, size * width);
+      const feeds = { [manifest.input.name]: new Tensor('float32', input, [size, width]) };
       const results: InferenceSession.OnnxValueMapType = await session.run(feeds);
       const output = results[manifest.output.name] as Tensor;
-      return (output.data as Float32Array).slice(); // own buffer, so it can be transferred
+      const data = output.data as Float32Array;
+      // Own buffer, so it can be transferred; the padding rows stay behind.
+      return data.slice(0, (data.length / size) * count);
     });
 
   const preparation = new RowPreparation(manifest, request.preparation);
@@ -54,19 +63,49 @@ async function main(): Promise<void> {
     await infer(new Float32Array(size * width), size);
   send({ type: 'loaded', provider, adapter, warmupMs: performance.now() - warmupStart });
 
+  /** Decodes and featurizes a batch (synchronous, off the main thread), and runs it if asked. */
+  const prepareAndRun = async (message: Extract<ToThread, { type: 'prepare' }>) => {
+    const started = performance.now();
+    const prepared = preparation.prepare(message.input);
+    const { count } = prepared;
+    const transfer = [prepared.rows.buffer as ArrayBuffer];
+    if (!message.run || count === 0) {
+      send({ type: 'prepared', id: message.id, prepared }, transfer);
+      return;
+    }
+    let output: Float32Array | undefined;
+    let runError: string | undefined;
+    try {
+      if (request.debugInferenceDelayMs > 0) blockFor(request.debugInferenceDelayMs);
+      output = await infer(prepared.rows, count);
+      transfer.push(output.buffer as ArrayBuffer);
+    } catch (error) {
+      runError = errorMessage(error);
+    }
+    const elapsedMs = performance.now() - started;
+    send(
+      output
+        ? {
+            type: 'prepared',
+            id: message.id,
+            prepared,
+            output: output.buffer as ArrayBuffer,
+            elapsedMs,
+          }
+        : { type: 'prepared', id: message.id, prepared, runError: runError! },
+      transfer,
+    );
+  };
+
   port.on('message', (message: ToThread) => {
     if (message.type === 'close') {
       void onDevice(() => session.release()).finally(() => port.close());
       return;
     }
     if (message.type === 'prepare') {
-      // Decoding and featurizing a batch is synchronous, and off the main thread.
-      try {
-        const prepared = preparation.prepare(message.input);
-        send({ type: 'prepared', id: message.id, prepared }, [prepared.rows.buffer as ArrayBuffer]);
-      } catch (error) {
-        send({ type: 'prepare-failed', id: message.id, message: errorMessage(error) });
-      }
+      void prepareAndRun(message).catch((error: unknown) =>
+        send({ type: 'prepare-failed', id: message.id, message: errorMessage(error) }),
+      );
       return;
     }
     const started = performance.now();
@@ -90,6 +129,12 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => send({ type: 'load-failed', message: errorMessage(error) }));
+
+function padded(rows: Float32Array, length: number): Float32Array {
+  const out = new Float32Array(length);
+  out.set(rows);
+  return out;
+}
 
 /** Testing only: holds this thread like a slow synchronous session.run() would. */
 function blockFor(ms: number): void {

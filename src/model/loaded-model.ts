@@ -26,7 +26,6 @@ export class LoadedModel {
     readonly manifest: ModelManifest,
     readonly featurizer: Featurizer,
     private readonly pool: InferencePool,
-    private readonly padToPreferredBatchSize: boolean,
   ) {}
 
   static async load(
@@ -52,18 +51,13 @@ export class LoadedModel {
         debugInferenceDelayMs: options.debugInferenceDelayMs,
         deviceLock: WEBGPU_LOCK,
         preparation: options.preparation ?? {},
+        padToPreferredBatchSize: options.padToPreferredBatchSize ?? false,
       },
       options.inferenceThreads,
       onBatch,
       onThreadError,
     );
-    return new LoadedModel(
-      directory,
-      manifest,
-      new Featurizer(manifest),
-      pool,
-      options.padToPreferredBatchSize ?? false,
-    );
+    return new LoadedModel(directory, manifest, new Featurizer(manifest), pool);
   }
 
   /** Fixed once loaded (the provider is known then), so it can key per-model caches. */
@@ -87,15 +81,32 @@ export class LoadedModel {
   }
 
   /** Decodes and featurizes a batch's values in one of its threads (row-preparation.ts). */
-  prepare(input: RowInput): Promise<PreparedRows> {
-    return this.pool.prepare(input);
+  async prepare(input: RowInput): Promise<PreparedRows> {
+    return (await this.pool.prepare(input, false)).prepared;
+  }
+
+  /**
+   * Decodes, featurizes and runs a batch in one job of a thread: the prepared rows, and their
+   * results, or the InferenceError their run failed with (the caller tells the rows' fault from
+   * the model's on the prepared rows).
+   */
+  async prepareAndPredict(
+    input: RowInput,
+  ): Promise<{ prepared: PreparedRows; results: RowResult[] | InferenceError }> {
+    const { prepared, output, runError } = await this.pool.prepare(input, true);
+    if (prepared.count === 0) return { prepared, results: [] };
+    return {
+      prepared,
+      results: output ? this.resultsOf(output, prepared.count) : new InferenceError(runError!),
+    };
   }
 
   /** Runs rows (row-major, `count` rows): one prediction per row, or why that row has none. */
   async predict(rows: Float32Array, count: number): Promise<RowResult[]> {
-    const size = this.padToPreferredBatchSize ? this.paddedSize(count) : count;
-    const input = size === count ? rows : padded(rows, size * this.featurizer.width);
-    const output = await this.pool.run(input, size);
+    return this.resultsOf(await this.pool.run(rows, count), count);
+  }
+
+  private resultsOf(output: Float32Array, count: number): RowResult[] {
     return Array.from({ length: count }, (_, index) =>
       postprocess(this.manifest.output, output, index),
     );
@@ -117,21 +128,7 @@ export class LoadedModel {
     }
   }
 
-  /** The smallest preferred batch size that holds `count` rows (shapes the session was warmed on). */
-  private paddedSize(count: number): number {
-    return (
-      this.manifest.preferredBatchSizes.filter((size) => size >= count).sort((a, b) => a - b)[0] ??
-      count
-    );
-  }
-
   close(): Promise<void> {
     return this.pool.close();
   }
-}
-
-function padded(rows: Float32Array, length: number): Float32Array {
-  const out = new Float32Array(length);
-  out.set(rows);
-  return out;
 }

@@ -30,6 +30,8 @@ export interface RowFailure {
 export interface PreparedRows {
   /** The rows that did not fail, featurized, row-major, in input order. */
   rows: Float32Array;
+  /** How many rows `rows` holds. */
+  count: number;
   failures: RowFailure[];
   /** Per input row, its id for the outcome join (feedback.idField), when one is configured. */
   feedbackIds?: (string | undefined)[];

@@ -87,6 +87,7 @@ export class RowPreparation {
     }
     return {
       rows: matrix.slice(0, written * width),
+      count: written,
       failures,
       ...(feedbackIds ? { feedbackIds } : {}),
       ...(cacheKeys ? { cacheKeys } : {}),

@@ -61,39 +61,47 @@ export class BatchExecution {
     let oldest = started;
     for (const row of items) if (row.event.acceptedAt < oldest) oldest = row.event.acceptedAt;
     this.metrics.queueWait.observe((started - oldest) / 1000);
-    let prepared: PreparedRows;
+    let batch: RowBatch<PendingRow> | undefined;
+    let cached: (Prediction | undefined)[];
+    let misses: number[] = [];
+    let computed: RowResult[] = [];
     try {
       const schemas = this.writerSchemas;
       const input = packRowInput(items, (id) => schemas?.known(id));
-      prepared = await this.inference.prepare(version.model, input);
+      const model = version.model;
+      if (this.cache) {
+        // The cache is keyed by the features: prepare, look up, run the misses.
+        batch = this.admitPrepared(version, items, await this.inference.prepare(model, input));
+        if (batch.size === 0) return; // every row was poison
+        cached = await this.lookUp(batch.items);
+        for (let index = 0; index < batch.size; index++) if (!cached[index]) misses.push(index);
+        if (misses.length > 0) {
+          const rows = misses.length === batch.size ? batch.rows() : gather(batch, misses);
+          computed = await this.inference.run(model, rows, misses.length);
+        }
+      } else {
+        // One job of a thread decodes, featurizes and runs the batch: one hop per batch.
+        const { prepared, first } = await this.inference.prepareAndPredict(model, input);
+        batch = this.admitPrepared(version, items, prepared);
+        if (batch.size === 0) return;
+        cached = new Array<undefined>(batch.size);
+        misses = Array.from({ length: batch.size }, (_, index) => index);
+        computed = await this.inference.judge(model, batch.rows(), batch.size, first);
+      }
     } catch (error) {
-      await this.failed(version, items, error);
+      // Before admission every row is the batch's; after it, the poison ones have their outcome.
+      await this.failed(version, batch?.items ?? items, error);
       return;
     }
-    const batch = this.admitPrepared(version, items, prepared);
-    if (batch.size === 0) return;
     const rows = batch.items;
     // A sample of each batch is as good a picture of the inputs, and its cost stays flat.
     const stride = Math.ceil(rows.length / DRIFT_ROWS_PER_BATCH);
     const drift = version.monitoring.features;
     if (drift) {
+      const admitted = batch;
       this.observers.run('drift', () =>
-        drift.observe(batch.rows(), rows.length, batch.width, stride),
+        drift.observe(admitted.rows(), rows.length, admitted.width, stride),
       );
-    }
-    let cached: (Prediction | undefined)[];
-    const misses: number[] = [];
-    let computed: RowResult[] = [];
-    try {
-      cached = await this.lookUp(rows);
-      for (let index = 0; index < rows.length; index++) if (!cached[index]) misses.push(index);
-      if (misses.length > 0) {
-        const input = misses.length === rows.length ? batch.rows() : gather(batch, misses);
-        computed = await this.inference.run(version.model, input, misses.length);
-      }
-    } catch (error) {
-      await this.failed(version, rows, error);
-      return;
     }
     this.handlers.onSucceeded();
     if (this.tracing) {

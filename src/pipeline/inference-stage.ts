@@ -44,16 +44,32 @@ export class InferenceStage {
 
   /** Runs `count` rows, row-major in `rows`. */
   async run(model: LoadedModel, rows: Float32Array, count: number): Promise<RowResult[]> {
-    let results: RowResult[];
-    let probed = false;
+    let first: RowResult[] | InferenceError;
     try {
-      results = await this.predict(model, rows, count);
+      first = await this.predict(model, rows, count);
     } catch (error) {
       if (!(error instanceof InferenceError)) throw error;
+      first = error;
+    }
+    return this.judge(model, rows, count, first);
+  }
+
+  /** Tells the rows' fault from the model's, given the first run of the rows (see above). */
+  async judge(
+    model: LoadedModel,
+    rows: Float32Array,
+    count: number,
+    first: RowResult[] | InferenceError,
+  ): Promise<RowResult[]> {
+    let results: RowResult[];
+    let probed = false;
+    if (first instanceof InferenceError) {
       if (!(await this.probe(model)))
-        throw modelFault(model, count, error, 'fails on an all-zero row');
+        throw modelFault(model, count, first, 'fails on an all-zero row');
       probed = true;
-      results = count === 1 ? [rowFault(error)] : await this.bisect(model, rows, count);
+      results = count === 1 ? [rowFault(first)] : await this.bisect(model, rows, count);
+    } else {
+      results = first;
     }
     if (!results.every((result) => result instanceof PoisonInputError)) {
       this.failedInARow.set(model, 0);
@@ -79,9 +95,31 @@ export class InferenceStage {
    * Decodes and featurizes a batch's values in a thread of the model (LoadedModel.prepare),
    * retried like a batch when its thread was lost. No thread left to do it is a model fault.
    */
-  async prepare(model: LoadedModel, input: RowInput): Promise<PreparedRows> {
+  prepare(model: LoadedModel, input: RowInput): Promise<PreparedRows> {
+    return this.preparing(model, input, () => model.prepare(input));
+  }
+
+  /**
+   * Prepares and runs a batch in one job of a thread (LoadedModel.prepareAndPredict): the
+   * prepared rows, and their first run, for `judge` once the caller has admitted the rows.
+   */
+  prepareAndPredict(
+    model: LoadedModel,
+    input: RowInput,
+  ): Promise<{ prepared: PreparedRows; first: RowResult[] | InferenceError }> {
+    return this.preparing(model, input, async () => {
+      const { prepared, results } = await model.prepareAndPredict(input);
+      return { prepared, first: results };
+    });
+  }
+
+  private async preparing<T>(
+    model: LoadedModel,
+    input: RowInput,
+    operation: () => Promise<T>,
+  ): Promise<T> {
     try {
-      return await this.retrying(() => model.prepare(input), 'preparing rows failed, retrying');
+      return await this.retrying(operation, 'preparing rows failed, retrying');
     } catch (error) {
       if (!(error instanceof InferenceError)) throw error;
       throw modelFault(model, input.ends.length, error, 'cannot prepare rows');

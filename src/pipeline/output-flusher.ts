@@ -105,8 +105,8 @@ export class OutputFlusher {
     const run = this.drain(lane)
       .catch((error: unknown) => this.handlers.onFatal(error))
       .finally(() => {
-        lane.endFlush();
         this.active.delete(run);
+        if (lane.endFlush()) this.schedule(lane);
       });
     this.active.add(run);
   }

@@ -27,6 +27,8 @@ export class PartitionLane {
   private isRevoked = false;
   /** A send of this lane's head is under way (one at a time keeps the outputs in order). */
   private flushing = false;
+  /** Outcomes arrived while a send was under way: its end looks at the head again. */
+  private flushAgain = false;
   /**
    * A produce of this lane was given up (fatal, or stopping): its events and everything after
    * them stay uncommitted, to be redelivered. The lane accepts and sends nothing more; what was
@@ -70,15 +72,26 @@ export class PartitionLane {
     return this.toCommit;
   }
 
-  /** Claims the lane's one send; false when a send is under way or the lane is revoked. */
+  /**
+   * Claims the lane's one send; false when the lane is revoked, or when a send is under way (that
+   * send's end is then told to look at the head again: no wake-up is lost).
+   */
   beginFlush(): boolean {
-    if (this.flushing || this.isRevoked) return false;
+    if (this.isRevoked) return false;
+    if (this.flushing) {
+      this.flushAgain = true;
+      return false;
+    }
     this.flushing = true;
     return true;
   }
 
-  endFlush(): void {
+  /** Ends the send; true when a flush was asked for meanwhile, so the head is looked at again. */
+  endFlush(): boolean {
     this.flushing = false;
+    const again = this.flushAgain && !this.isRevoked;
+    this.flushAgain = false;
+    return again;
   }
 
   /** True when the fetched record at `offset` was already accepted by this lane. */

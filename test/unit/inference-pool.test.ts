@@ -253,7 +253,13 @@ describe('InferencePool losing a thread it cannot replace', () => {
     cpSync(MODEL_DIR, directory, { recursive: true });
     const threadErrors: Error[] = [];
     const pool = await InferencePool.start(
-      { ...CPU, modelDir: directory, deviceLock: new SharedArrayBuffer(4), preparation: {} },
+      {
+        ...CPU,
+        modelDir: directory,
+        deviceLock: new SharedArrayBuffer(4),
+        preparation: {},
+        padToPreferredBatchSize: false,
+      },
       1,
       undefined,
       (error) => threadErrors.push(error),

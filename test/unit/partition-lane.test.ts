@@ -216,14 +216,18 @@ describe('PartitionLane', () => {
     assert.equal(lane.commitOffset, '2', 'still committable: what was acknowledged before');
   });
 
-  test('one send at a time: a second claim fails until the first ends; none once revoked', () => {
+  test('one send at a time: a claim during a send makes its end look again; none once revoked', () => {
     const lane = new PartitionLane('in', 3);
     assert.equal(lane.beginFlush(), true);
-    assert.equal(lane.beginFlush(), false, 'a send is under way');
-    lane.endFlush();
+    assert.equal(lane.endFlush(), false, 'nobody asked meanwhile');
     assert.equal(lane.beginFlush(), true);
-    lane.endFlush();
+    assert.equal(lane.beginFlush(), false, 'a send is under way');
+    assert.equal(lane.beginFlush(), false);
+    assert.equal(lane.endFlush(), true, 'outcomes arrived during the send: no wake-up is lost');
+    assert.equal(lane.beginFlush(), true);
+    assert.equal(lane.beginFlush(), false);
     lane.revoke();
+    assert.equal(lane.endFlush(), false, 'a revoked lane is not looked at again');
     assert.equal(lane.beginFlush(), false, 'a revoked lane sends nothing');
   });
 });
