@@ -25,15 +25,11 @@ import { ConfigError, ModelLoadError, PoisonInputError } from '../../src/errors.
 import { readOutcome } from '../../src/feedback/outcome-record.js';
 import { answersOf } from '../../src/feedback/redis-feedback-store.js';
 import { Featurizer } from '../../src/model/featurizer.js';
-import {
-  modelManifestSchema,
-  readModelManifest,
-  type ModelManifest,
-  type OutputSpec,
-} from '../../src/model/model-manifest.js';
+import { readModelManifest, type OutputSpec } from '../../src/model/model-manifest.js';
 import { outputWidth, postprocess } from '../../src/model/postprocessor.js';
 import { startHealthServer } from '../../src/observability/health-server.js';
 import { parseTraceParent } from '../../src/pipeline/trace-context.js';
+import { everyFeatureManifest } from '../helpers/every-feature-manifest.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 const params = { numRuns: RUNS };
@@ -173,20 +169,7 @@ describe('Avro event values (Confluent wire format)', () => {
   });
 });
 
-const manifest: ModelManifest = modelManifestSchema.parse({
-  name: 'fuzz',
-  version: '1',
-  input: { name: 'x', type: 'float32' },
-  output: { name: 'y', kind: 'classification', labels: ['a', 'b'] },
-  features: [
-    { name: 'amount', type: 'number', required: true, min: 0 },
-    { name: 'count', type: 'number', default: 7, min: -10, max: 10, outOfRange: 'poison' },
-    { name: 'flag', type: 'boolean' },
-    { name: 'channel', type: 'category', categories: ['web', 'pos'] },
-    { name: 'vec', type: 'vector', length: 3 },
-    { name: 'constructor', type: 'number' },
-  ],
-});
+const manifest = everyFeatureManifest;
 
 describe('featurizer', () => {
   const featurizer = new Featurizer(manifest);
