@@ -77,6 +77,12 @@ const LIGHT: readonly Contender[] = [
   },
   {
     kind: 'worker',
+    label: 'worker, 2 processes × 1 inference thread',
+    client: 'librdkafka',
+    overrides: { processes: 2, model: { inferenceThreads: 1 } },
+  },
+  {
+    kind: 'worker',
     label: 'worker, exactly-once',
     client: 'librdkafka',
     overrides: { delivery: { guarantee: 'exactly-once' } },
