@@ -47,6 +47,7 @@ describe('benchmark harness (BENCH_QUICK)', () => {
       'fraud-mlp: worker, feedback (predictions kept in Redis)',
       'fraud-mlp: worker, six provenance headers',
       'fraud-mlp: worker, 2 processes',
+      'fraud-mlp: worker, 2 processes × 1 inference thread',
       'fraud-mlp: worker, exactly-once',
       'fraud-mlp: python per-event',
       'fraud-mlp: python per-poll',
