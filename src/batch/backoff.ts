@@ -13,7 +13,8 @@ export function backoffDelay(attempt: number, options: BackoffOptions): number {
 
 /**
  * Retries `operation` while it throws an error `isRetriable` accepts and `shouldContinue()` holds.
- * The last error is rethrown when retrying stops.
+ * The last error is rethrown when retrying stops; `signal` ends a wait between attempts early
+ * (whoever aborts it also makes `shouldContinue` false).
  */
 export async function retryWithBackoff<T>(
   operation: (attempt: number) => Promise<T>,
@@ -22,6 +23,7 @@ export async function retryWithBackoff<T>(
     /** Asked before each retry, with the number of attempts made so far minus one. */
     shouldContinue: (attempt: number) => boolean;
     onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+    signal?: AbortSignal;
   },
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
@@ -31,7 +33,10 @@ export async function retryWithBackoff<T>(
       if (!options.isRetriable(error) || !options.shouldContinue(attempt)) throw error;
       const delay = backoffDelay(attempt, options);
       options.onRetry?.(error, attempt, delay);
-      await sleep(delay);
+      if (options.signal?.aborted) throw error;
+      await sleep(delay, undefined, { signal: options.signal }).catch(() => {
+        throw error; // aborted: the last error is the answer
+      });
     }
   }
 }

@@ -11,7 +11,6 @@ import { packRowInput, type PreparedRows } from '../model/row-input.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
 import type { ObserverGuard } from '../observability/observer-guard.js';
 import type { InferenceStage, RowResult } from './inference-stage.js';
-import type { PartitionLane } from './partition-lane.js';
 import type { PendingRow, ServingVersion } from './serving-version.js';
 
 /** Rows of a batch that drift tracking counts, at most (evenly spaced). */
@@ -19,8 +18,6 @@ const DRIFT_ROWS_PER_BATCH = 32;
 
 /** What a batch's end means for the rest of the worker. */
 export interface BatchOutcomeHandlers {
-  /** Outcomes were set: the lane's head may be complete. */
-  onOutcomes(lane: PartitionLane): void;
   /** The batch ran (the model answers). */
   onSucceeded(): void;
   /** The model failed, not the rows: they are handed over whole, nothing is dead-lettered. */
@@ -32,9 +29,8 @@ export interface BatchOutcomeHandlers {
 /**
  * Runs one cut batch of a model version: its values packed into one buffer and decoded and
  * featurized by an inference thread (the poison rows get their dead letters), one cache lookup,
- * inference for the misses, each event's outcome (or shadow answer) set, misses stored in the
- * background, and the lanes whose heads may now be complete handed to the flusher. Failures go
- * by their class (error-policy.ts).
+ * inference for the misses, each event's outcome (or shadow answer) settled through its lane,
+ * misses stored in the background. Failures go by their class (error-policy.ts).
  */
 export class BatchExecution {
   constructor(
@@ -123,7 +119,6 @@ export class BatchExecution {
     version.monitoring.quality.add(prepared.defaulted, prepared.outOfRange);
     const { failures, feedbackIds, cacheKeys } = prepared;
     const rows: PendingRow[] = [];
-    const touched = new Set<PartitionLane>();
     let next = 0;
     const tracing = this.tracing;
     if (tracing) this.observers.run('tracing', () => traceDecode(tracing, items));
@@ -134,21 +129,20 @@ export class BatchExecution {
       if (failure?.index === index) {
         next++;
         if (row.role === 'shadow') {
-          event.shadow = 'none'; // the shadow's features reject what the primary may accept
+          // The shadow's features reject what the primary may accept.
+          event.lane.settleShadow(event, 'none');
         } else {
           const error = new PoisonInputError(failure.stage, failure.message, {
             reason: failure.reason,
           }).at({ topic: event.topic, partition: event.partition, offset: event.offset });
-          event.outcome = { type: 'dead-letter', error };
+          event.lane.settle(event, { type: 'dead-letter', error });
         }
-        if (!event.lane.revoked) touched.add(event.lane);
         continue;
       }
       if (row.role === 'primary' && feedbackIds) event.feedbackId = feedbackIds[index];
       if (cacheKeys) row.cacheKey = cacheKeys[index];
       rows.push(row);
     }
-    for (const lane of touched) this.handlers.onOutcomes(lane);
     return new RowBatch(rows, prepared.rows, version.model.featurizer.width);
   }
 
@@ -191,8 +185,6 @@ export class BatchExecution {
     const outputDrift = version.monitoring.output;
     if (outputDrift) this.observers.run('drift', () => outputDrift.observe(results, stride));
     const toCache: [string, Prediction][] = [];
-    let previous: PartitionLane | undefined;
-    const touched = new Set<PartitionLane>();
     for (let index = 0; index < rows.length; index++) {
       const row = rows[index]!;
       const result = results[index]!;
@@ -200,18 +192,17 @@ export class BatchExecution {
       if (!failed && !cached[index] && row.cacheKey) toCache.push([row.cacheKey, result]);
       const { event } = row;
       if (row.role === 'shadow') {
-        event.shadow = failed ? 'none' : { prediction: result, model: identity };
+        event.lane.settleShadow(event, failed ? 'none' : { prediction: result, model: identity });
       } else {
-        event.outcome = failed
-          ? { type: 'dead-letter', error: result }
-          : { type: 'prediction', prediction: result, model: identity };
+        event.lane.settle(
+          event,
+          failed
+            ? { type: 'dead-letter', error: result }
+            : { type: 'prediction', prediction: result, model: identity },
+        );
       }
-      const lane = event.lane;
-      if (lane !== previous && !lane.revoked) touched.add(lane);
-      previous = lane;
     }
     if (toCache.length > 0) this.cache?.setMany(toCache);
-    for (const lane of touched) this.handlers.onOutcomes(lane);
   }
 
   /** One lookup per batch; entries are predictions for cached rows, undefined for misses. */

@@ -21,8 +21,6 @@ export interface EventAdmissionOptions {
   decodeBackoff: BackoffOptions;
   /** False once shutdown has given up on in-flight work. */
   keepRetrying: () => boolean;
-  /** A poison event got its dead-letter outcome: its lane may have output to send. */
-  onDeadLetter: (lane: PartitionLane) => void;
   /** A failure no retry fixes (a bug): the worker stops. */
   onFatal: (error: unknown) => void;
   metrics: WorkerMetrics;
@@ -130,9 +128,7 @@ export class EventAdmission {
       error.at({ topic: event.topic, partition: event.partition, offset: event.offset });
     }
     if (error instanceof PoisonInputError) {
-      event.outcome = { type: 'dead-letter', error };
-      event.shadow = 'none';
-      this.options.onDeadLetter(event.lane);
+      event.lane.deadLetter(event, error);
     } else if (failure === 'retriable') {
       // Only when retrying stopped (shutdown or revocation): the event stays uncommitted.
       this.options.logger.warn(
@@ -151,6 +147,7 @@ export class EventAdmission {
       ...this.options.decodeBackoff,
       isRetriable,
       shouldContinue: () => this.options.keepRetrying() && !lane.revoked,
+      signal: lane.revokedSignal,
       onRetry: (error, attempt, delayMs) => {
         this.options.metrics.decodeRetries.inc();
         if (attempt % 10 === 0) {

@@ -10,6 +10,9 @@ export type Outcome =
   | { type: 'prediction'; prediction: Prediction; model: ModelIdentity }
   | { type: 'dead-letter'; error: PoisonInputError };
 
+/** A shadow version's answer for an event: its prediction, or "none" when it has none to give. */
+export type ShadowAnswer = { prediction: Prediction; model: ModelIdentity } | 'none';
+
 /**
  * One input event from the moment it is accepted until its output is acknowledged. It keeps its
  * source tag {topic, partition, offset} through cross-partition batching.
@@ -27,12 +30,13 @@ export interface InFlightEvent {
   timestamp: number;
   /** When this worker accepted it (performance.now()), for the latency histogram. */
   acceptedAt: number;
+  /** Set by its lane only (PartitionLane.settle): the stages tell the lane, the lane records. */
   outcome?: Outcome;
   /**
-   * With a shadow version configured: its prediction, or "none" when it has none to give (bad
-   * input, or a row the shadow failed on). Undefined while the shadow is still working.
+   * With a shadow version configured: its answer, "none" for bad input or a row the shadow
+   * failed on; undefined while the shadow is still working. Set by its lane only.
    */
-  shadow?: { prediction: Prediction; model: ModelIdentity } | 'none';
+  shadow?: ShadowAnswer;
   /** Its fields were counted for data quality (once, however often it is prepared). */
   qualityCounted?: boolean;
   /** Its id for the outcome join, when feedback.idField names one and the event has it. */

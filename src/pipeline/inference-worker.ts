@@ -33,7 +33,7 @@ import { ModelServing } from './model-serving.js';
 import { OutcomeMetrics } from './outcome-metrics.js';
 import { OutputFlusher } from './output-flusher.js';
 import { headerSelection } from './output-records.js';
-import { PartitionLane, laneKey } from './partition-lane.js';
+import { PartitionLane, laneKey, type LaneListener } from './partition-lane.js';
 import { TransactionCycle, transactionalIdFor } from './transaction-cycle.js';
 
 /** Resolves true when `work` settles first, false when `deadline` aborts first. */
@@ -265,10 +265,7 @@ export class InferenceWorker {
       codecs.encoder,
       this.backoff,
       () => !this.abandoned,
-      {
-        onAcknowledged: (lane, events) => this.onAcknowledged(lane, events),
-        onFatal: (error) => this.fail(error),
-      },
+      (error) => this.fail(error),
       this.metrics,
       this.logger,
       this.observers,
@@ -286,7 +283,6 @@ export class InferenceWorker {
         maxMs: this.backoff.maxMs,
       },
       keepRetrying: () => !this.abandoned,
-      onDeadLetter: (lane) => this.flusher.schedule(lane),
       onFatal: (error) => this.fail(error),
       metrics: this.metrics,
       logger: this.logger,
@@ -295,7 +291,6 @@ export class InferenceWorker {
       backoff: this.backoff,
       fallbackFor: (version) => this.serving.fallbackFor(version),
       admitAgain: (event, version) => this.admission.admit(event, version, undefined),
-      onShadowDropped: (event) => this.flusher.schedule(event.lane),
       keepRetrying: () => !this.abandoned,
       onClosed: () => this.flow.released(),
       metrics: this.metrics,
@@ -305,7 +300,6 @@ export class InferenceWorker {
       this.inference,
       this.cache,
       {
-        onOutcomes: (lane) => this.flusher.schedule(lane),
         onSucceeded: () => this.circuit.succeeded(),
         onModelFault: (version, rows, error) => this.circuit.faulted(version, rows, error),
         onFatal: (error) => this.fail(error),
@@ -426,9 +420,7 @@ export class InferenceWorker {
         keepRetrying: () => !this.abandoned,
       },
       {
-        onCommitted: (lane, events) => this.onAcknowledged(lane, events),
         onReplies: (lane, outgoing) => void this.flusher.sendReplies(lane, outgoing),
-        onRewound: (lane) => this.flusher.schedule(lane),
         onFatal: (error) => this.fail(error),
       },
       this.metrics,
@@ -606,6 +598,16 @@ export class InferenceWorker {
     this.admission.admit(event, version, shadow);
   }
 
+  /**
+   * Every lane's listener: a head that may be ready goes to the flusher; acknowledged (or, exactly
+   * once, committed) events free room, count, are kept for feedback and make the lane's offset
+   * committable.
+   */
+  private readonly laneListener: LaneListener = {
+    headReady: (lane) => this.flusher.schedule(lane),
+    acknowledged: (lane, events) => this.onAcknowledged(lane, events),
+  };
+
   private onAcknowledged(lane: PartitionLane, events: InFlightEvent[]): void {
     this.observers.run('outcome metrics', () => this.outcomes.acknowledged(events));
     const feedback = this.feedback;
@@ -665,7 +667,8 @@ export class InferenceWorker {
     const key = laneKey(topic, partition);
     let lane = this.lanes.get(key);
     if (!lane) {
-      lane = new PartitionLane(topic, partition, this.config.model.shadow !== undefined);
+      const withShadow = this.config.model.shadow !== undefined;
+      lane = new PartitionLane(topic, partition, withShadow, this.laneListener);
       this.lanes.set(key, lane);
     }
     return lane;

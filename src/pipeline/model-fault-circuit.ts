@@ -15,8 +15,6 @@ export interface ModelFaultCircuitOptions {
   fallbackFor: (version: ServingVersion) => Promise<ServingVersion | undefined>;
   /** Decodes and featurizes the event again for `version` (reserved on it already) and adds it. */
   admitAgain: (event: InFlightEvent, version: ServingVersion) => void;
-  /** A shadow row was given up: the event's lane may have output to send. */
-  onShadowDropped: (event: InFlightEvent) => void;
   /** False once shutdown has given up on in-flight work. */
   keepRetrying: () => boolean;
   /** The circuit closed: intake may go on. */
@@ -106,8 +104,7 @@ export class ModelFaultCircuit {
   }
 
   private dropShadow(event: InFlightEvent): void {
-    event.shadow = 'none';
-    this.options.onShadowDropped(event);
+    event.lane.settleShadow(event, 'none');
   }
 
   private async wait(attempt: number): Promise<void> {

@@ -24,7 +24,7 @@ import {
   type ModelIdentity,
 } from './output-records.js';
 import type { PredictionRecord } from '../wire-contract.js';
-import type { PartitionLane } from './partition-lane.js';
+import type { LaneDispatch, PartitionLane } from './partition-lane.js';
 import type { TransactionCycle } from './transaction-cycle.js';
 
 export interface OutputTopics {
@@ -77,11 +77,8 @@ export class OutputFlusher {
     private readonly encoder: PredictionEncoder<PredictionRecord>,
     private readonly backoff: BackoffOptions,
     private readonly keepRetrying: () => boolean,
-    private readonly handlers: {
-      onAcknowledged: (lane: PartitionLane, events: InFlightEvent[]) => void;
-      /** A produce failure no retry fixes (authorization): the worker stops. */
-      onFatal: (error: unknown) => void;
-    },
+    /** A produce failure no retry fixes (authorization): the worker stops. */
+    private readonly onFatal: (error: unknown) => void,
     private readonly metrics: WorkerMetrics,
     private readonly logger: Logger,
     /** Runs the produce spans: a failing tracer never fails a send. */
@@ -103,7 +100,7 @@ export class OutputFlusher {
   schedule(lane: PartitionLane): void {
     if (!lane.beginFlush()) return;
     const run = this.drain(lane)
-      .catch((error: unknown) => this.handlers.onFatal(error))
+      .catch((error: unknown) => this.onFatal(error))
       .finally(() => {
         this.active.delete(run);
         if (lane.endFlush()) this.schedule(lane);
@@ -119,17 +116,16 @@ export class OutputFlusher {
   private async drain(lane: PartitionLane): Promise<void> {
     if (this.transaction) return this.drainInTransaction(lane, this.transaction);
     for (;;) {
-      if (lane.revoked) return;
-      const events = lane.takeReady(MAX_MESSAGES_PER_SEND, this.maxBytesPerSend, outputBytes);
-      if (events.length === 0) return;
+      const dispatch = lane.takeReady(MAX_MESSAGES_PER_SEND, this.maxBytesPerSend, outputBytes);
+      if (!dispatch) return;
       const sentAt = Date.now();
-      if (!(await this.deliver(lane, events))) {
-        lane.gaveUp(events);
+      if (!(await this.deliver(dispatch, dispatch.events))) {
+        dispatch.gaveUp();
         return;
       }
+      const { events } = dispatch;
       if (this.tracing) this.observers.run('tracing', () => this.traceProduce(events, sentAt));
-      lane.acknowledged(events);
-      this.handlers.onAcknowledged(lane, events);
+      dispatch.ack();
     }
   }
 
@@ -161,17 +157,18 @@ export class OutputFlusher {
   private async writeHead(lane: PartitionLane, transaction: TransactionCycle): Promise<boolean> {
     const probing = this.probing.get(lane) ?? 0;
     const limit = probing > 0 ? 1 : MAX_MESSAGES_PER_SEND;
-    const events = lane.takeReady(limit, this.maxBytesPerSend, outputBytes);
-    if (events.length === 0) return false;
+    const dispatch = lane.takeReady(limit, this.maxBytesPerSend, outputBytes);
+    if (!dispatch) return false;
+    const { events } = dispatch;
     const sentAt = Date.now();
     let outputs: Awaited<ReturnType<OutputFlusher['outputs']>>;
     try {
-      outputs = await this.outputs(events);
+      outputs = await this.outputs(dispatch, events);
     } catch (error) {
-      lane.unsent(events);
+      dispatch.unsent();
       throw error;
     }
-    const sent = await transaction.write(lane, events, outputs.records, outputs.replies);
+    const sent = await transaction.write(dispatch, outputs.records, outputs.replies);
     if (sent.written) {
       if (probing > 1) this.probing.set(lane, probing - 1);
       else this.probing.delete(lane);
@@ -187,10 +184,10 @@ export class OutputFlusher {
     }
     const event = events[0]!;
     if (isTrimmed(event)) {
-      this.handlers.onFatal(error); // even the trimmed dead letter is refused: a DLQ misconfigured
+      this.onFatal(error); // even the trimmed dead letter is refused: a DLQ misconfigured
       return false;
     }
-    this.trim(lane, event, error);
+    this.trim(dispatch, event, error);
     return true;
   }
 
@@ -200,12 +197,14 @@ export class OutputFlusher {
    * event whose output alone is refused gets a trimmed dead letter instead. A fatal failure
    * (authorization) stops the worker. Resolves false when sending was given up.
    */
-  private async deliver(lane: PartitionLane, events: InFlightEvent[]): Promise<boolean> {
+  private async deliver(dispatch: LaneDispatch, events: InFlightEvent[]): Promise<boolean> {
+    const { lane } = dispatch;
     try {
-      const replies = await retryWithBackoff(() => this.send(events), {
+      const replies = await retryWithBackoff(() => this.send(dispatch, events), {
         ...this.backoff,
         isRetriable,
         shouldContinue: () => this.keepRetrying() && !lane.revoked,
+        signal: lane.revokedSignal,
         onRetry: (error, attempt, delayMs) => {
           this.metrics.produceRetries.inc();
           this.metrics.produceErrors.inc({ reason: produceFailureReason(error) });
@@ -224,15 +223,15 @@ export class OutputFlusher {
         if (events.length > 1) {
           const half = Math.ceil(events.length / 2);
           return (
-            (await this.deliver(lane, events.slice(0, half))) &&
-            this.deliver(lane, events.slice(half))
+            (await this.deliver(dispatch, events.slice(0, half))) &&
+            this.deliver(dispatch, events.slice(half))
           );
         }
-        this.trim(lane, events[0]!, error);
-        return this.deliver(lane, events);
+        this.trim(dispatch, events[0]!, error);
+        return this.deliver(dispatch, events);
       }
       if (failure === 'fatal') {
-        this.handlers.onFatal(error);
+        this.onFatal(error);
         return false;
       }
       this.logger.error(
@@ -244,13 +243,12 @@ export class OutputFlusher {
   }
 
   /** An event whose output alone the broker refused: it is sent again as a trimmed dead letter. */
-  private trim(lane: PartitionLane, event: InFlightEvent, cause: unknown): void {
+  private trim(dispatch: LaneDispatch, event: InFlightEvent, cause: unknown): void {
     this.logger.warn(
-      { err: errorMessage(cause), lane: lane.key, offset: event.offset },
+      { err: errorMessage(cause), lane: dispatch.lane.key, offset: event.offset },
       'output refused by the broker; dead-lettering it trimmed',
     );
-    event.outcome = { type: 'dead-letter', error: this.refusedError(event, cause) };
-    event.shadow = 'none';
+    dispatch.deadLetter(event, this.refusedError(event, cause));
   }
 
   /** The dead letter of an event whose output the broker refused: trimmed, size and sha256. */
@@ -281,42 +279,50 @@ export class OutputFlusher {
   }
 
   /** Sends the events' outputs; resolves with the replies to send once they are acknowledged. */
-  private async send(events: InFlightEvent[]): Promise<OutgoingRecord[]> {
-    const { records, replies } = await this.outputs(events);
+  private async send(dispatch: LaneDispatch, events: InFlightEvent[]): Promise<OutgoingRecord[]> {
+    const { records, replies } = await this.outputs(dispatch, events);
     await this.producer.send(records);
     return replies;
   }
 
-  /** The events' output records (predictions, shadow predictions, dead letters) and replies. */
+  /**
+   * The events' output records (predictions, shadow predictions, dead letters) and replies; a
+   * prediction the output schema rejects becomes the event's dead letter.
+   */
   private async outputs(
+    dispatch: LaneDispatch,
     events: InFlightEvent[],
   ): Promise<{ records: OutgoingRecord[]; replies: OutgoingRecord[] }> {
     const records: OutgoingRecord[] = [];
     const replies: OutgoingRecord[] = [];
     const predictedAt = Date.now();
     for (const event of events) {
-      // A shadow answer goes out only beside a primary one: not for input the primary rejects.
-      const primaryAnswered = event.outcome!.type === 'prediction';
-      if (primaryAnswered && event.shadow && event.shadow !== 'none' && this.topics.shadow) {
-        const { prediction, model } = event.shadow;
-        const record = this.outputRecord(this.topics.shadow, event, prediction, model, predictedAt);
-        const message = record instanceof Promise ? await record : record;
-        if (!(message instanceof PoisonInputError)) records.push(message);
-      }
       let outcome = event.outcome!;
       if (outcome.type === 'prediction') {
         const { prediction, model } = outcome;
         const record = this.outputRecord(this.topics.output, event, prediction, model, predictedAt);
         const message = record instanceof Promise ? await record : record;
-        if (!(message instanceof PoisonInputError)) {
+        if (message instanceof PoisonInputError) {
+          dispatch.deadLetter(event, message);
+          outcome = event.outcome!;
+        } else {
           records.push(message);
           const reply = replyRecord(event, message);
           if (reply) replies.push(reply);
-          continue;
         }
-        outcome = event.outcome = { type: 'dead-letter', error: message };
       }
-      records.push({ topic: this.topics.deadLetter, ...deadLetterMessage(event, outcome.error) });
+      if (outcome.type === 'dead-letter') {
+        records.push({ topic: this.topics.deadLetter, ...deadLetterMessage(event, outcome.error) });
+        continue;
+      }
+      // A shadow answer goes out only beside a primary one: not for input the primary rejects.
+      const { shadow } = event;
+      if (shadow && shadow !== 'none' && this.topics.shadow) {
+        const { prediction, model } = shadow;
+        const record = this.outputRecord(this.topics.shadow, event, prediction, model, predictedAt);
+        const message = record instanceof Promise ? await record : record;
+        if (!(message instanceof PoisonInputError)) records.push(message);
+      }
     }
     return { records, replies };
   }

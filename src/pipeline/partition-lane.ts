@@ -1,4 +1,44 @@
-import { isSettled, type InFlightEvent } from './in-flight-event.js';
+import type { PoisonInputError } from '../errors.js';
+import {
+  isSettled,
+  type InFlightEvent,
+  type Outcome,
+  type ShadowAnswer,
+} from './in-flight-event.js';
+
+/** Who a lane tells about its partition's progress; connected where the lanes are built. */
+export interface LaneListener {
+  /** Outcomes were settled: the lane's head may be ready to send (at most once a turn). */
+  headReady(lane: PartitionLane): void;
+  /**
+   * These events' outputs are acknowledged (at least once) or committed with their offsets
+   * (exactly once): the lane's commit offset moved past them.
+   */
+  acknowledged(lane: PartitionLane, events: InFlightEvent[]): void;
+}
+
+/**
+ * A lane's ready head, taken for produce. Exactly one of its endings is called, once: that is
+ * how the sender tells the lane what became of the send.
+ */
+export interface LaneDispatch {
+  readonly lane: PartitionLane;
+  /** In offset order; none of them is taken again unless the send is undone. */
+  readonly events: InFlightEvent[];
+  /** Acknowledged: the commit offset moves past the last event, and the listener is told. */
+  ack(): void;
+  /** Exactly-once: written in the open transaction; they count as done when it commits. */
+  written(): void;
+  /** Exactly-once: the send failed; the events are the lane's head again. */
+  unsent(): void;
+  /**
+   * Given up: the commit offset stays before these events for good, and nothing after them is
+   * taken or committed. Returns how many queued events were dropped.
+   */
+  gaveUp(): number;
+  /** One of the events gets a dead letter instead of its output (refused, or failed to encode). */
+  deadLetter(event: InFlightEvent, error: PoisonInputError): void;
+}
 
 /**
  * The in-flight events of one input partition this member owns, in offset order, and the only
@@ -9,6 +49,10 @@ import { isSettled, type InFlightEvent } from './in-flight-event.js';
  */
 export class PartitionLane {
   private readonly events: InFlightEvent[] = [];
+  /** Aborted when the partition leaves this member: retries and waits for it end. */
+  private readonly revocation = new AbortController();
+  /** A headReady call is queued for the end of this turn. */
+  private headCheckQueued = false;
   /** Events taken for produce whose acknowledgement has not come back yet. */
   private sending = 0;
   /**
@@ -24,7 +68,6 @@ export class PartitionLane {
   private committedPosition: bigint | undefined;
   /** The partition's high watermark as last seen by the consumer. */
   private highWatermark: bigint | undefined;
-  private isRevoked = false;
   /** A send of this lane's head is under way (one at a time keeps the outputs in order). */
   private flushing = false;
   /** Outcomes arrived while a send was under way: its end looks at the head again. */
@@ -40,7 +83,8 @@ export class PartitionLane {
     readonly topic: string,
     readonly partition: number,
     /** Whether events also wait for a shadow version's prediction before leaving. */
-    private readonly withShadow = false,
+    private readonly withShadow: boolean,
+    private readonly listener: LaneListener,
   ) {}
 
   get key(): string {
@@ -54,12 +98,17 @@ export class PartitionLane {
 
   /** Whether fetched records may still join this lane. */
   get accepting(): boolean {
-    return !this.isRevoked && !this.givenUp;
+    return !this.revoked && !this.givenUp;
   }
 
   /** The partition went to another member (or was lost): its queued events were dropped. */
   get revoked(): boolean {
-    return this.isRevoked;
+    return this.revocation.signal.aborted;
+  }
+
+  /** Aborts when the partition leaves this member. */
+  get revokedSignal(): AbortSignal {
+    return this.revocation.signal;
   }
 
   /** Offset after the last event this lane accepted. */
@@ -77,7 +126,7 @@ export class PartitionLane {
    * send's end is then told to look at the head again: no wake-up is lost).
    */
   beginFlush(): boolean {
-    if (this.isRevoked) return false;
+    if (this.revoked) return false;
     if (this.flushing) {
       this.flushAgain = true;
       return false;
@@ -89,7 +138,7 @@ export class PartitionLane {
   /** Ends the send; true when a flush was asked for meanwhile, so the head is looked at again. */
   endFlush(): boolean {
     this.flushing = false;
-    const again = this.flushAgain && !this.isRevoked;
+    const again = this.flushAgain && !this.revoked;
     this.flushAgain = false;
     return again;
   }
@@ -123,16 +172,35 @@ export class PartitionLane {
     return lag > 0n ? Number(lag) : 0;
   }
 
+  /** The event's answer (or its dead letter) is known. */
+  settle(event: InFlightEvent, outcome: Outcome): void {
+    event.outcome = outcome;
+    this.headMayBeReady();
+  }
+
+  /** The shadow version's answer for the event is known ("none": it has none to give). */
+  settleShadow(event: InFlightEvent, answer: ShadowAnswer): void {
+    event.shadow = answer;
+    this.headMayBeReady();
+  }
+
+  /** Poison before any version answered: a dead letter, and no shadow answer to wait for. */
+  deadLetter(event: InFlightEvent, error: PoisonInputError): void {
+    event.shadow = 'none';
+    this.settle(event, { type: 'dead-letter', error });
+  }
+
   /**
-   * Removes and returns the completed events at the head for produce: at most `limit`, and at
-   * most `maxBytes` by `sizeOf` (but always the first ready one, whatever its size).
+   * Removes the completed events at the head for produce: at most `limit`, and at most
+   * `maxBytes` by `sizeOf` (but always the first ready one, whatever its size). Undefined when
+   * none is ready (or the lane sends nothing more).
    */
   takeReady(
     limit: number,
     maxBytes = Infinity,
     sizeOf: (event: InFlightEvent) => number = () => 0,
-  ): InFlightEvent[] {
-    if (this.givenUp || this.isRevoked) return [];
+  ): LaneDispatch | undefined {
+    if (this.givenUp || this.revoked) return undefined;
     let count = 0;
     let bytes = 0;
     while (count < this.events.length && count < limit) {
@@ -142,31 +210,35 @@ export class PartitionLane {
       if (count > 0 && bytes > maxBytes) break;
       count++;
     }
-    const ready = this.events.splice(0, count);
-    this.sending += ready.length;
-    return ready;
-  }
-
-  /** The produce of `events` (from takeReady) was acknowledged. */
-  acknowledged(events: InFlightEvent[]): void {
-    this.sending -= events.length;
-    const last = events.at(-1);
-    if (last) this.toCommit = (BigInt(last.offset) + 1n).toString();
-  }
-
-  /**
-   * Exactly-once: the outputs of `events` (from takeReady) are written in the open transaction;
-   * they count as done only when it commits.
-   */
-  wroteInTransaction(events: InFlightEvent[]): void {
-    this.sending -= events.length;
-    for (const event of events) this.written.push(event);
-  }
-
-  /** Exactly-once: the send of `events` (from takeReady) failed; they are the head again. */
-  unsent(events: InFlightEvent[]): void {
-    this.sending -= events.length;
-    this.events.unshift(...events);
+    if (count === 0) return undefined;
+    const events = this.events.splice(0, count);
+    this.sending += count;
+    let ended = false;
+    const end = (how: () => void): void => {
+      if (ended) throw new Error(`a dispatch of ${this.key} was ended twice`);
+      ended = true;
+      this.sending -= events.length;
+      how();
+    };
+    return {
+      lane: this,
+      events,
+      ack: () => end(() => this.acknowledged(events)),
+      written: () => end(() => this.written.push(...events)),
+      unsent: () => end(() => this.events.unshift(...events)),
+      gaveUp: () => {
+        let dropped = 0;
+        end(() => {
+          this.givenUp = true;
+          dropped = this.dropQueued();
+        });
+        return dropped;
+      },
+      deadLetter: (event, error) => {
+        event.outcome = { type: 'dead-letter', error };
+        event.shadow = 'none';
+      },
+    };
   }
 
   /** Exactly-once: the input offset the open transaction commits for this lane, if any. */
@@ -175,13 +247,14 @@ export class PartitionLane {
     return last && (BigInt(last.offset) + 1n).toString();
   }
 
-  /** Exactly-once: the open transaction committed; returns the events it made visible. */
-  transactionCommitted(): InFlightEvent[] {
+  /** Exactly-once: the open transaction committed: what it wrote is done (and acknowledged). */
+  transactionCommitted(): void {
     const done = this.written;
     this.written = [];
     const last = done.at(-1);
-    if (last) this.committedPosition = BigInt(last.offset) + 1n;
-    return done;
+    if (!last) return;
+    this.committedPosition = BigInt(last.offset) + 1n;
+    this.listener.acknowledged(this, done);
   }
 
   /**
@@ -189,19 +262,9 @@ export class PartitionLane {
    * when the partition was revoked meanwhile: the next owner redoes it).
    */
   transactionAborted(): void {
-    if (!this.isRevoked) this.events.unshift(...this.written);
+    if (!this.revoked) this.events.unshift(...this.written);
     this.written = [];
-  }
-
-  /**
-   * The produce of `events` (from takeReady) was given up. The commit offset stays before them
-   * for good: no later event of this lane may be sent, or its acknowledgement would commit past
-   * outputs that were never written. Drops what is queued; returns how many events were dropped.
-   */
-  gaveUp(events: InFlightEvent[]): number {
-    this.sending -= events.length;
-    this.givenUp = true;
-    return this.dropQueued();
+    this.headMayBeReady();
   }
 
   /**
@@ -211,8 +274,24 @@ export class PartitionLane {
    * partition) or abort with them; never one without the other.
    */
   revoke(): number {
-    this.isRevoked = true;
+    this.revocation.abort();
     return this.dropQueued();
+  }
+
+  /** Tells the listener once, at the end of this turn, however many outcomes it settled. */
+  private headMayBeReady(): void {
+    if (this.headCheckQueued || this.revoked) return;
+    this.headCheckQueued = true;
+    queueMicrotask(() => {
+      this.headCheckQueued = false;
+      if (!this.revoked && !this.givenUp) this.listener.headReady(this);
+    });
+  }
+
+  private acknowledged(events: InFlightEvent[]): void {
+    const last = events.at(-1)!;
+    this.toCommit = (BigInt(last.offset) + 1n).toString();
+    this.listener.acknowledged(this, events);
   }
 
   private dropQueued(): number {

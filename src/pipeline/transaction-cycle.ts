@@ -15,8 +15,7 @@ import type {
 } from '../kafka/transport.js';
 import type { WorkerConfig } from '../config/worker-config.js';
 import type { WorkerMetrics } from '../observability/metrics.js';
-import type { InFlightEvent } from './in-flight-event.js';
-import type { PartitionLane } from './partition-lane.js';
+import type { LaneDispatch, PartitionLane } from './partition-lane.js';
 
 export interface TransactionCycleOptions {
   /** A transaction commits this long after it opened (delivery.transactionIntervalMs). */
@@ -28,13 +27,10 @@ export interface TransactionCycleOptions {
   keepRetrying: () => boolean;
 }
 
+/** A commit tells each lane itself (its listener hears of the committed events). */
 export interface TransactionHandlers {
-  /** The transaction committed: `events` of `lane` are done, their outputs visible. */
-  onCommitted(lane: PartitionLane, events: InFlightEvent[]): void;
   /** Replies to send now that the outputs they copy are committed. */
   onReplies(lane: PartitionLane, replies: OutgoingRecord[]): void;
-  /** The transaction aborted: the lane's head is to be sent again. */
-  onRewound(lane: PartitionLane): void;
   /** Fenced, or a call that can never succeed: the worker stops. */
   onFatal(error: unknown): void;
 }
@@ -105,21 +101,21 @@ export class TransactionCycle {
   }
 
   /**
-   * Sends `events`' outputs in the open transaction (held with enter()). True: written, and the
-   * lane told so. False: the send failed, the events are the lane's head again, and the
-   * transaction will abort and call onRewound for the lane. A fatal failure is thrown.
+   * Sends a dispatch's outputs in the open transaction (held with enter()). True: written, and
+   * the lane told so. False: the send failed, the events are the lane's head again, and the
+   * transaction will abort (the lane then sends its head again). A fatal failure is thrown.
    */
   async write(
-    lane: PartitionLane,
-    events: InFlightEvent[],
+    dispatch: LaneDispatch,
     records: OutgoingRecord[],
     replies: OutgoingRecord[],
   ): Promise<{ written: true } | { written: false; error: unknown }> {
+    const { lane, events } = dispatch;
     this.lanes.add(lane);
     try {
       await this.producer.send(records);
     } catch (error) {
-      lane.unsent(events);
+      dispatch.unsent();
       if (classifyFailure(error) === 'fatal') {
         this.fail(error);
         throw error;
@@ -128,7 +124,7 @@ export class TransactionCycle {
       void this.commit();
       return { written: false, error };
     }
-    lane.wroteInTransaction(events);
+    dispatch.written();
     if (replies.length > 0) {
       const held = this.replies.get(lane);
       if (held) held.push(...replies);
@@ -199,8 +195,7 @@ export class TransactionCycle {
       await this.retrying(() => this.producer.commitTransaction());
       this.ended('committed');
       for (const lane of lanes) {
-        const events = lane.transactionCommitted();
-        if (events.length > 0) this.handlers.onCommitted(lane, events);
+        lane.transactionCommitted();
         const replies = this.replies.get(lane);
         if (replies) this.handlers.onReplies(lane, replies);
       }
@@ -236,8 +231,7 @@ export class TransactionCycle {
       return;
     }
     this.ended('aborted');
-    for (const lane of lanes) lane.transactionAborted();
-    for (const lane of lanes) if (!lane.revoked) this.handlers.onRewound(lane);
+    for (const lane of lanes) lane.transactionAborted(); // each sends its head again
   }
 
   private ended(result: 'committed' | 'aborted'): void {

@@ -6,24 +6,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FlowControl } from '../../src/pipeline/flow-control.js';
-import type { InFlightEvent } from '../../src/pipeline/in-flight-event.js';
-import { PartitionLane } from '../../src/pipeline/partition-lane.js';
+import type { PartitionLane } from '../../src/pipeline/partition-lane.js';
+import { laneEvent, quietLane, settlePrediction } from '../helpers/test-lanes.js';
 
 function laneWithInFlight(count: number): PartitionLane {
-  const lane = new PartitionLane('in', 0);
-  for (let i = 0; i < count; i++) {
-    lane.accept({
-      lane,
-      topic: 'in',
-      partition: 0,
-      offset: String(i),
-      key: null,
-      value: null,
-      headers: {},
-      timestamp: 0,
-      acceptedAt: 0,
-    });
-  }
+  const lane = quietLane();
+  for (let i = 0; i < count; i++) lane.accept(laneEvent(lane, i));
   return lane;
 }
 
@@ -46,21 +34,17 @@ describe('FlowControl.room', () => {
   });
 
   test('events being produced still count against the partition cap until acknowledged', () => {
-    const lane = laneWithInFlight(3);
+    const lane = quietLane();
+    const events = [0, 1, 2].map((offset) => laneEvent(lane, offset));
+    events.forEach((event) => lane.accept(event));
     const limited = new FlowControl({ maxInFlightPerPartition: 3, maxInFlightTotal: 100 });
-    assert.deepEqual(lane.takeReady(10), [], 'incomplete events are not taken');
-    (lane as unknown as { events: InFlightEvent[] }).events.forEach((event) => {
-      event.outcome = {
-        type: 'prediction',
-        prediction: { kind: 'regression', value: 0 },
-        model: { name: 'm', version: '1', provider: 'cpu' },
-      };
-    });
-    const sending = lane.takeReady(10);
-    assert.equal(sending.length, 3, 'none queued, three sending');
+    assert.equal(lane.takeReady(10), undefined, 'incomplete events are not taken');
+    events.forEach(settlePrediction);
+    const sending = lane.takeReady(10)!;
+    assert.equal(sending.events.length, 3, 'none queued, three sending');
     assert.equal(lane.inFlight, 3);
     assert.equal(limited.room(lane, 3), 0, 'sending events still hold their slots');
-    lane.acknowledged(sending);
+    sending.ack();
     assert.equal(lane.inFlight, 0);
     assert.equal(limited.room(lane, 0), 3);
   });

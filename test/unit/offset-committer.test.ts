@@ -9,32 +9,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { OffsetCommitter, type TopicPartitionOffset } from '../../src/pipeline/offset-committer.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { WorkerMetrics } from '../../src/observability/metrics.js';
-import { PartitionLane } from '../../src/pipeline/partition-lane.js';
+import type { PartitionLane } from '../../src/pipeline/partition-lane.js';
+import { acknowledgeUpTo, quietLane } from '../helpers/test-lanes.js';
 
 const logger = createLogger('silent');
 const INTERVAL = 20;
 
 /** A lane whose acknowledged prefix ends at `lastOffset` (commitOffset = lastOffset + 1). */
 function ackedLane(topic: string, partition: number, lastOffset: number): PartitionLane {
-  const lane = new PartitionLane(topic, partition);
+  const lane = quietLane(topic, partition);
   acknowledgeUpTo(lane, lastOffset);
   return lane;
-}
-
-function acknowledgeUpTo(lane: PartitionLane, lastOffset: number): void {
-  lane.acknowledged([
-    {
-      lane,
-      topic: lane.topic,
-      partition: lane.partition,
-      offset: String(lastOffset),
-      key: null,
-      value: null,
-      headers: {},
-      timestamp: 0,
-      acceptedAt: 0,
-    },
-  ]);
 }
 
 interface Harness {
@@ -110,7 +95,7 @@ describe('OffsetCommitter', () => {
   test('flush() with nothing dirty sends no commit', async () => {
     const { committer, calls } = harness();
     await committer.flush();
-    const lane = new PartitionLane('in', 0); // dirty but nothing acknowledged
+    const lane = quietLane(); // dirty but nothing acknowledged
     committer.markDirty(lane);
     await committer.flush();
     committer.stop();
