@@ -9,7 +9,6 @@ import { ConfigError, errorMessage } from '../errors.js';
 import { createTransport } from '../kafka/create-transport.js';
 import { FeedbackLoop, feedbackGroupId } from '../feedback/feedback-loop.js';
 import { GroupLagProbe } from '../kafka/group-lag-probe.js';
-import { OffsetCommitter } from './offset-committer.js';
 import type {
   ClusterAdmin,
   ConsumedRecord,
@@ -23,17 +22,14 @@ import type { WorkerMetrics } from '../observability/metrics.js';
 import type { EventTracing } from '../observability/event-tracing.js';
 import { ObserverGuard } from '../observability/observer-guard.js';
 import { PipelineHealth } from '../observability/pipeline-health.js';
-import { BatchExecution } from './batch-execution.js';
-import { EventAdmission } from './event-admission.js';
+import type { EventAdmission } from './event-admission.js';
 import { FlowControl } from './flow-control.js';
 import type { InFlightEvent } from './in-flight-event.js';
-import { InferenceStage } from './inference-stage.js';
-import { ModelFaultCircuit } from './model-fault-circuit.js';
 import { ModelServing } from './model-serving.js';
 import { OutcomeMetrics } from './outcome-metrics.js';
-import { OutputFlusher } from './output-flusher.js';
-import { headerSelection } from './output-records.js';
 import { PartitionLane, laneKey, type LaneListener } from './partition-lane.js';
+import { PipelineStages } from './pipeline-stages.js';
+import { ReplySender } from './reply-sender.js';
 import { TransactionCycle, transactionalIdFor } from './transaction-cycle.js';
 
 /** Resolves true when `work` settles first, false when `deadline` aborts first. */
@@ -94,15 +90,15 @@ export interface InferenceWorkerOptions {
 export type WorkerState = 'created' | 'starting' | 'running' | 'draining' | 'stopped';
 
 /**
- * Wires the path of an event: consume → decode → featurize → micro-batch → infer → produce →
- * commit. The parts do not know each other; this class owns their order and the promises:
- * commit only acknowledged prefixes, keep per-partition order, hold intake when full, drain on stop.
+ * One worker: start (models, codecs, cache, Kafka clients, then the event path's stages, built
+ * and connected in pipeline-stages.ts), intake (each fetched record joins its partition's lane,
+ * while flow control has room), rebalances, and the drain and stop. What happens to an event
+ * after intake is the stages' and its lane's business.
  */
 export class InferenceWorker {
   private state: WorkerState = 'created';
   private readonly lanes = new Map<string, PartitionLane>();
   private readonly flow: FlowControl;
-  private readonly inference: InferenceStage;
   private readonly serving: ModelServing;
   private consumer: ConsumerTransport | undefined;
   /** The producer outputs go through, and in exactly-once a plain one for replies. */
@@ -115,15 +111,11 @@ export class InferenceWorker {
   private readonly feedbackTransport: KafkaTransport | undefined;
   /** feedback: predictions kept, outcomes joined; undefined when not configured. */
   private feedback: FeedbackLoop | undefined;
-  private flusher!: OutputFlusher;
-  /** At-least-once: commits acknowledged offsets. */
-  private committer: OffsetCommitter | undefined;
   /** Exactly-once: commits outputs and offsets together. */
   private transaction: TransactionCycle | undefined;
   private cache: PredictionCache | undefined;
-  private admission!: EventAdmission;
-  private batches!: BatchExecution;
-  private circuit!: ModelFaultCircuit;
+  /** The event path's stages, built once start-up has what they need (pipeline-stages.ts). */
+  private stages: PipelineStages | undefined;
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private markStopped!: () => void;
@@ -158,18 +150,11 @@ export class InferenceWorker {
       initialMs: config.delivery.retryBackoffMs,
       maxMs: config.delivery.maxRetryBackoffMs,
     };
-    this.inference = new InferenceStage(
-      this.backoff,
-      () => !this.abandoned,
-      logger,
-      (model) => this.serving.replaceable(model),
-    );
     this.serving = new ModelServing(
       config.model,
       config.batching,
       config.observability.driftWindow,
       rowPreparationOptions(config),
-      (version, rows) => this.batches.run(version, rows),
       metrics,
       logger,
     );
@@ -196,7 +181,10 @@ export class InferenceWorker {
    */
   get ready(): boolean {
     return (
-      this.state === 'running' && this.joinedGroup && !this.circuit.open && !this.health.stalled
+      this.state === 'running' &&
+      this.joinedGroup &&
+      !this.stages?.circuit.open &&
+      !this.health.stalled
     );
   }
 
@@ -248,79 +236,35 @@ export class InferenceWorker {
     this.lagProbe = new GroupLagProbe(admin, this.logger);
     const unwrappedConsumer = transport.consumer();
     const consumer = (this.consumer = this.wrapConsumer(unwrappedConsumer));
-    const producer = this.startDelivery(transport, unwrappedConsumer);
-    const topics = {
-      output: options.outputTopic,
-      deadLetter: options.deadLetterTopic,
-      shadow: this.config.model.shadow?.topic,
-    };
-    const written = [topics.output, topics.deadLetter, topics.shadow].filter(
+    const delivery = this.startDelivery(transport, unwrappedConsumer);
+    const { shadow } = this.config.model;
+    const written = [options.outputTopic, options.deadLetterTopic, shadow?.topic].filter(
       (t) => t !== undefined,
     );
-    const maxMessageBytes = await admin.outputTopicLimit(written);
-    this.flusher = new OutputFlusher(
-      producer,
-      topics,
-      { maxMessageBytes, headers: headerSelection(options.predictionHeaders) },
-      codecs.encoder,
-      this.backoff,
-      () => !this.abandoned,
-      (error) => this.fail(error),
-      this.metrics,
-      this.logger,
-      this.observers,
-      this.tracing,
-      this.transaction,
-    );
-    this.admission = new EventAdmission({
+    this.feedback = this.createFeedback(transport, codecs);
+    this.stages = new PipelineStages({
+      config: this.config,
+      serving: this.serving,
       codecs,
-      maxEventBytes: this.config.limits.maxEventBytes,
-      allowedReplyTopics: this.config.replies.allowedTopics
-        ? new RegExp(`^(?:${this.config.replies.allowedTopics})$`)
-        : undefined,
-      decodeBackoff: {
-        initialMs: this.config.schemaRegistry?.retryBackoffMs ?? this.backoff.initialMs,
-        maxMs: this.backoff.maxMs,
-      },
+      cache: this.cache,
+      ...delivery,
+      commitOffsets: (offsets) => consumer.commit(offsets),
+      maxMessageBytes: await admin.outputTopicLimit(written),
+      flow: this.flow,
+      outcomes: this.outcomes,
+      feedback: this.feedback,
+      backoff: this.backoff,
       keepRetrying: () => !this.abandoned,
       onFatal: (error) => this.fail(error),
-      metrics: this.metrics,
-      logger: this.logger,
-    });
-    this.circuit = new ModelFaultCircuit({
-      backoff: this.backoff,
-      fallbackFor: (version) => this.serving.fallbackFor(version),
-      admitAgain: (event, version) => this.admission.admit(event, version, undefined),
-      keepRetrying: () => !this.abandoned,
-      onClosed: () => this.flow.released(),
-      metrics: this.metrics,
-      logger: this.logger,
-    });
-    this.batches = new BatchExecution(
-      this.inference,
-      this.cache,
-      {
-        onSucceeded: () => this.circuit.succeeded(),
-        onModelFault: (version, rows, error) => this.circuit.faulted(version, rows, error),
-        onFatal: (error) => this.fail(error),
+      onProgress: () => {
+        this.health.progressed();
+        this.metrics.inFlight.set(this.totalInFlight());
       },
-      this.metrics,
-      this.logger,
-      this.observers,
-      codecs.writerSchemas,
-      this.tracing,
-    );
-    if (!this.transaction) {
-      this.committer = new OffsetCommitter(
-        (offsets) => consumer.commit(offsets),
-        this.config.delivery.commitIntervalMs,
-        this.metrics,
-        this.logger,
-        this.backoff,
-      );
-    }
-
-    this.feedback = this.createFeedback(transport, codecs);
+      metrics: this.metrics,
+      logger: this.logger,
+      observers: this.observers,
+      tracing: this.tracing,
+    });
 
     await Promise.all(this.producers.map((p) => p.connect()));
     if ((await this.beforeJoin?.()) === false || this.stopping) return; // stopped before joining
@@ -381,18 +325,24 @@ export class InferenceWorker {
   }
 
   /**
-   * The producers for the delivery guarantee; returns the one the flusher sends with. At least
-   * once: one producer, offsets committed by the consumer. Exactly once: a transactional producer
-   * whose transactions carry the offsets (and, with replies allowed, a plain one for the replies,
-   * which go out after their outputs commit).
+   * The producers for the delivery guarantee: the one the flusher sends with, the reply sender
+   * and, exactly once, the transaction cycle. At least once: one producer, offsets committed by
+   * the consumer. Exactly once: a transactional producer whose transactions carry the offsets
+   * (and, with replies allowed, a plain one for the replies, which go out after their outputs
+   * commit).
    */
-  private startDelivery(transport: KafkaTransport, consumer: ConsumerTransport): ProducerTransport {
+  private startDelivery(
+    transport: KafkaTransport,
+    consumer: ConsumerTransport,
+  ): { producer: ProducerTransport; replies: ReplySender; transaction?: TransactionCycle } {
     const { delivery } = this.config;
+    const replySender = (producer: ProducerTransport) =>
+      new ReplySender(producer, this.backoff, () => !this.abandoned, this.metrics, this.logger);
     if (delivery.guarantee === 'at-least-once') {
       const producer = transport.producer();
       this.producers = [producer];
       this.plainProducer = producer;
-      return producer;
+      return { producer, replies: replySender(producer) };
     }
     if (!transport.transactionalProducer) {
       throw new ConfigError(
@@ -407,10 +357,12 @@ export class InferenceWorker {
       transactionalId,
       transactionTimeoutMs: delivery.transactionTimeoutMs,
     });
-    const replies = this.config.replies.allowedTopics ? transport.producer() : undefined;
-    this.producers = replies ? [transactional, replies] : [transactional];
-    this.plainProducer = replies;
-    this.transaction = new TransactionCycle(
+    const plain = this.config.replies.allowedTopics ? transport.producer() : undefined;
+    this.producers = plain ? [transactional, plain] : [transactional];
+    this.plainProducer = plain;
+    const producer = plain ?? transactional;
+    const replies = replySender(producer);
+    const transaction = (this.transaction = new TransactionCycle(
       transactional,
       consumer,
       {
@@ -420,13 +372,13 @@ export class InferenceWorker {
         keepRetrying: () => !this.abandoned,
       },
       {
-        onReplies: (lane, outgoing) => void this.flusher.sendReplies(lane, outgoing),
+        onReplies: (lane, outgoing) => void replies.send(lane, outgoing),
         onFatal: (error) => this.fail(error),
       },
       this.metrics,
       this.logger,
-    );
-    return replies ?? transactional;
+    ));
+    return { producer, replies, transaction };
   }
 
   /**
@@ -487,7 +439,7 @@ export class InferenceWorker {
     }
     this.abandoned = true; // retry loops stop, so what is still in flight settles or gives up
     const steps: [string, () => Promise<unknown> | undefined][] = [
-      ['final commit', () => (wasRunning ? this.flushAndCommit() : undefined)],
+      ['final commit', () => (wasRunning ? this.stages?.flushAndCommit() : undefined)],
       ['consumer', () => this.consumer?.disconnect()],
       ['feedback', () => this.feedback?.stop()],
       [
@@ -502,7 +454,7 @@ export class InferenceWorker {
       ['cache', () => this.cache?.close()],
       ['tracing', () => this.tracing?.shutdown()],
     ];
-    this.committer?.stop();
+    this.stages?.committer?.stop();
     for (const [label, step] of steps) {
       const warnFailed = (error: unknown) =>
         this.logger.warn({ err: errorMessage(error) }, `${label} failed while stopping`);
@@ -526,15 +478,11 @@ export class InferenceWorker {
     this.markStopped();
   }
 
-  private async flushAndCommit(): Promise<void> {
-    await this.flusher.idle();
-    await this.committer?.flush();
-    await this.transaction?.close();
-  }
-
   /** Accepts a fetched batch in offset order; resolves with how many records it took. */
   private async onFetchedBatch(batch: FetchedBatch): Promise<number> {
-    const lane = this.laneFor(batch.topic, batch.partition);
+    const stages = this.stages;
+    if (!stages) return 0; // not started: nothing is taken
+    const lane = this.laneFor(batch.topic, batch.partition, stages);
     lane.sawHighWatermark(batch.highWatermark);
     const stillOurs = () => batch.isCurrent() && this.state === 'running' && lane.accepting;
     const { records } = batch;
@@ -560,7 +508,7 @@ export class InferenceWorker {
         if (room === 0) break; // the rest is fetched again, after a poll
         continue;
       }
-      this.accept(lane, record);
+      this.accept(lane, record, stages.admission);
       room--;
       taken++;
       accepted++;
@@ -572,10 +520,10 @@ export class InferenceWorker {
 
   /** How many more events the lane may take now: none while a model fault holds intake. */
   private roomFor(lane: PartitionLane): number {
-    return this.circuit.open ? 0 : this.flow.room(lane, this.totalInFlight());
+    return this.stages?.circuit.open ? 0 : this.flow.room(lane, this.totalInFlight());
   }
 
-  private accept(lane: PartitionLane, record: ConsumedRecord): void {
+  private accept(lane: PartitionLane, record: ConsumedRecord, admission: EventAdmission): void {
     const { topic, partition } = lane;
     const event: InFlightEvent = {
       lane,
@@ -595,27 +543,7 @@ export class InferenceWorker {
     const shadow = this.serving.router.shadow?.version;
     version.reserve();
     shadow?.reserve();
-    this.admission.admit(event, version, shadow);
-  }
-
-  /**
-   * Every lane's listener: a head that may be ready goes to the flusher; acknowledged (or, exactly
-   * once, committed) events free room, count, are kept for feedback and make the lane's offset
-   * committable.
-   */
-  private readonly laneListener: LaneListener = {
-    headReady: (lane) => this.flusher.schedule(lane),
-    acknowledged: (lane, events) => this.onAcknowledged(lane, events),
-  };
-
-  private onAcknowledged(lane: PartitionLane, events: InFlightEvent[]): void {
-    this.observers.run('outcome metrics', () => this.outcomes.acknowledged(events));
-    const feedback = this.feedback;
-    if (feedback) this.observers.run('feedback', () => feedback.recorder.acknowledged(events));
-    this.health.progressed();
-    this.committer?.markDirty(lane);
-    this.metrics.inFlight.set(this.totalInFlight());
-    this.flow.released();
+    admission.admit(event, version, shadow);
   }
 
   private onAssigned(partitions: TopicPartition[]): void {
@@ -657,18 +585,18 @@ export class InferenceWorker {
       await this.transaction.commit();
     } else {
       // At least once: commit what is acknowledged while this generation still may.
-      await this.committer?.flush();
+      await this.stages?.committer?.flush();
       revoke();
     }
     this.flow.released();
   }
 
-  private laneFor(topic: string, partition: number): PartitionLane {
+  private laneFor(topic: string, partition: number, listener: LaneListener): PartitionLane {
     const key = laneKey(topic, partition);
     let lane = this.lanes.get(key);
     if (!lane) {
       const withShadow = this.config.model.shadow !== undefined;
-      lane = new PartitionLane(topic, partition, withShadow, this.laneListener);
+      lane = new PartitionLane(topic, partition, withShadow, listener);
       this.lanes.set(key, lane);
     }
     return lane;

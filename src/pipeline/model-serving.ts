@@ -15,7 +15,10 @@ import type { ModelIdentity } from '../model/loaded-model.js';
 import { ModelRouter } from './model-router.js';
 import { ServingVersion, type PendingRow } from './serving-version.js';
 
-type BatchHandler = (version: ServingVersion, batch: PendingRow[]) => Promise<void>;
+/** Runs a version's cut batch (BatchExecution); connected by the composition root. */
+export interface BatchRunner {
+  run(version: ServingVersion, batch: PendingRow[]): Promise<void>;
+}
 
 /**
  * The model versions this worker serves: the primary (hot-swapped when a newer version appears
@@ -37,6 +40,7 @@ export class ModelServing {
   /** Versions loaded as a canary or a shadow keep that role for their answers; others are primary. */
   private readonly roles = new WeakMap<ModelIdentity, AnswerRole>();
   router!: ModelRouter;
+  private runner: BatchRunner | undefined;
 
   constructor(
     private readonly options: ModelOptions,
@@ -45,13 +49,26 @@ export class ModelServing {
     private readonly driftWindow: number,
     /** How each version's threads decode and featurize its batches. */
     private readonly preparation: RowPreparationOptions,
-    private readonly onBatch: BatchHandler,
     private readonly metrics: WorkerMetrics,
     private readonly logger: Logger,
   ) {
     this.repository = options.repository
       ? new ModelRepository(options.repository, options.name!)
       : undefined;
+  }
+
+  /**
+   * Where every version's cut batches go (pipeline-stages.ts). Models load and warm before the
+   * stages exist (a bad model stops start-up before any connection); no batch is cut before
+   * the worker joins its group, after this.
+   */
+  connect(runner: BatchRunner): void {
+    this.runner = runner;
+  }
+
+  private runBatch(version: ServingVersion, batch: PendingRow[]): Promise<void> {
+    if (!this.runner) throw new Error('a batch was cut before the stages were connected');
+    return this.runner.run(version, batch);
   }
 
   async start(): Promise<void> {
@@ -264,7 +281,7 @@ export class ModelServing {
     return new ServingVersion(
       model,
       this.batching,
-      this.onBatch,
+      (version, batch) => this.runBatch(version, batch),
       monitoringFor(model.manifest, this.metrics, this.driftWindow),
     );
   }

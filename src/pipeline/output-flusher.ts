@@ -25,6 +25,7 @@ import {
 } from './output-records.js';
 import type { PredictionRecord } from '../wire-contract.js';
 import type { LaneDispatch, PartitionLane } from './partition-lane.js';
+import type { ReplySender } from './reply-sender.js';
 import type { TransactionCycle } from './transaction-cycle.js';
 
 export interface OutputTopics {
@@ -36,8 +37,6 @@ export interface OutputTopics {
 
 /** Outputs sent in one produce request per lane, at most. */
 const MAX_MESSAGES_PER_SEND = 1_000;
-/** Attempts at sending a lane's replies before giving them up. */
-const MAX_REPLY_ATTEMPTS = 5;
 /** Bytes of an output record besides its value, key and copied headers (an estimate). */
 const RECORD_OVERHEAD_BYTES = 512;
 /** The most of its value a dead letter keeps when the whole record is refused. */
@@ -72,6 +71,8 @@ export class OutputFlusher {
 
   constructor(
     private readonly producer: ProducerTransport,
+    /** Sends the replies of acknowledged outputs (at least once; exactly once they go at commit). */
+    private readonly replies: ReplySender,
     private readonly topics: OutputTopics,
     options: OutputOptions,
     private readonly encoder: PredictionEncoder<PredictionRecord>,
@@ -214,7 +215,7 @@ export class OutputFlusher {
           );
         },
       });
-      await this.sendReplies(lane, replies);
+      await this.replies.send(lane, replies);
       return true;
     } catch (error) {
       const failure = classifyFailure(error);
@@ -325,41 +326,6 @@ export class OutputFlusher {
       }
     }
     return { records, replies };
-  }
-
-  /**
-   * Replies go out after the outputs they copy are acknowledged: the output topic holds the
-   * durable answer, a reply is the requester's shortcut. A reply that fails for a reason other
-   * than a transient one (its topic vanished), or keeps failing, is given up (counted and
-   * logged) rather than holding the partition: the requester times out. One send per reply
-   * topic, so that a request naming a topic that does not exist costs only its own reply.
-   */
-  async sendReplies(lane: PartitionLane, replies: OutgoingRecord[]): Promise<void> {
-    if (replies.length === 0) return;
-    const byTopic = new Map<string, OutgoingRecord[]>();
-    for (const reply of replies) {
-      const group = byTopic.get(reply.topic);
-      if (group) group.push(reply);
-      else byTopic.set(reply.topic, [reply]);
-    }
-    for (const group of byTopic.values()) await this.sendReplyGroup(lane, group);
-  }
-
-  private async sendReplyGroup(lane: PartitionLane, replies: OutgoingRecord[]): Promise<void> {
-    try {
-      await retryWithBackoff(() => this.producer.send(replies), {
-        ...this.backoff,
-        isRetriable: (error) => error instanceof ProduceFailedError && error.reason === 'transient',
-        shouldContinue: (attempt) => attempt < MAX_REPLY_ATTEMPTS && this.keepRetrying(),
-      });
-      this.metrics.replies.inc({ result: 'sent' }, replies.length);
-    } catch (error) {
-      this.metrics.replies.inc({ result: 'failed' }, replies.length);
-      this.logger.warn(
-        { err: errorMessage(error), lane: lane.key, replies: replies.length },
-        'replies not delivered; their requests will time out (the predictions are on the output topic)',
-      );
-    }
   }
 
   /**
