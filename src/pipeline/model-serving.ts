@@ -203,11 +203,12 @@ export class ModelServing {
     this.retiring.add(retired);
   }
 
+  /** Shutdown, after the final commit: versions finishing a swap end first; queued batches are not run. */
   async close(): Promise<void> {
     if (this.watchTimer) clearInterval(this.watchTimer);
     await this.swapping?.catch(() => undefined);
     await Promise.allSettled([...this.fallbacks.values(), ...this.retiring]);
-    if (this.router) await Promise.all(this.router.all().map((version) => version.retire()));
+    if (this.router) await Promise.all(this.router.all().map((version) => version.stop()));
   }
 
   private async swapIfChanged(): Promise<void> {

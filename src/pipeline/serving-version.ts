@@ -96,6 +96,20 @@ export class ServingVersion {
     await this.model.close();
   }
 
+  /**
+   * Shutdown, after the final commit: nothing a batch answers now could be committed, so batches
+   * still queued are not run. The sessions close at once (queued batches fail as retriable, and
+   * their events stay uncommitted for the next owner), then the batches under way end.
+   */
+  async stop(): Promise<void> {
+    this.retiring = true;
+    this.batcher.cut();
+    await this.model.close();
+    while (this.running > 0) {
+      await new Promise<void>((resolve) => this.settledWaiters.push(resolve));
+    }
+  }
+
   private wakeIfSettled(): void {
     for (const wake of this.settledWaiters.splice(0)) wake();
   }

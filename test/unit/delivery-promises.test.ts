@@ -390,6 +390,105 @@ describe('delivery promises on the in-memory transport', () => {
     assert.equal(report(kafka).duplicates, 0);
   });
 
+  it('a stop whose drain outlasts shutdown.deadlineMs leaves by the deadline; the rest is redelivered', async () => {
+    const kafka = cluster();
+    produceEvents(kafka, 0, 600);
+    const violations: string[] = [];
+    const slow = {
+      model: { path: MODEL, device: 'cpu', inferenceThreads: 1, debugInferenceDelayMs: 150 },
+      batching: { maxBatchSize: 8, maxBatchDelayMs: 2 },
+      shutdown: { deadlineMs: 800 },
+    };
+    const { worker } = await startWorker(kafka, {
+      wrapConsumer: commitsOnlyAnswered(kafka, violations),
+      overrides: slow,
+    });
+    await waitFor(() => kafka.records('out').length >= 8, { timeoutMs: 20_000, intervalMs: 2 });
+    const stopAt = performance.now();
+    await worker.stop();
+    const stoppedInMs = performance.now() - stopAt;
+    // The deadline bounds the stop; what it could not drain stays uncommitted.
+    assert.ok(stoppedInMs < 800 + 1_000, `stopped in ${Math.round(stoppedInMs)} ms`);
+    assert.ok(report(kafka).lost.length > 0, 'the drain was cut short: some inputs wait');
+    assert.deepEqual(violations, [], 'nothing committed past what was answered');
+    await drainToEnd(kafka);
+    const result = report(kafka);
+    assert.deepEqual([result.lost.length, result.predicted], [0, 600]);
+    assert.equal(result.duplicatesDiffering, 0);
+  });
+
+  it('an output the broker refuses is split out and dead-lettered trimmed; the rest once, in order', async () => {
+    const kafka = new InMemoryKafka();
+    kafka.createTopic('in', PARTITIONS);
+    kafka.createTopic('out', PARTITIONS);
+    kafka.createTopic('dlq', 1, { maxMessageBytes: 20_000 });
+    produceEvents(kafka, 0, 200);
+    // Poison whose dead letter (its whole value) the DLQ refuses: split out of its send, trimmed.
+    kafka.produce('in', [{ key: 'huge', value: 'x'.repeat(30_000), partition: 0 }]);
+    produceEvents(kafka, 200, 200);
+    const { violations } = await drainToEnd(kafka);
+    const result = report(kafka);
+    assert.deepEqual(
+      [result.lost.length, result.predicted, result.deadLettered, result.duplicates],
+      [0, 400, 1, 0],
+    );
+    assert.equal(result.orderViolations, 0);
+    const [letter] = kafka.records('dlq');
+    assert.ok(letter!.value!.length < 20_000, 'trimmed');
+    assert.equal(letter!.headers['dlq.original.size']?.toString(), '30000');
+    assert.deepEqual(violations, []);
+  });
+
+  it('backpressure: in flight never exceeds the per-partition and per-worker caps', async () => {
+    const kafka = cluster();
+    produceEvents(kafka, 0, 900);
+    const caps = { maxInFlightPerPartition: 40, maxInFlightTotal: 60 };
+    const over: string[] = [];
+    const taken = new Map<number, number>();
+    /** After each fetched batch: what the worker took minus what is written stays under the caps. */
+    const checkCaps = (consumer: ConsumerTransport): ConsumerTransport => ({
+      pauseAll: () => consumer.pauseAll(),
+      disconnect: () => consumer.disconnect(),
+      commit: (offsets) => consumer.commit(offsets),
+      run: (subscription, handlers) =>
+        consumer.run(subscription, {
+          ...handlers,
+          onBatch: async (batch) => {
+            const count = await handlers.onBatch(batch);
+            if (count > 0) {
+              const first = Number(batch.records[0]!.offset);
+              taken.set(batch.partition, first + count);
+            }
+            const written = answered(kafka);
+            let total = 0;
+            for (const [partition, upTo] of taken) {
+              const inFlight = upTo - (written.get(partition)?.size ?? 0);
+              total += inFlight;
+              if (inFlight > caps.maxInFlightPerPartition) over.push(`p${partition}: ${inFlight}`);
+            }
+            if (total > caps.maxInFlightTotal) over.push(`total: ${total}`);
+            return count;
+          },
+        }),
+    });
+    const { worker } = await startWorker(kafka, {
+      wrapConsumer: checkCaps,
+      overrides: {
+        model: { path: MODEL, device: 'cpu', inferenceThreads: 1, debugInferenceDelayMs: 5 },
+        flowControl: caps,
+      },
+    });
+    try {
+      await committedToEnd(kafka);
+    } finally {
+      await worker.stop();
+    }
+    assert.deepEqual(over, []);
+    assert.ok(taken.size === PARTITIONS, 'every partition was fetched');
+    const result = report(kafka);
+    assert.deepEqual([result.lost.length, result.predicted, result.duplicates], [0, 900, 0]);
+  });
+
   it('a missing output topic stops start-up, naming it', async () => {
     const kafka = new InMemoryKafka();
     kafka.createTopic('in', 1);
