@@ -31,12 +31,12 @@ export interface InFlightEvent {
   /** When this worker accepted it (performance.now()), for the latency histogram. */
   acceptedAt: number;
   /** Set by its lane only (PartitionLane.settle): the stages tell the lane, the lane records. */
-  outcome?: Outcome;
+  readonly outcome?: Outcome;
   /**
    * With a shadow version configured: its answer, "none" for bad input or a row the shadow
    * failed on; undefined while the shadow is still working. Set by its lane only.
    */
-  shadow?: ShadowAnswer;
+  readonly shadow?: ShadowAnswer;
   /** Its fields were counted for data quality (once, however often it is prepared). */
   qualityCounted?: boolean;
   /** Its id for the outcome join, when feedback.idField names one and the event has it. */

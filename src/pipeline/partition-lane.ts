@@ -174,19 +174,19 @@ export class PartitionLane {
 
   /** The event's answer (or its dead letter) is known. */
   settle(event: InFlightEvent, outcome: Outcome): void {
-    event.outcome = outcome;
+    recorded(event).outcome = outcome;
     this.headMayBeReady();
   }
 
   /** The shadow version's answer for the event is known ("none": it has none to give). */
   settleShadow(event: InFlightEvent, answer: ShadowAnswer): void {
-    event.shadow = answer;
+    recorded(event).shadow = answer;
     this.headMayBeReady();
   }
 
   /** Poison before any version answered: a dead letter, and no shadow answer to wait for. */
   deadLetter(event: InFlightEvent, error: PoisonInputError): void {
-    event.shadow = 'none';
+    recorded(event).shadow = 'none';
     this.settle(event, { type: 'dead-letter', error });
   }
 
@@ -235,8 +235,9 @@ export class PartitionLane {
         return dropped;
       },
       deadLetter: (event, error) => {
-        event.outcome = { type: 'dead-letter', error };
-        event.shadow = 'none';
+        const record = recorded(event);
+        record.outcome = { type: 'dead-letter', error };
+        record.shadow = 'none';
       },
     };
   }
@@ -299,6 +300,11 @@ export class PartitionLane {
     this.events.length = 0;
     return dropped;
   }
+}
+
+/** The lane's own view of an event: what it alone writes (readonly to every other stage). */
+function recorded(event: InFlightEvent): { outcome?: Outcome; shadow?: ShadowAnswer } {
+  return event as { outcome?: Outcome; shadow?: ShadowAnswer };
 }
 
 export function laneKey(topic: string, partition: number): string {
