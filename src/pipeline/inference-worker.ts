@@ -241,6 +241,7 @@ export class InferenceWorker {
     const written = [options.outputTopic, options.deadLetterTopic, shadow?.topic].filter(
       (t) => t !== undefined,
     );
+    const maxMessageBytes = await admin.outputTopicLimit(written); // a missing topic stops here
     this.feedback = this.createFeedback(transport, codecs);
     this.stages = new PipelineStages({
       config: this.config,
@@ -249,7 +250,7 @@ export class InferenceWorker {
       cache: this.cache,
       ...delivery,
       commitOffsets: (offsets) => consumer.commit(offsets),
-      maxMessageBytes: await admin.outputTopicLimit(written),
+      maxMessageBytes,
       flow: this.flow,
       outcomes: this.outcomes,
       feedback: this.feedback,
