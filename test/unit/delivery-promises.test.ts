@@ -122,6 +122,21 @@ async function committedToEnd(kafka: InMemoryKafka, timeoutMs = 20_000): Promise
   });
 }
 
+/**
+ * 400 good events around one poison event (partition 0) whose dead letter, its whole 30 KB value,
+ * is too large for the DLQ's 20 KB limit: the broker refuses it, and the worker must trim it.
+ */
+function withOneRefusedDeadLetter(): InMemoryKafka {
+  const kafka = new InMemoryKafka();
+  kafka.createTopic('in', PARTITIONS);
+  kafka.createTopic('out', PARTITIONS);
+  kafka.createTopic('dlq', 1, { maxMessageBytes: 20_000 });
+  produceEvents(kafka, 0, 200);
+  kafka.produce('in', [{ key: 'huge', value: 'x'.repeat(30_000), partition: 0 }]);
+  produceEvents(kafka, 200, 200);
+  return kafka;
+}
+
 /** A model repository holding fraud-mlp version `version`, written by `write`. */
 function repositoryWith(version: string, write: (dir: string) => void): string {
   const repository = mkdtempSync(join(tmpdir(), 'models-'));
@@ -418,14 +433,7 @@ describe('delivery promises on the in-memory transport', () => {
   });
 
   it('an output the broker refuses is split out and dead-lettered trimmed; the rest once, in order', async () => {
-    const kafka = new InMemoryKafka();
-    kafka.createTopic('in', PARTITIONS);
-    kafka.createTopic('out', PARTITIONS);
-    kafka.createTopic('dlq', 1, { maxMessageBytes: 20_000 });
-    produceEvents(kafka, 0, 200);
-    // Poison whose dead letter (its whole value) the DLQ refuses: split out of its send, trimmed.
-    kafka.produce('in', [{ key: 'huge', value: 'x'.repeat(30_000), partition: 0 }]);
-    produceEvents(kafka, 200, 200);
+    const kafka = withOneRefusedDeadLetter();
     const { violations } = await drainToEnd(kafka);
     const result = report(kafka);
     assert.deepEqual(
@@ -759,14 +767,7 @@ describe('exactly-once on the in-memory transport', () => {
   });
 
   it('an output the broker refuses is found alone and dead-lettered trimmed; the rest once', async () => {
-    const kafka = new InMemoryKafka();
-    kafka.createTopic('in', PARTITIONS);
-    kafka.createTopic('out', PARTITIONS);
-    kafka.createTopic('dlq', 1, { maxMessageBytes: 20_000 });
-    produceEvents(kafka, 0, 200);
-    // Poison whose dead letter (its whole value) is too large for the DLQ: refused, then trimmed.
-    kafka.produce('in', [{ key: 'huge', value: 'x'.repeat(30_000), partition: 0 }]);
-    produceEvents(kafka, 200, 200);
+    const kafka = withOneRefusedDeadLetter();
     await runUntilCommitted(kafka);
     const result = exactlyOnePerInput(kafka, 401);
     assert.equal(result.deadLettered, 1);
