@@ -152,7 +152,7 @@ export class PartitionLane {
     // The first offset fetched is where the group's committed position stood at assignment.
     this.committedPosition ??= BigInt(event.offset);
     this.events.push(event);
-    this.acceptedUpTo = BigInt(event.offset) + 1n;
+    this.acceptedUpTo = offsetAfter(event);
   }
 
   sawHighWatermark(offset: string | undefined): void {
@@ -186,8 +186,8 @@ export class PartitionLane {
 
   /** Poison before any version answered: a dead letter, and no shadow answer to wait for. */
   deadLetter(event: InFlightEvent, error: PoisonInputError): void {
-    recorded(event).shadow = 'none';
-    this.settle(event, { type: 'dead-letter', error });
+    recordDeadLetter(event, error);
+    this.headMayBeReady();
   }
 
   /**
@@ -234,18 +234,14 @@ export class PartitionLane {
         });
         return dropped;
       },
-      deadLetter: (event, error) => {
-        const record = recorded(event);
-        record.outcome = { type: 'dead-letter', error };
-        record.shadow = 'none';
-      },
+      deadLetter: recordDeadLetter,
     };
   }
 
   /** Exactly-once: the input offset the open transaction commits for this lane, if any. */
   get transactionOffset(): string | undefined {
     const last = this.written.at(-1);
-    return last && (BigInt(last.offset) + 1n).toString();
+    return last && offsetAfter(last).toString();
   }
 
   /** Exactly-once: the open transaction committed: what it wrote is done (and acknowledged). */
@@ -254,7 +250,7 @@ export class PartitionLane {
     this.written = [];
     const last = done.at(-1);
     if (!last) return;
-    this.committedPosition = BigInt(last.offset) + 1n;
+    this.committedPosition = offsetAfter(last);
     this.listener.acknowledged(this, done);
   }
 
@@ -290,8 +286,7 @@ export class PartitionLane {
   }
 
   private acknowledged(events: InFlightEvent[]): void {
-    const last = events.at(-1)!;
-    this.toCommit = (BigInt(last.offset) + 1n).toString();
+    this.toCommit = offsetAfter(events.at(-1)!).toString();
     this.listener.acknowledged(this, events);
   }
 
@@ -305,6 +300,18 @@ export class PartitionLane {
 /** The lane's own view of an event: what it alone writes (readonly to every other stage). */
 function recorded(event: InFlightEvent): { outcome?: Outcome; shadow?: ShadowAnswer } {
   return event as { outcome?: Outcome; shadow?: ShadowAnswer };
+}
+
+/** A dead letter, and no shadow answer to wait for or to send beside it. */
+function recordDeadLetter(event: InFlightEvent, error: PoisonInputError): void {
+  const record = recorded(event);
+  record.outcome = { type: 'dead-letter', error };
+  record.shadow = 'none';
+}
+
+/** The offset to commit once `event` is done. */
+function offsetAfter(event: InFlightEvent): bigint {
+  return BigInt(event.offset) + 1n;
 }
 
 export function laneKey(topic: string, partition: number): string {

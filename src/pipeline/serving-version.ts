@@ -90,7 +90,7 @@ export class ServingVersion {
     this.retiring = true;
     this.batcher.cut();
     while (this.reserved > 0 || this.running > 0 || this.batcher.size > 0) {
-      await new Promise<void>((resolve) => this.settledWaiters.push(resolve));
+      await this.nextSettle();
       this.batcher.cut();
     }
     await this.model.close();
@@ -105,9 +105,12 @@ export class ServingVersion {
     this.retiring = true;
     this.batcher.cut();
     await this.model.close();
-    while (this.running > 0) {
-      await new Promise<void>((resolve) => this.settledWaiters.push(resolve));
-    }
+    while (this.running > 0) await this.nextSettle();
+  }
+
+  /** Resolves when a row is added or released, or a batch ends. */
+  private nextSettle(): Promise<void> {
+    return new Promise((resolve) => this.settledWaiters.push(resolve));
   }
 
   private wakeIfSettled(): void {
